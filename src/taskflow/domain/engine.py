@@ -1,0 +1,296 @@
+"""The engine: runs a workflow on a task. Pure: the caller passes the time, the ids and the actor."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from taskflow.domain.task import OPEN, DomainEvent, HistoryEntry, NewTask, Task
+from taskflow.domain.values import Actor, Side, TaskId
+from taskflow.domain.workflow import Transition, Workflow
+from taskflow.errors import ActionNotAllowed, InvalidPayload, PermissionDenied
+
+__all__ = [
+    "Change",
+    "Outcome",
+    "allowed_actions",
+    "apply",
+    "changes",
+    "open_task",
+    "replay",
+    "task_at",
+]
+
+# Fields whose change is recorded in every entry by construction, so not listed in `changed`.
+_BOOKKEEPING = frozenset({"history", "version"})
+_TASK_FIELDS: tuple[str, ...] = tuple(a.name for a in attrs.fields(Task))
+
+
+@attrs.frozen
+class Outcome:
+    """What an accepted action produced: the new task and the events it caused."""
+
+    task: Task
+    events: tuple[DomainEvent, ...]
+
+
+@attrs.frozen
+class Change:
+    """One field an action changed, with its value before and after."""
+
+    field: str
+    before: Any
+    after: Any
+
+
+def open_task(
+    workflow: Workflow,
+    kind: str,
+    draft: NewTask,
+    actor: Actor,
+    at: datetime,
+    task_id: TaskId,
+    number: str,
+    *,
+    data_type: type | None = None,
+) -> Outcome:
+    """Open a task from `draft`: `actor` becomes the requester and the first assignee on its side."""
+    if workflow.open_roles and not (actor.roles & workflow.open_roles):
+        msg = (
+            f"opening a '{kind}' task needs one of the roles {sorted(workflow.open_roles)}; "
+            f"{actor} has {sorted(actor.roles) or 'none'}"
+        )
+        raise PermissionDenied(msg, action=OPEN)
+    if data_type is not None and not isinstance(draft.data, data_type):
+        msg = (
+            f"a '{kind}' task needs data of type {data_type.__name__}, "
+            f"got {type(draft.data).__name__}"
+        )
+        raise InvalidPayload(msg, field="data", action=OPEN)
+    parties = {actor.company, draft.recipient}
+    for field_name, refs in (("assignees", draft.assignees), ("watchers", draft.watchers)):
+        strangers = [str(r) for r in refs if r.company not in parties]
+        if strangers:
+            msg = (
+                f"{field_name} must belong to the requester ({actor.company}) or the recipient "
+                f"({draft.recipient}); not: {', '.join(strangers)}"
+            )
+            raise InvalidPayload(msg, field=field_name, action=OPEN)
+    if workflow.open_check is not None:
+        workflow.open_check(draft, actor, at)
+    state = workflow.state(workflow.initial)
+    entry = HistoryEntry(OPEN, actor, at, None, state.name, draft)
+    task = Task(
+        id=task_id,
+        number=number,
+        kind=kind,
+        state=state.name,
+        subject=draft.subject,
+        requester=actor.ref,
+        recipient=draft.recipient,
+        created_at=at,
+        data=draft.data,
+        body=draft.body,
+        category=draft.category,
+        priority=draft.priority,
+        tags=draft.tags,
+        assignees=(actor.ref, *draft.assignees),
+        watchers=draft.watchers,
+        links=draft.links,
+        due_at=draft.due_at,
+        resolved_at=at if state.final else None,
+        ball=state.waiting_on,
+        history=(entry,),
+        version=1,
+    )
+    event = DomainEvent(
+        "opened", task.id, number, kind, OPEN, actor, at, None, state.name, 1, draft
+    )
+    return Outcome(task, (event,))
+
+
+def allowed_actions(workflow: Workflow, task: Task, actor: Actor) -> tuple[str, ...]:
+    """Return the actions `actor` may take on `task` now, in declaration order."""
+    sides = task.sides_of(actor.company)
+    if not sides:
+        return ()
+    return tuple(
+        t.name
+        for t in workflow.transitions_from(task.state)
+        if _permitted(t, sides, actor) and (t.guard is None or t.guard(task, actor) is None)
+    )
+
+
+def _permitted(t: Transition, sides: frozenset[Side], actor: Actor) -> bool:
+    return bool(t.by & sides) and (not t.roles or bool(t.roles & actor.roles))
+
+
+def apply(
+    workflow: Workflow,
+    task: Task,
+    action: str,
+    actor: Actor,
+    at: datetime,
+    payload: Any = None,
+) -> Outcome:
+    """Take `action` on `task` as `actor` at `at`; return the new task and events, or raise."""
+    transition = workflow.transition(action)
+    if transition is None:
+        reason = (
+            f"'{action}' is not an action of workflow '{workflow.name}' "
+            f"(its actions: {', '.join(workflow.action_names)})"
+        )
+        raise ActionNotAllowed(
+            task.number, task.state, action, allowed_actions(workflow, task, actor), reason=reason
+        )
+    sides = task.sides_of(actor.company)
+    if not sides:
+        msg = f"{actor} is not a party to task {task.number}; only its requester and recipient are"
+        raise PermissionDenied(msg, task=task.number, action=action)
+    state = workflow.state(task.state)
+    if not transition.starts_from(state):
+        needs = sorted(transition.sources) if not transition.everywhere else ["an open state"]
+        raise ActionNotAllowed(
+            task.number, task.state, action, allowed_actions(workflow, task, actor), needs=needs
+        )
+    _check_permission(transition, task, actor, sides)
+    if transition.guard is not None:
+        refused = transition.guard(task, actor)
+        if refused is not None:
+            raise ActionNotAllowed(
+                task.number,
+                task.state,
+                action,
+                allowed_actions(workflow, task, actor),
+                reason=refused,
+            )
+    _check_payload(transition, task, payload)
+    if transition.check is not None:
+        transition.check(task, payload, actor, at)
+    changes: dict[str, Any] = {}
+    if transition.effect is not None:
+        changes.update(transition.effect(task, payload, actor, at))
+    return _advance(workflow, task, transition, actor, at, payload, changes)
+
+
+def _check_permission(t: Transition, task: Task, actor: Actor, sides: frozenset[Side]) -> None:
+    if not t.by & sides:
+        wanted = " or ".join(f"the {s.value} ({task.company_of(s)})" for s in sorted(t.by))
+        have = " and ".join(s.value for s in sorted(sides))
+        msg = f"'{t.name}' on task {task.number} is for {wanted}; {actor} is the {have}"
+        raise PermissionDenied(msg, task=task.number, action=t.name)
+    if t.roles and not t.roles & actor.roles:
+        msg = (
+            f"'{t.name}' on task {task.number} needs one of the roles {sorted(t.roles)}; "
+            f"{actor} has {sorted(actor.roles) or 'none'}"
+        )
+        raise PermissionDenied(msg, task=task.number, action=t.name)
+
+
+def _check_payload(t: Transition, task: Task, payload: Any) -> None:
+    if t.payload is None:
+        if payload is not None:
+            msg = f"'{t.name}' on task {task.number} takes no payload, got {type(payload).__name__}"
+            raise InvalidPayload(msg, action=t.name)
+        return
+    if not isinstance(payload, t.payload):
+        got = "nothing" if payload is None else type(payload).__name__
+        msg = f"'{t.name}' on task {task.number} needs a {t.payload.__name__} payload, got {got}"
+        raise InvalidPayload(msg, action=t.name)
+
+
+def _advance(
+    workflow: Workflow,
+    task: Task,
+    t: Transition,
+    actor: Actor,
+    at: datetime,
+    payload: Any,
+    changes: dict[str, Any],
+) -> Outcome:
+    bad = set(changes) - set(_TASK_FIELDS) | (set(changes) & _BOOKKEEPING)
+    if bad:
+        msg = f"effect of '{t.name}' may not set {sorted(bad)}"
+        raise TypeError(msg)
+    was_final = task.resolved_at is not None
+    if t.target is not None and t.target != task.state:
+        target = workflow.state(t.target)
+        changes["state"] = target.name
+        changes.setdefault("ball", target.waiting_on)
+        if target.final and not was_final:
+            changes["resolved_at"] = at
+        elif not target.final and was_final:
+            changes["resolved_at"] = None
+    changed = tuple(
+        name for name in _TASK_FIELDS if name in changes and changes[name] != getattr(task, name)
+    )
+    to_state: str = changes.get("state", task.state)
+    version = task.version + 1
+    entry = HistoryEntry(t.name, actor, at, task.state, to_state, payload, changed)
+    values = {name: getattr(task, name) for name in _TASK_FIELDS}
+    values.update(changes)
+    values["history"] = (*task.history, entry)
+    values["version"] = version
+    try:
+        new = Task(**values)
+    except (TypeError, ValueError) as exc:
+        msg = f"'{t.name}' on task {task.number} would leave it invalid: {exc}"
+        raise InvalidPayload(msg, action=t.name) from exc
+    events = tuple(
+        DomainEvent(
+            name,
+            task.id,
+            task.number,
+            task.kind,
+            t.name,
+            actor,
+            at,
+            task.state,
+            to_state,
+            version,
+            payload,
+        )
+        for name in t.event_names
+    )
+    return Outcome(new, events)
+
+
+def replay(workflow: Workflow, task: Task, *, until: datetime | None = None) -> Task | None:
+    """Rebuild `task` from its history alone, up to and including `until`; None if not yet opened."""
+    entries = task.history
+    if not entries or entries[0].action != OPEN:
+        msg = f"task {task.number} has no '{OPEN}' entry to replay from"
+        raise InvalidPayload(msg, field="history")
+    first = entries[0]
+    if until is not None and first.at > until:
+        return None
+    rebuilt = open_task(
+        workflow, task.kind, first.payload, first.actor, first.at, task.id, task.number
+    ).task
+    for entry in entries[1:]:
+        if until is not None and entry.at > until:
+            break
+        rebuilt = apply(workflow, rebuilt, entry.action, entry.actor, entry.at, entry.payload).task
+    return rebuilt
+
+
+def task_at(workflow: Workflow, task: Task, at: datetime) -> Task | None:
+    """Return the task as it stood at `at` (None if it did not exist yet), rebuilt from history."""
+    return replay(workflow, task, until=at)
+
+
+def changes(workflow: Workflow, task: Task, index: int) -> tuple[Change, ...]:
+    """Return what history entry `index` changed, each field with its value before and after."""
+    entry = task.history[index]
+    if index == 0:
+        return ()
+    before = replay(workflow, attrs.evolve(task, history=task.history[:index]))
+    after = replay(workflow, attrs.evolve(task, history=task.history[: index + 1]))
+    # Both histories start with the open entry and no `until` is given, so neither is None.
+    assert before is not None
+    assert after is not None
+    return tuple(
+        Change(name, getattr(before, name), getattr(after, name)) for name in entry.changed
+    )

@@ -1,0 +1,90 @@
+"""Who learns of what: the pure notification policy the service hands to the notifier port."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+import attrs
+
+from taskflow.domain.task import OPEN, DomainEvent, Task
+from taskflow.domain.values import CompanyId, TaskId, UserRef
+from taskflow.domain.workflow import Audience, Workflow
+
+__all__ = ["Notification", "NotificationPolicy", "default_policy"]
+
+
+@attrs.frozen
+class Notification:
+    """One message for one user about one event on one task."""
+
+    recipient: UserRef
+    task_id: TaskId
+    task_number: str
+    event: str
+    message: str
+
+
+NotificationPolicy = Callable[
+    [Workflow, Task | None, Task, Sequence[DomainEvent]], Sequence[Notification]
+]
+"""Decide the notifications for events that took a task from `before` (None if new) to `after`."""
+
+
+def _company_users(task: Task, company: CompanyId) -> list[UserRef]:
+    users = [*task.assignees_of(company), *(w for w in task.watchers if w.company == company)]
+    if not task.assignees_of(company) and company == task.requester.company:
+        # A requester company that assigned nobody still hears of answers through the requester.
+        users.insert(0, task.requester)
+    return users
+
+
+def _audience(
+    audience: Audience, before: Task | None, after: Task, event: DomainEvent
+) -> Iterable[UserRef]:
+    own = event.actor.company
+    sides = after.sides_of(own)
+    if audience is Audience.NOBODY:
+        return ()
+    if audience is Audience.NEW_ASSIGNEES:
+        old = set() if before is None else set(before.assignees)
+        return (r for r in after.assignees if r not in old)
+    if audience is Audience.OWN_SIDE or (audience is Audience.OTHER_SIDE and len(sides) > 1):
+        previous = () if before is None else before.assignees_of(own)
+        return (*previous, *_company_users(after, own))
+    if audience is Audience.OTHER_SIDE:
+        (side,) = sides
+        return _company_users(after, after.company_of(side.other))
+    return (
+        *_company_users(after, after.requester.company),
+        *_company_users(after, after.recipient),
+    )
+
+
+def default_policy(
+    workflow: Workflow, before: Task | None, after: Task, events: Sequence[DomainEvent]
+) -> tuple[Notification, ...]:
+    """Tell each event to the audience its transition names; never the actor, never a stranger.
+
+    A payload that a company may not read (an internal comment) reaches only the writer's company.
+    """
+    out: list[Notification] = []
+    for event in events:
+        if event.action == OPEN:
+            audience = Audience.OTHER_SIDE
+        else:
+            transition = workflow.transition(event.action)
+            audience = Audience.NOBODY if transition is None else transition.notify
+        private = getattr(event.payload, "visible_to_company", None)
+        if private is not None and audience is not Audience.NOBODY:
+            other = {after.requester.company, after.recipient} - {event.actor.company}
+            if any(not private(event.actor.company, c) for c in other):
+                audience = Audience.OWN_SIDE
+        seen: set[UserRef] = set()
+        what = event.name.replace("_", " ")
+        message = f"{after.number} '{after.subject}': {what} by {event.actor}"
+        for user in _audience(audience, before, after, event):
+            if user in seen or user == event.actor.ref or not after.is_party(user.company):
+                continue
+            seen.add(user)
+            out.append(Notification(user, after.id, after.number, event.name, message))
+    return tuple(out)

@@ -1,0 +1,181 @@
+"""The task entity, the draft a task is opened from, its history entries and its domain events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from taskflow.domain.values import (
+    Actor,
+    Comment,
+    CompanyId,
+    FileRef,
+    Link,
+    Priority,
+    Side,
+    TaskId,
+    UserRef,
+    aware,
+    not_blank,
+)
+from taskflow.errors import InvalidPayload
+
+__all__ = [
+    "EDITABLE_FIELDS",
+    "OPEN",
+    "DomainEvent",
+    "HistoryEntry",
+    "NewTask",
+    "Task",
+]
+
+# The name of the history entry that every task's history starts with.
+OPEN = "open"
+
+# The fields the common `edit` action may change (C10); the rest change only through actions.
+EDITABLE_FIELDS: frozenset[str] = frozenset(
+    {"subject", "body", "category", "priority", "tags", "due_at", "watchers"}
+)
+
+
+def _tags(value: Any) -> frozenset[str]:
+    return frozenset(value)
+
+
+def _refs(value: Any) -> tuple[UserRef, ...]:
+    # Keep the first occurrence of each user, in the order given.
+    return tuple(dict.fromkeys(value))
+
+
+def _version(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        msg = f"Task.version must be a whole number >= 1, got {value!r}"
+        raise InvalidPayload(msg, field="version")
+
+
+@attrs.frozen(weakref_slot=False)
+class HistoryEntry:
+    """One accepted action: who took it, when, with what payload, and which fields it changed."""
+
+    action: str
+    actor: Actor
+    at: datetime
+    from_state: str | None
+    to_state: str
+    payload: Any = None
+    changed: tuple[str, ...] = ()
+
+
+@attrs.frozen(weakref_slot=False)
+class DomainEvent:
+    """Something that happened to a task, for notifications and for the host's own reactions."""
+
+    name: str
+    task_id: TaskId
+    task_number: str
+    kind: str
+    action: str
+    actor: Actor
+    at: datetime
+    from_state: str | None
+    to_state: str
+    version: int
+    payload: Any = None
+
+
+@attrs.frozen
+class NewTask:
+    """What a requester fills in to open a task; the opener becomes the requester."""
+
+    subject: str = attrs.field(validator=not_blank)
+    recipient: CompanyId = attrs.field(validator=not_blank)
+    data: Any
+    body: str = ""
+    category: str = attrs.field(default="General Inquiry", validator=not_blank)
+    priority: Priority = attrs.field(default=Priority.NORMAL, converter=Priority)
+    tags: frozenset[str] = attrs.field(default=frozenset(), converter=_tags)
+    assignees: tuple[UserRef, ...] = attrs.field(default=(), converter=_refs)
+    watchers: tuple[UserRef, ...] = attrs.field(default=(), converter=_refs)
+    links: tuple[Link, ...] = attrs.field(default=(), converter=tuple)
+    due_at: datetime | None = attrs.field(default=None, validator=aware)
+
+
+@attrs.frozen(weakref_slot=False)
+class Task:
+    """A task: immutable; every change is an action that returns a new `Task`."""
+
+    id: TaskId = attrs.field(validator=not_blank)
+    number: str = attrs.field(validator=not_blank)
+    kind: str = attrs.field(validator=not_blank)
+    state: str = attrs.field(validator=not_blank)
+    subject: str = attrs.field(validator=not_blank)
+    requester: UserRef
+    recipient: CompanyId = attrs.field(validator=not_blank)
+    created_at: datetime = attrs.field(validator=aware)
+    data: Any
+    body: str = ""
+    category: str = attrs.field(default="General Inquiry", validator=not_blank)
+    priority: Priority = Priority.NORMAL
+    tags: frozenset[str] = attrs.field(default=frozenset(), converter=_tags)
+    assignees: tuple[UserRef, ...] = attrs.field(default=(), converter=_refs)
+    watchers: tuple[UserRef, ...] = attrs.field(default=(), converter=_refs)
+    links: tuple[Link, ...] = ()
+    due_at: datetime | None = attrs.field(default=None, validator=aware)
+    resolved_at: datetime | None = attrs.field(default=None, validator=aware)
+    comments: tuple[Comment, ...] = ()
+    files: tuple[FileRef, ...] = ()
+    ball: Side | None = Side.RECIPIENT
+    history: tuple[HistoryEntry, ...] = ()
+    version: int = attrs.field(default=1, validator=_version)
+
+    @property
+    def is_open(self) -> bool:
+        """Tell whether the task still waits for someone (it is not in a final state)."""
+        return self.resolved_at is None
+
+    def company_of(self, side: Side) -> CompanyId:
+        """Return the company on `side` of this task."""
+        return self.requester.company if side is Side.REQUESTER else self.recipient
+
+    def sides_of(self, company: CompanyId) -> frozenset[Side]:
+        """Return the sides `company` is on (both for a task inside one company, none if a stranger)."""
+        sides: set[Side] = set()
+        if company == self.requester.company:
+            sides.add(Side.REQUESTER)
+        if company == self.recipient:
+            sides.add(Side.RECIPIENT)
+        return frozenset(sides)
+
+    def is_party(self, company: CompanyId) -> bool:
+        """Tell whether `company` is the requester or the recipient of this task."""
+        return company in (self.requester.company, self.recipient)
+
+    @property
+    def ball_company(self) -> CompanyId | None:
+        """Return the company whose court the ball is in, or None once the task is final."""
+        return None if self.ball is None else self.company_of(self.ball)
+
+    def assignees_of(self, company: CompanyId) -> tuple[UserRef, ...]:
+        """Return the assignees who belong to `company`."""
+        return tuple(ref for ref in self.assignees if ref.company == company)
+
+    def is_overdue(self, now: datetime) -> bool:
+        """Tell whether the task is open and its due time has passed at `now`."""
+        return self.is_open and self.due_at is not None and self.due_at < now
+
+    def visible_to(self, company: CompanyId) -> Task:
+        """Return the task as a user of `company` may see it: other companies' internal notes removed."""
+        comments = tuple(c for c in self.comments if c.visible_to(company))
+        history = tuple(e for e in self.history if _entry_visible(e, company))
+        if len(comments) == len(self.comments) and len(history) == len(self.history):
+            return self
+        return attrs.evolve(self, comments=comments, history=history)
+
+
+def _entry_visible(entry: HistoryEntry, company: CompanyId) -> bool:
+    visible_to = getattr(entry.payload, "visible_to_company", None)
+    if visible_to is None:
+        return True
+    return bool(visible_to(entry.actor.company, company))

@@ -1,0 +1,190 @@
+"""Value objects every task is made of: ids, parties, actors, files, comments, links."""
+
+from __future__ import annotations
+
+import enum
+import re
+from datetime import datetime
+from typing import Any, NewType
+
+import attrs
+
+from taskflow.errors import InvalidPayload
+
+__all__ = [
+    "DEFAULT_CATEGORIES",
+    "PDF",
+    "Actor",
+    "Comment",
+    "CompanyId",
+    "FileRef",
+    "Link",
+    "Priority",
+    "Side",
+    "TaskId",
+    "UserId",
+    "UserRef",
+    "Visibility",
+    "aware",
+    "not_blank",
+]
+
+TaskId = NewType("TaskId", str)
+CompanyId = NewType("CompanyId", str)
+UserId = NewType("UserId", str)
+
+PDF = "application/pdf"
+
+# The default category list of seed 003; categories are an open set, these are only the defaults.
+DEFAULT_CATEGORIES: tuple[str, ...] = (
+    "Appointment",
+    "Bug Fix",
+    "Content Writing",
+    "Development",
+    "Email",
+    "Feature Request",
+    "General Inquiry",
+    "Graphic Design",
+    "Headshots",
+    "Letter",
+    "Maintenance",
+    "Meeting (In Office)",
+    "Meeting (Out of Office)",
+    "New Work",
+    "Phone Call",
+    "Project",
+    "Software Development",
+    "Training",
+    "Video",
+)
+
+
+def not_blank(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    """Attrs validator: refuse an empty or whitespace-only string with `InvalidPayload`."""
+    if not isinstance(value, str) or not value.strip():
+        msg = (
+            f"{type(instance).__name__}.{attribute.name} must be a non-blank string, got {value!r}"
+        )
+        raise InvalidPayload(msg, field=attribute.name)
+
+
+def aware(instance: Any, attribute: attrs.Attribute[Any], value: datetime | None) -> None:
+    """Attrs validator: refuse a naive datetime with `InvalidPayload` (times cross time zones)."""
+    if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+        msg = (
+            f"{type(instance).__name__}.{attribute.name} must be a timezone-aware datetime, "
+            f"got {value!r}"
+        )
+        raise InvalidPayload(msg, field=attribute.name)
+
+
+class Side(enum.StrEnum):
+    """Which party of a task: the company that asks, or the company that must act."""
+
+    REQUESTER = "requester"
+    RECIPIENT = "recipient"
+
+    @property
+    def other(self) -> Side:
+        """Return the opposite side."""
+        return Side.RECIPIENT if self is Side.REQUESTER else Side.REQUESTER
+
+
+class Priority(enum.StrEnum):
+    """How urgent a task is."""
+
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+class Visibility(enum.StrEnum):
+    """Who may read a comment: the business partner too, or only the writer's own company."""
+
+    PUBLIC = "public"
+    INTERNAL = "internal"
+
+
+@attrs.frozen
+class UserRef:
+    """A user, named together with the company the user belongs to."""
+
+    company: CompanyId = attrs.field(validator=not_blank)
+    user: UserId = attrs.field(validator=not_blank)
+
+    def __str__(self) -> str:
+        return f"{self.user}@{self.company}"
+
+
+def _roles(value: Any) -> frozenset[str]:
+    return frozenset(value)
+
+
+@attrs.frozen
+class Actor:
+    """Whoever performs an action: a user of a company, with that user's roles."""
+
+    user: UserId = attrs.field(validator=not_blank)
+    company: CompanyId = attrs.field(validator=not_blank)
+    roles: frozenset[str] = attrs.field(default=frozenset(), converter=_roles)
+
+    @property
+    def ref(self) -> UserRef:
+        """Return the actor as a `UserRef` (user and company)."""
+        return UserRef(self.company, self.user)
+
+    def __str__(self) -> str:
+        return f"{self.user}@{self.company}"
+
+
+_MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+
+
+def _media_type(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not isinstance(value, str) or not _MEDIA_TYPE.match(value):
+        msg = f"FileRef.media_type must look like 'type/subtype' in lower case, got {value!r}"
+        raise InvalidPayload(msg, field=attribute.name)
+
+
+def _size(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        msg = f"FileRef.size must be a whole number of bytes >= 0, got {value!r}"
+        raise InvalidPayload(msg, field=attribute.name)
+
+
+@attrs.frozen
+class FileRef:
+    """A reference to a file the host stored: never the bytes themselves."""
+
+    name: str = attrs.field(validator=not_blank)
+    media_type: str = attrs.field(validator=_media_type)
+    size: int = attrs.field(validator=_size)
+    digest: str = attrs.field(validator=not_blank)
+    storage_key: str = attrs.field(validator=not_blank)
+
+    @property
+    def is_pdf(self) -> bool:
+        """Tell whether the file is a PDF."""
+        return self.media_type == PDF
+
+
+@attrs.frozen
+class Comment:
+    """A comment on a task, public to the business partner or internal to the writer's company."""
+
+    author: UserRef
+    at: datetime = attrs.field(validator=aware)
+    text: str = attrs.field(validator=not_blank)
+    visibility: Visibility = Visibility.PUBLIC
+
+    def visible_to(self, company: CompanyId) -> bool:
+        """Tell whether a user of `company` may read this comment."""
+        return self.visibility is Visibility.PUBLIC or self.author.company == company
+
+
+@attrs.frozen
+class Link:
+    """A typed link from one task to another (for example 'part-of' a questionnaire)."""
+
+    relation: str = attrs.field(validator=not_blank)
+    task_id: TaskId = attrs.field(validator=not_blank)

@@ -1,0 +1,121 @@
+"""The one exception hierarchy of taskflow: every error a caller can catch is a `TaskflowError`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "ActionNotAllowed",
+    "ConcurrencyConflict",
+    "DeserializationError",
+    "InvalidPayload",
+    "InvalidWorkflow",
+    "PermissionDenied",
+    "TaskNotFound",
+    "TaskflowError",
+    "UnknownKind",
+]
+
+
+def _names(items: Iterable[str]) -> str:
+    listed = ", ".join(f"'{item}'" for item in items)
+    return listed or "(none)"
+
+
+class TaskflowError(Exception):
+    """Root of every error taskflow raises on purpose."""
+
+
+class ActionNotAllowed(TaskflowError):
+    """The action does not exist for the task's kind or cannot be taken in its current state."""
+
+    def __init__(
+        self,
+        task: str,
+        state: str,
+        action: str,
+        allowed: Iterable[str],
+        *,
+        needs: Iterable[str] = (),
+        reason: str = "",
+    ) -> None:
+        self.task = task
+        self.state = state
+        self.action = action
+        self.allowed = tuple(allowed)
+        self.needs = tuple(needs)
+        self.reason = reason
+        if reason:
+            why = reason
+        elif self.needs:
+            why = f"'{action}' needs {' or '.join(repr(s) for s in self.needs)}"
+        else:
+            why = f"'{action}' is not an action of this task"
+        now = _names(self.allowed) if self.allowed else "(none)"
+        msg = f"task {task} is '{state}'; {why}; allowed now: {now}"
+        super().__init__(msg)
+
+
+class PermissionDenied(TaskflowError, PermissionError):
+    """The actor's company side or roles do not allow what was asked."""
+
+    def __init__(self, message: str, *, task: str = "", action: str = "") -> None:
+        self.task = task
+        self.action = action
+        super().__init__(message)
+
+
+class InvalidPayload(TaskflowError, ValueError):
+    """The data given with an action or a new task is missing, malformed or not allowed."""
+
+    def __init__(self, message: str, *, field: str = "", action: str = "") -> None:
+        self.field = field
+        self.action = action
+        super().__init__(message)
+
+
+class TaskNotFound(TaskflowError, LookupError):
+    """No task with that id exists, or the actor's company is not a party to it."""
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        msg = f"no task with id '{task_id}' is visible here"
+        super().__init__(msg)
+
+
+class ConcurrencyConflict(TaskflowError):
+    """Someone saved the task since it was loaded; reload and try again."""
+
+    def __init__(self, task: str, expected: int, actual: int | None) -> None:
+        self.task = task
+        self.expected = expected
+        self.actual = actual
+        found = "it is not stored" if actual is None else f"the stored version is {actual}"
+        msg = (
+            f"task {task} was changed by someone else: expected version {expected}, "
+            f"but {found}; reload the task and apply the action again"
+        )
+        super().__init__(msg)
+
+
+class UnknownKind(TaskflowError, LookupError):
+    """No task kind of that name is registered."""
+
+    def __init__(self, kind: str, known: Iterable[str]) -> None:
+        self.kind = kind
+        self.known = tuple(sorted(known))
+        msg = f"unknown task kind '{kind}'; registered kinds: {_names(self.known)}"
+        super().__init__(msg)
+
+
+class InvalidWorkflow(TaskflowError, ValueError):
+    """A workflow or task-kind definition is inconsistent; raised when it is built."""
+
+
+class DeserializationError(TaskflowError, ValueError):
+    """Stored or received data cannot be turned back into a task, event or history entry."""
+
+    def __init__(self, message: str, *, path: str = "", task_id: str = "") -> None:
+        self.path = path
+        self.task_id = task_id
+        super().__init__(message)

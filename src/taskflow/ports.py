@@ -1,0 +1,69 @@
+"""The ports the host application plugs adapters into: storage, notification, time and ids."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from taskflow.domain.notifications import Notification
+from taskflow.domain.query import TaskQuery
+from taskflow.domain.task import Task
+from taskflow.domain.values import CompanyId, TaskId
+
+__all__ = ["Clock", "IdFactory", "Notifier", "TaskRepository"]
+
+
+@runtime_checkable
+class TaskRepository(Protocol):
+    """Stores tasks; every save is a compare-and-set on the task's version."""
+
+    def get(self, task_id: TaskId) -> Task:
+        """Return the stored task, or raise `TaskNotFound`."""
+        ...
+
+    def add(self, task: Task) -> None:
+        """Store a new task; raise `ConcurrencyConflict` if its id is already taken."""
+        ...
+
+    def save(self, task: Task, expected_version: int) -> None:
+        """Replace the stored task if its version is still `expected_version`, else raise."""
+        ...
+
+    def query(self, query: TaskQuery) -> list[Task]:
+        """Return the tasks that match, ordered by creation time then id."""
+        ...
+
+    def count(self, query: TaskQuery) -> dict[tuple[str, str], int]:
+        """Return how many matching tasks there are per (kind, state); the limit is ignored."""
+        ...
+
+    def next_number(self, company: CompanyId) -> int:
+        """Return the next task number of `company`: 1, 2, 3, ... never the same twice."""
+        ...
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """Delivers notifications (e-mail, push, a message queue: the host decides)."""
+
+    def notify(self, notification: Notification) -> None:
+        """Deliver one notification."""
+        ...
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Tells the time; the core never reads a clock itself."""
+
+    def now(self) -> datetime:
+        """Return the current time, timezone-aware."""
+        ...
+
+
+@runtime_checkable
+class IdFactory(Protocol):
+    """Makes task ids; the core never invents one itself."""
+
+    def new_task_id(self) -> TaskId:
+        """Return an id no task has had before."""
+        ...
