@@ -38,6 +38,7 @@ class ActionNotAllowed(TaskflowError):
         *,
         needs: Iterable[str] = (),
         reason: str = "",
+        final: bool = False,
     ) -> None:
         self.task = task
         self.state = state
@@ -51,7 +52,7 @@ class ActionNotAllowed(TaskflowError):
             why = f"'{action}' needs {' or '.join(repr(s) for s in self.needs)}"
         else:
             why = f"'{action}' is not an action of this task"
-        now = _names(self.allowed) if self.allowed else "(none)"
+        now = _names(self.allowed) if self.allowed else ("(none, final)" if final else "(none)")
         msg = f"task {task} is '{state}'; {why}; allowed now: {now}"
         super().__init__(msg)
 

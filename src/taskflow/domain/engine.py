@@ -123,6 +123,14 @@ def allowed_actions(workflow: Workflow, task: Task, actor: Actor) -> tuple[str, 
     )
 
 
+def _not_allowed(
+    workflow: Workflow, task: Task, actor: Actor, action: str, **why: Any
+) -> ActionNotAllowed:
+    allowed = allowed_actions(workflow, task, actor)
+    final = workflow.state(task.state).final
+    return ActionNotAllowed(task.number, task.state, action, allowed, final=final, **why)
+
+
 def _permitted(t: Transition, sides: frozenset[Side], actor: Actor) -> bool:
     return bool(t.by & sides) and (not t.roles or bool(t.roles & actor.roles))
 
@@ -142,30 +150,21 @@ def apply(
             f"'{action}' is not an action of workflow '{workflow.name}' "
             f"(its actions: {', '.join(workflow.action_names)})"
         )
-        raise ActionNotAllowed(
-            task.number, task.state, action, allowed_actions(workflow, task, actor), reason=reason
-        )
+        raise _not_allowed(workflow, task, actor, action, reason=reason)
     sides = task.sides_of(actor.company)
     if not sides:
         msg = f"{actor} is not a party to task {task.number}; only its requester and recipient are"
         raise PermissionDenied(msg, task=task.number, action=action)
-    state = workflow.state(task.state)
-    if not transition.starts_from(state):
-        needs = sorted(transition.sources) if not transition.everywhere else ["an open state"]
-        raise ActionNotAllowed(
-            task.number, task.state, action, allowed_actions(workflow, task, actor), needs=needs
-        )
+    if not transition.starts_from(workflow.state(task.state)):
+        if transition.everywhere:
+            reason = f"'{action}' needs an open state"
+            raise _not_allowed(workflow, task, actor, action, reason=reason)
+        raise _not_allowed(workflow, task, actor, action, needs=sorted(transition.sources))
     _check_permission(transition, task, actor, sides)
     if transition.guard is not None:
         refused = transition.guard(task, actor)
         if refused is not None:
-            raise ActionNotAllowed(
-                task.number,
-                task.state,
-                action,
-                allowed_actions(workflow, task, actor),
-                reason=refused,
-            )
+            raise _not_allowed(workflow, task, actor, action, reason=refused)
     _check_payload(transition, task, payload)
     if transition.check is not None:
         transition.check(task, payload, actor, at)
