@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from taskflow.domain.task import OPEN, DomainEvent, HistoryEntry, NewTask, Task
+from taskflow.domain.task import OPEN, DomainEvent, HistoryEntry, NewTask, Task, replace_fields
 from taskflow.domain.values import Actor, Side, TaskId
 from taskflow.domain.workflow import Transition, Workflow
 from taskflow.errors import ActionNotAllowed, InvalidPayload, PermissionDenied
@@ -25,7 +25,11 @@ __all__ = [
 
 # Fields whose change is recorded in every entry by construction, so not listed in `changed`.
 _BOOKKEEPING = frozenset({"history", "version"})
-_TASK_FIELDS: tuple[str, ...] = tuple(a.name for a in attrs.fields(Task))
+_ORDER: dict[str, int] = {a.name: i for i, a in enumerate(attrs.fields(Task))}
+# Every history entry names the fields it changed; the same few combinations recur, so entries
+# share one tuple per combination (a bounded intern table, filled as actions run).
+_CHANGED: dict[tuple[str, ...], tuple[str, ...]] = {}
+_CHANGED_LIMIT = 4096
 
 
 @attrs.frozen
@@ -209,13 +213,14 @@ def _advance(
     payload: Any,
     changes: dict[str, Any],
 ) -> Outcome:
-    bad = set(changes) - set(_TASK_FIELDS) | (set(changes) & _BOOKKEEPING)
+    bad = [name for name in changes if name in _BOOKKEEPING or name not in _ORDER]
     if bad:
         msg = f"effect of '{t.name}' may not set {sorted(bad)}"
         raise TypeError(msg)
-    was_final = task.resolved_at is not None
-    if t.target is not None and t.target != task.state:
+    from_state = task.state
+    if t.target is not None and t.target != from_state:
         target = workflow.state(t.target)
+        was_final = task.resolved_at is not None
         changes["state"] = target.name
         changes.setdefault("ball", target.waiting_on)
         if target.final and not was_final:
@@ -223,17 +228,17 @@ def _advance(
         elif not target.final and was_final:
             changes["resolved_at"] = None
     changed = tuple(
-        name for name in _TASK_FIELDS if name in changes and changes[name] != getattr(task, name)
+        sorted((n for n, v in changes.items() if v != getattr(task, n)), key=_ORDER.__getitem__)
     )
-    to_state: str = changes.get("state", task.state)
+    if len(_CHANGED) < _CHANGED_LIMIT:
+        changed = _CHANGED.setdefault(changed, changed)
+    to_state: str = changes.get("state", from_state)
     version = task.version + 1
-    entry = HistoryEntry(t.name, actor, at, task.state, to_state, payload, changed)
-    values = {name: getattr(task, name) for name in _TASK_FIELDS}
-    values.update(changes)
-    values["history"] = (*task.history, entry)
-    values["version"] = version
+    entry = HistoryEntry(t.name, actor, at, from_state, to_state, payload, changed)
+    changes["history"] = (*task.history, entry)
+    changes["version"] = version
     try:
-        new = Task(**values)
+        new = replace_fields(task, changes)
     except (TypeError, ValueError) as exc:
         msg = f"'{t.name}' on task {task.number} would leave it invalid: {exc}"
         raise InvalidPayload(msg, action=t.name) from exc
@@ -246,7 +251,7 @@ def _advance(
             t.name,
             actor,
             at,
-            task.state,
+            from_state,
             to_state,
             version,
             payload,

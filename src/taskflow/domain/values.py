@@ -127,11 +127,16 @@ class Actor:
     user: UserId = attrs.field(validator=not_blank)
     company: CompanyId = attrs.field(validator=not_blank)
     roles: frozenset[str] = attrs.field(default=frozenset(), converter=_roles)
+    # Made once: every action names its actor's UserRef, and tasks keep many of them.
+    _ref: UserRef = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_ref", UserRef(self.company, self.user))
 
     @property
     def ref(self) -> UserRef:
         """Return the actor as a `UserRef` (user and company)."""
-        return UserRef(self.company, self.user)
+        return self._ref
 
     def __str__(self) -> str:
         return f"{self.user}@{self.company}"
