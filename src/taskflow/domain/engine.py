@@ -7,7 +7,15 @@ from typing import Any
 
 import attrs
 
-from taskflow.domain.task import OPEN, DomainEvent, HistoryEntry, NewTask, Task, replace_fields
+from taskflow.domain.task import (
+    OPEN,
+    TASK_FIELDS,
+    DomainEvent,
+    HistoryEntry,
+    NewTask,
+    Task,
+    replace_fields,
+)
 from taskflow.domain.values import Actor, Side, TaskId
 from taskflow.domain.workflow import Transition, Workflow
 from taskflow.errors import ActionNotAllowed, InvalidPayload, PermissionDenied
@@ -25,7 +33,7 @@ __all__ = [
 
 # Fields whose change is recorded in every entry by construction, so not listed in `changed`.
 _BOOKKEEPING = frozenset({"history", "version"})
-_ORDER: dict[str, int] = {a.name: i for i, a in enumerate(attrs.fields(Task))}
+_ORDER: dict[str, int] = {name: i for i, name in enumerate(TASK_FIELDS)}
 # Every history entry names the fields it changed; the same few combinations recur, so entries
 # share one tuple per combination (a bounded intern table, filled as actions run).
 _CHANGED: dict[tuple[str, ...], tuple[str, ...]] = {}

@@ -25,6 +25,7 @@ from taskflow.errors import InvalidPayload
 __all__ = [
     "EDITABLE_FIELDS",
     "OPEN",
+    "TASK_FIELDS",
     "DomainEvent",
     "HistoryEntry",
     "NewTask",
@@ -179,6 +180,8 @@ class Task:
 
 
 _FIELDS: dict[str, attrs.Attribute[Any]] = {a.name: a for a in attrs.fields(Task)}
+TASK_FIELDS: tuple[str, ...] = tuple(_FIELDS)
+"""The names of `Task`'s fields, in declaration order."""
 _SLOTS = tuple((Task.__dict__[name].__get__, Task.__dict__[name].__set__) for name in _FIELDS)
 _new = object.__new__
 
