@@ -388,3 +388,11 @@ def test_overdue_is_open_and_past_due():
     assert task.ball_company == "supco"
     assert task.company_of(R) == "acme"
     assert UserRef("acme", "alice") == ALICE.ref
+
+
+def test_naive_action_time_is_refused():
+    naive = datetime(2026, 3, 1, 9)
+    with pytest.raises(InvalidPayload, match="must be a timezone-aware datetime"):
+        apply(WORKFLOW, _task(), "submit", SAM, naive, Note("x"))
+    with pytest.raises(InvalidPayload, match="must be a timezone-aware datetime"):
+        open_task(WORKFLOW, "demo", NewTask("s", "supco", Data()), ALICE, naive, TaskId("t"), "N")

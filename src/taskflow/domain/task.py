@@ -71,7 +71,7 @@ class HistoryEntry:
 
     action: str
     actor: Actor
-    at: datetime
+    at: datetime = attrs.field(validator=aware)
     from_state: str | None
     to_state: str
     payload: Any = None
@@ -88,7 +88,7 @@ class DomainEvent:
     kind: str
     action: str
     actor: Actor
-    at: datetime
+    at: datetime = attrs.field(validator=aware)
     from_state: str | None
     to_state: str
     version: int

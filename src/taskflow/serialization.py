@@ -1,0 +1,796 @@
+"""Turn tasks, domain events and history entries into JSON-ready data and back, with cattrs.
+
+A dump holds only dicts, lists, str, int, float, bool and None, so `json.dumps` takes it as
+it is. Times are ISO 8601 strings with their UTC offset (a +02:00 time stays +02:00; a named
+zone such as Europe/Paris comes back as its fixed offset at that instant); dates are ISO
+strings; enums are their values; tuples are lists; frozensets are sorted lists, so the same
+task always gives the same JSON. Every field is written, defaults included.
+
+`Task.data` and every payload are typed `Any` on the entity; the registry says what they
+really are: a task's data is its kind's `data_type`; the payload of the first history entry
+(`open`) is a `NewTask` whose data is that type; any other entry's or event's payload is the
+payload class of the kind's transition of that name (None when it takes none). A kind the
+host registers is therefore serialized with no change here.
+
+Loading is strict: a wrong type, a missing field, an unknown key, an unknown kind or action,
+a naive time, or a value the entity's own validators refuse all raise one
+`DeserializationError` whose message lists each problem with its path
+(`history[2].payload.file.media_type: ...`) and whose `.path` is the first one's.
+Dumping refuses what it could not read back (a naive time, a payload of another type than
+the action's) with `InvalidPayload`, and a task of an unregistered kind with `UnknownKind`.
+
+Schema versions: every dumped task, event and history entry carries `"schema"` at top level
+(history entries inside a task do not; the task's schema covers them). Loading refuses data
+with no schema or a schema newer than `SCHEMA_VERSION`. When the stored shape has to change,
+schema 2 is added like this, and so on for every later step:
+
+1. set `SCHEMA_VERSION = 2` and change the classes (or the hooks) to the new shape;
+2. write `_upgrade_1_to_2(document, kind, data) -> data`, which takes one schema-1 document
+   ("task", "event" or "entry"; `kind` names the task kind) as plain data and returns it in
+   the schema-2 shape, for example renaming a key or filling a new field's value;
+3. register it as `_UPGRADES = {1: _upgrade_1_to_2}`.
+
+`_upgrade` then runs every step from the version found up to the current one, in order,
+before structuring, so data written by any older taskflow still loads. Old steps are never
+edited: stored data still goes through them.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
+from datetime import date, datetime
+from itertools import repeat
+from typing import Any, get_args, get_origin
+
+import attrs
+import cattrs
+from cattrs.cols import (
+    is_abstract_set,
+    is_any_set,
+    is_frozenset,
+    is_mapping,
+    is_mutable_sequence,
+    is_sequence,
+)
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
+from cattrs.fns import identity
+from cattrs.gen import (
+    make_dict_structure_fn,
+    make_dict_unstructure_fn,
+    mapping_structure_factory,
+    override,
+)
+
+from taskflow.domain.registry import Registry, TaskKind
+from taskflow.domain.task import OPEN, DomainEvent, HistoryEntry, NewTask, Task
+from taskflow.errors import DeserializationError, InvalidPayload, TaskflowError, UnknownKind
+
+__all__ = ["SCHEMA_VERSION", "Serializer"]
+
+SCHEMA_VERSION: int = 1
+"""The version of the stored shape that this taskflow writes, and the newest it reads."""
+
+_Upgrade = Callable[[str, str, dict[str, Any]], dict[str, Any]]
+# One step per version: _UPGRADES[n] turns schema-n data into schema n + 1 (see the docstring).
+_UPGRADES: Mapping[int, _Upgrade] = {}
+
+_StructureFn = Callable[[Any, Any], Any]
+_UnstructureFn = Callable[[Any], Any]
+
+# How many problems one error message lists before it says how many more there are.
+_MAX_LISTED = 10
+
+
+class _Refused(ValueError):
+    """A value the serializer refuses; `field` extends the path when it names a sub-field."""
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        self.field = field
+        super().__init__(message)
+
+
+def _describe(value: Any) -> str:
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"{shown} ({type(value).__name__})"
+
+
+# --- hooks for the leaves: strict, so a number never becomes a string by accident ----------
+
+
+def _structure_str(value: Any, cl: Any) -> Any:
+    if not isinstance(value, str):
+        msg = f"expected a string, got {_describe(value)}"
+        raise _Refused(msg)
+    if cl is str:
+        return value
+    if isinstance(cl, type) and issubclass(cl, enum.Enum):
+        return _structure_enum(value, cl)
+    return cl(value)
+
+
+def _structure_int(value: Any, cl: Any) -> Any:
+    if not isinstance(value, int) or isinstance(value, bool):
+        msg = f"expected a whole number, got {_describe(value)}"
+        raise _Refused(msg)
+    if cl is int:
+        return value
+    if isinstance(cl, type) and issubclass(cl, enum.Enum):
+        return _structure_enum(value, cl)
+    return cl(value)
+
+
+def _structure_float(value: Any, cl: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        msg = f"expected a number, got {_describe(value)}"
+        raise _Refused(msg)
+    return float(value)
+
+
+def _structure_bool(value: Any, cl: Any) -> bool:
+    if not isinstance(value, bool):
+        msg = f"expected true or false, got {_describe(value)}"
+        raise _Refused(msg)
+    return value
+
+
+def _structure_enum(value: Any, cl: type[enum.Enum]) -> enum.Enum:
+    for member in cl:
+        if member.value == value and type(member.value) is type(value):
+            return member
+    allowed = ", ".join(repr(m.value) for m in cl)
+    msg = f"expected one of {allowed}, got {_describe(value)}"
+    raise _Refused(msg)
+
+
+def _unstructure_enum(value: enum.Enum) -> Any:
+    return value.value
+
+
+def _unstructure_str(value: str) -> Any:
+    # A str subclass (a `(str, Enum)` member, say) is written as the plain string it holds.
+    if type(value) is str:
+        return value
+    return value.value if isinstance(value, enum.Enum) else str.__str__(value)
+
+
+def _unstructure_int(value: int) -> Any:
+    if type(value) is int:
+        return value
+    return value.value if isinstance(value, enum.Enum) else int(value)
+
+
+def _unstructure_bool(value: bool) -> bool:
+    return value
+
+
+def _unstructure_datetime(value: datetime) -> str:
+    if value.utcoffset() is None:
+        msg = (
+            f"cannot serialize the naive datetime {value.isoformat()}: "
+            "taskflow stores only timezone-aware times"
+        )
+        raise InvalidPayload(msg)
+    return value.isoformat()
+
+
+def _structure_datetime(value: Any, cl: Any) -> datetime:
+    if not isinstance(value, str):
+        msg = f"expected an ISO 8601 date and time string, got {_describe(value)}"
+        raise _Refused(msg)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        msg = (
+            "expected an ISO 8601 date and time with a UTC offset, "
+            f"like '2024-05-01T09:30:00+02:00', got {value!r}"
+        )
+        raise _Refused(msg) from None
+    if parsed.utcoffset() is None:
+        msg = (
+            f"{value!r} is a naive time (no UTC offset); taskflow stores only "
+            "timezone-aware times: add an offset such as '+00:00'"
+        )
+        raise _Refused(msg)
+    return parsed
+
+
+def _unstructure_date(value: date) -> str:
+    if isinstance(value, datetime):
+        msg = f"cannot serialize {value.isoformat()} as a date: it is a datetime"
+        raise InvalidPayload(msg)
+    return value.isoformat()
+
+
+def _structure_date(value: Any, cl: Any) -> date:
+    if not isinstance(value, str):
+        msg = f"expected an ISO 8601 date string, got {_describe(value)}"
+        raise _Refused(msg)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        msg = f"expected an ISO 8601 date like '2024-05-01', got {value!r}"
+        raise _Refused(msg) from None
+
+
+def _json_key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _sorted(items: list[Any]) -> list[Any]:
+    try:
+        return sorted(items)
+    except TypeError:
+        # Elements that do not compare (unstructured attrs values, mixed types) sort by their JSON.
+        return sorted(items, key=_json_key)
+
+
+def _is_homogeneous_collection(cl: Any) -> bool:
+    return is_sequence(cl) or is_any_set(cl)
+
+
+def _is_fixed_tuple(cl: Any) -> bool:
+    return get_origin(cl) is tuple and ... not in get_args(cl)
+
+
+def _dict_type(cl: Any) -> type:
+    origin = get_origin(cl) or cl
+    return origin if isinstance(origin, type) and issubclass(origin, dict) else dict
+
+
+def _structure_each(
+    cl: Any, value: Sequence[Any], hooks: Iterable[tuple[_StructureFn, Any]]
+) -> list[Any]:
+    """Structure each item with its hook; one error group names every index that failed."""
+    # `hooks` may be endless (the same hook repeated), so zip stops at the last item.
+    pairs = list(zip(value, hooks, strict=False))
+    with suppress(Exception):  # the slower loop below then names every item that fails
+        return [hook(item, item_type) for item, (hook, item_type) in pairs]
+    items: list[Any] = []
+    errors: list[Exception] = []
+    for index, (item, (hook, item_type)) in enumerate(pairs):
+        try:
+            items.append(hook(item, item_type))
+        except Exception as exc:
+            exc.add_note(
+                IterableValidationNote(f"Structuring {cl} @ index {index}", index, item_type)
+            )
+            errors.append(exc)
+    if errors:
+        msg = f"While structuring {cl!r}"
+        raise IterableValidationError(msg, errors, cl)
+    return items
+
+
+def _passthrough(value: Any, cl: Any) -> Any:
+    return value
+
+
+def _mapping_only(fn: _StructureFn, cl: type) -> _StructureFn:
+    """Wrap a generated attrs structure function so a non-mapping gets a clear message."""
+
+    def structure(value: Any, target: Any) -> Any:
+        if type(value) is not dict and not isinstance(value, Mapping):
+            fields = "an object" if cl is dict else f"an object with the fields of {cl.__name__}"
+            msg = f"expected {fields}, got {_describe(value)}"
+            raise _Refused(msg)
+        return fn(value, target)
+
+    return structure
+
+
+def _make_converter() -> cattrs.Converter:
+    """Build the value converter: strict leaves, ISO times, sorted sets, lists for tuples."""
+    converter = cattrs.Converter(
+        detailed_validation=True,
+        forbid_extra_keys=True,
+        omit_if_default=False,
+        # Fixed-length tuples (tuple[int, str]) are written as lists like every other sequence.
+        unstruct_collection_overrides={tuple: list},
+    )
+    for cl, structure in (
+        (str, _structure_str),
+        (int, _structure_int),
+        (float, _structure_float),
+        (bool, _structure_bool),
+        (datetime, _structure_datetime),
+        (date, _structure_date),
+    ):
+        converter.register_structure_hook(cl, structure)
+    converter.register_unstructure_hook(str, _unstructure_str)
+    converter.register_unstructure_hook(int, _unstructure_int)
+    converter.register_unstructure_hook(bool, _unstructure_bool)
+    converter.register_unstructure_hook(datetime, _unstructure_datetime)
+    converter.register_unstructure_hook(date, _unstructure_date)
+    # StrEnum and IntEnum are registered by name too: their MRO puts str or int before Enum.
+    for base in (enum.Enum, enum.StrEnum, enum.IntEnum):
+        converter.register_structure_hook(base, _structure_enum)
+        converter.register_unstructure_hook(base, _unstructure_enum)
+
+    def unstructure_collection(cl: Any) -> _UnstructureFn:
+        args = get_args(cl)
+        handler = converter.get_unstructure_hook(args[0]) if args else converter.unstructure
+        if is_any_set(cl):
+            return lambda value: _sorted([handler(item) for item in value])
+        return lambda value: [handler(item) for item in value]
+
+    def structure_collection(cl: Any) -> _StructureFn:
+        args = get_args(cl)
+        elem = args[0] if args else Any
+        handler = _passthrough if elem is Any else converter.get_structure_hook(elem)
+        target: Callable[[list[Any]], Any]
+        if is_frozenset(cl) or is_abstract_set(cl):
+            target = frozenset
+        elif is_any_set(cl):
+            target = set
+        elif is_mutable_sequence(cl):
+            target = list
+        else:
+            target = tuple
+
+        def structure(value: Any, _: Any) -> Any:
+            if not isinstance(value, list | tuple):
+                msg = f"expected a list, got {_describe(value)}"
+                raise _Refused(msg)
+            return target(_structure_each(cl, value, repeat((handler, elem))))
+
+        return structure
+
+    converter.register_unstructure_hook_factory(_is_homogeneous_collection, unstructure_collection)
+    converter.register_structure_hook_factory(_is_homogeneous_collection, structure_collection)
+
+    def structure_fixed_tuple(cl: Any) -> _StructureFn:
+        types = get_args(cl)
+        handlers = [converter.get_structure_hook(t) for t in types]
+
+        def structure(value: Any, _: Any) -> tuple[Any, ...]:
+            if not isinstance(value, list | tuple) or len(value) != len(types):
+                msg = f"expected a list of {len(types)} items, got {_describe(value)}"
+                raise _Refused(msg)
+            return tuple(_structure_each(cl, value, zip(handlers, types, strict=True)))
+
+        return structure
+
+    converter.register_structure_hook_factory(_is_fixed_tuple, structure_fixed_tuple)
+    converter.register_structure_hook_factory(
+        is_mapping,
+        lambda cl: _mapping_only(mapping_structure_factory(cl, converter, _dict_type(cl)), dict),
+    )
+    converter.register_structure_hook_factory(
+        attrs.has, lambda cl: _mapping_only(converter.gen_structure_attrs_fromdict(cl), cl)
+    )
+    return converter
+
+
+# --- per kind and per action: what an `Any` field really holds --------------------------------
+
+
+@attrs.frozen
+class _Tagged:
+    """How one `Any` field (task data, a payload) is read and written for one kind or action."""
+
+    expected: type | None
+    draft_data: type | None  # for the `open` entry: the type of the draft's data
+    structure: Callable[[Any], Any]
+    unstructure: Callable[[Any], Any]
+
+    def problem(self, value: Any) -> str | None:
+        """Say why `value` cannot be written here, or None if it can."""
+        if self.expected is None:
+            return None if value is None else f"takes no payload, got {type(value).__name__}"
+        if not isinstance(value, self.expected):
+            got = "nothing" if value is None else type(value).__name__
+            return f"needs a {self.expected.__name__}, got {got}"
+        data = getattr(value, "data", None)
+        if self.draft_data is not None and not isinstance(data, self.draft_data):
+            return f"needs draft data of type {self.draft_data.__name__}, got {type(data).__name__}"
+        return None
+
+
+@attrs.frozen
+class _KindCodec:
+    """How the data and the payloads of one task kind are read and written."""
+
+    kind: TaskKind
+    data: _Tagged
+    payloads: Mapping[str, _Tagged]
+
+
+@attrs.frozen
+class _EntityHooks:
+    """The generated cattrs functions of an entity whose `Any` fields the caller fills in."""
+
+    cl: type
+    order: Mapping[str, int]
+    structure_fn: _StructureFn
+    unstructure_fn: Callable[[Any], dict[str, Any]]
+
+    def structure(self, value: Mapping[str, Any], **fields: Callable[[Any], Any]) -> Any:
+        """Structure `value`, each named `Any` field with its own hook, reporting all errors."""
+        errors: list[Exception] = []
+        given = dict(value)
+        for name, hook in fields.items():
+            if name in value:
+                try:
+                    given[name] = hook(value[name])
+                except Exception as exc:
+                    note = f"Structuring class {self.cl.__name__} @ attribute {name}"
+                    exc.add_note(AttributeValidationNote(note, name, Any))
+                    errors.append(exc)
+        try:
+            result = self.structure_fn(given, self.cl)
+        except ClassValidationError as exc:
+            if not errors:
+                raise
+            errors += exc.exceptions
+        if errors:
+            errors.sort(key=self._position)
+            msg = f"While structuring {self.cl.__name__}"
+            raise ClassValidationError(msg, errors, self.cl)
+        return result
+
+    def unstructure(self, obj: Any, **values: Any) -> dict[str, Any]:
+        """Unstructure `obj`, with the named `Any` fields already written by the caller."""
+        result = self.unstructure_fn(obj)
+        result.update(values)  # the keys are there already, so the field order is kept
+        return result
+
+    def with_fields(self, **tagged: _Tagged) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+        """Return structure and unstructure functions that fill the named fields with `tagged`."""
+        hooks = {name: t.structure for name, t in tagged.items()}
+
+        def structure(value: Any) -> Any:
+            return self.structure(_mapping(value, self.cl), **hooks)
+
+        def unstructure(obj: Any) -> dict[str, Any]:
+            values = {name: t.unstructure(getattr(obj, name)) for name, t in tagged.items()}
+            return self.unstructure(obj, **values)
+
+        return structure, unstructure
+
+    def _position(self, exc: Exception) -> int:
+        for note in getattr(exc, "__notes__", ()):
+            if isinstance(note, AttributeValidationNote):
+                return self.order.get(note.name, len(self.order))
+        return len(self.order)
+
+
+def _entity_hooks(converter: cattrs.Converter, cl: type, *tagged: str) -> _EntityHooks:
+    """Generate the functions of `cl`; its `tagged` fields pass through, typed by the caller."""
+    attrs.resolve_types(cl)
+    passing: dict[str, Any] = {name: override(struct_hook=_passthrough) for name in tagged}
+    identities: dict[str, Any] = {name: override(unstruct_hook=identity) for name in tagged}
+    return _EntityHooks(
+        cl,
+        {a.name: i for i, a in enumerate(attrs.fields(cl))},
+        make_dict_structure_fn(cl, converter, **passing),
+        make_dict_unstructure_fn(cl, converter, **identities),
+    )
+
+
+def _mapping(value: Any, cl: type) -> Mapping[str, Any]:
+    if type(value) is not dict and not isinstance(value, Mapping):
+        msg = f"expected an object with the fields of {cl.__name__}, got {_describe(value)}"
+        raise _Refused(msg)
+    return value
+
+
+def _structure_nothing(value: Any) -> None:
+    if value is not None:
+        msg = f"this action takes no payload (null), got {_describe(value)}"
+        raise _Refused(msg)
+
+
+# --- errors: cattrs' exception groups become one message with paths --------------------------
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _note_path(exc: BaseException, path: str) -> str:
+    for note in getattr(exc, "__notes__", ()):
+        if isinstance(note, AttributeValidationNote):
+            return _join(path, note.name)
+        if isinstance(note, IterableValidationNote):
+            index = note.index if isinstance(note.index, int) else repr(note.index)
+            return f"{path}[{index}]"
+    return path
+
+
+def _problems(exc: BaseException, path: str) -> list[tuple[str, str]]:
+    """Return (path, what is wrong) for every leaf of a cattrs validation error."""
+    if isinstance(exc, ClassValidationError | IterableValidationError):
+        found: list[tuple[str, str]] = []
+        for sub in exc.exceptions:
+            found += _problems(sub, _note_path(sub, path))
+        return found
+    if isinstance(exc, ForbiddenExtraKeysError):
+        fields = ", ".join(a.name for a in attrs.fields(exc.cl)) if attrs.has(exc.cl) else ""
+        return [
+            (_join(path, key), f"unknown field; {exc.cl.__name__} has only: {fields}")
+            for key in sorted(exc.extra_fields)
+        ]
+    if isinstance(exc, KeyError):
+        return [(path, "required field is missing")]
+    field = getattr(exc, "field", "")
+    if isinstance(exc, _Refused | InvalidPayload) and field:
+        # A validator that raised while the object was built names the field it checked.
+        return [(_join(path, field), str(exc))]
+    if isinstance(exc, TaskflowError | _Refused):
+        return [(path, str(exc))]
+    return [(path, f"{type(exc).__name__}: {exc}")]
+
+
+def _translate(exc: BaseException, what: str, task_id: str) -> DeserializationError:
+    problems = _problems(exc, "") or [("", str(exc))]
+    listed = [f"{p}: {m}" if p else m for p, m in problems[:_MAX_LISTED]]
+    if len(problems) > _MAX_LISTED:
+        listed.append(f"and {len(problems) - _MAX_LISTED} more")
+    count = f" ({len(problems)} problems)" if len(problems) > 1 else ""
+    msg = f"cannot load {what}{count}: " + "; ".join(listed)
+    return DeserializationError(msg, path=problems[0][0], task_id=task_id)
+
+
+def _cause(exc: BaseException) -> BaseException:
+    # A refusal raised because of another taskflow error (UnknownKind) chains that error.
+    if isinstance(exc, _Refused) and isinstance(exc.__cause__, TaskflowError):
+        return exc.__cause__
+    return exc
+
+
+def _read_str(data: Any, key: str) -> str:
+    value = data.get(key) if isinstance(data, Mapping) else None
+    return value if isinstance(value, str) else ""
+
+
+def _upgrade(document: str, kind: str, data: dict[str, Any], found: int) -> dict[str, Any]:
+    for version in range(found, SCHEMA_VERSION):
+        data = _UPGRADES[version](document, kind, data)
+    return data
+
+
+def _body(data: Any, document: str, kind: str, what: str, task_id: str) -> dict[str, Any]:
+    """Check the schema version of a stored document; return its fields in the current shape."""
+    if not isinstance(data, Mapping):
+        msg = f"cannot load {what}: expected an object (mapping), got {_describe(data)}"
+        raise DeserializationError(msg, task_id=task_id)
+    if "schema" not in data:
+        msg = (
+            f"cannot load {what}: schema: missing; every stored {document} carries its "
+            f"schema version (this taskflow reads up to {SCHEMA_VERSION})"
+        )
+        raise DeserializationError(msg, path="schema", task_id=task_id)
+    found = data["schema"]
+    if not isinstance(found, int) or isinstance(found, bool) or found < 1:
+        msg = (
+            f"cannot load {what}: schema: expected a whole number from 1 to {SCHEMA_VERSION}, "
+            f"got {_describe(found)}"
+        )
+        raise DeserializationError(msg, path="schema", task_id=task_id)
+    if found > SCHEMA_VERSION:
+        msg = (
+            f"cannot load {what}: schema: version {found} is newer than the newest this "
+            f"taskflow reads ({SCHEMA_VERSION}); upgrade taskflow to read it"
+        )
+        raise DeserializationError(msg, path="schema", task_id=task_id)
+    body = {key: value for key, value in data.items() if key != "schema"}
+    return _upgrade(document, kind, body, found)
+
+
+class Serializer:
+    """Reads and writes the tasks, domain events and history entries of a registry's kinds.
+
+    Make one per registry and keep it: it generates its cattrs functions when it is made
+    (and once for each kind registered later), never per call.
+    """
+
+    __slots__ = (
+        "_codecs",
+        "_converter",
+        "_draft",
+        "_entry",
+        "_event",
+        "_registry",
+        "_task",
+    )
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+        self._converter = converter = _make_converter()
+        self._codecs: dict[str, _KindCodec] = {}
+        # One generated function pair per entity; its `Any` fields are filled in per kind.
+        self._task = _entity_hooks(converter, Task, "data", "history")
+        self._draft = _entity_hooks(converter, NewTask, "data")
+        self._entry = _entity_hooks(converter, HistoryEntry, "payload")
+        self._event = _entity_hooks(converter, DomainEvent, "payload")
+        # Tasks and events inside other values (a host's own classes) go through their kind too.
+        converter.register_unstructure_hook(Task, self._unstructure_task)
+        converter.register_structure_hook(Task, self._structure_task)
+        converter.register_unstructure_hook(DomainEvent, self._unstructure_event)
+        converter.register_structure_hook(DomainEvent, self._structure_event)
+        for kind in registry:
+            self._codec(kind.name)
+
+    @property
+    def converter(self) -> cattrs.Converter:
+        """Return the cattrs converter, for values and payload classes (and tasks, events)."""
+        return self._converter
+
+    def dump_task(self, task: Task) -> dict[str, Any]:
+        """Return `task` as JSON-ready data tagged with the schema version and its kind."""
+        return {"schema": SCHEMA_VERSION, **self._unstructure_task(task)}
+
+    def load_task(self, data: Mapping[str, Any]) -> Task:
+        """Return the task `data` holds; raise `DeserializationError` naming every problem."""
+        task_id = _read_str(data, "id")
+        what = f"task '{task_id}'" if task_id else "task"
+        body = _body(data, "task", _read_str(data, "kind"), what, task_id)
+        try:
+            return self._structure_task(body, Task)
+        except Exception as exc:
+            raise _translate(exc, what, task_id) from _cause(exc)
+
+    def dump_event(self, event: DomainEvent) -> dict[str, Any]:
+        """Return `event` as JSON-ready data tagged with the schema version and its kind."""
+        return {"schema": SCHEMA_VERSION, **self._unstructure_event(event)}
+
+    def load_event(self, data: Mapping[str, Any]) -> DomainEvent:
+        """Return the domain event `data` holds; raise `DeserializationError` if it cannot."""
+        task_id = _read_str(data, "task_id")
+        name = _read_str(data, "name")
+        what = f"event '{name}' of task '{task_id}'" if task_id else "event"
+        body = _body(data, "event", _read_str(data, "kind"), what, task_id)
+        try:
+            return self._structure_event(body, DomainEvent)
+        except Exception as exc:
+            raise _translate(exc, what, task_id) from _cause(exc)
+
+    def dump_entry(self, kind: str, entry: HistoryEntry) -> dict[str, Any]:
+        """Return a history entry of a `kind` task as JSON-ready data with the schema version."""
+        codec = self._codec(kind)
+        return {"schema": SCHEMA_VERSION, **self._unstructure_entry(codec, entry)}
+
+    def load_entry(self, kind: str, data: Mapping[str, Any]) -> HistoryEntry:
+        """Return the history entry of a `kind` task that `data` holds, or raise."""
+        what = f"history entry of a '{kind}' task"
+        body = _body(data, "entry", kind, what, "")
+        try:
+            codec = self._codec(kind)
+        except UnknownKind as unknown:
+            msg = f"cannot load {what}: {unknown}"
+            raise DeserializationError(msg) from unknown
+        try:
+            return self._structure_entry(codec, body)
+        except Exception as exc:
+            raise _translate(exc, what, "") from _cause(exc)
+
+    # --- the kind-aware hooks ------------------------------------------------------------
+
+    def _codec(self, name: str) -> _KindCodec:
+        kind = self._registry[name]
+        codec = self._codecs.get(name)
+        if codec is None or codec.kind is not kind:
+            codec = self._build_codec(kind)
+            self._codecs[name] = codec
+        return codec
+
+    def _build_codec(self, kind: TaskKind) -> _KindCodec:
+        data = self._tagged(kind.data_type)
+        draft_structure, draft_unstructure = self._draft.with_fields(data=data)
+        payloads = {OPEN: _Tagged(NewTask, kind.data_type, draft_structure, draft_unstructure)}
+        for transition in kind.workflow.transitions:
+            payloads[transition.name] = self._tagged(transition.payload)
+        return _KindCodec(kind, data, payloads)
+
+    def _tagged(self, expected: type | None) -> _Tagged:
+        if expected is None:
+            return _Tagged(None, None, _structure_nothing, identity)
+        hook = self._converter.get_structure_hook(expected)
+        payload_type = expected
+
+        def structure(value: Any) -> Any:
+            return hook(value, payload_type)
+
+        return _Tagged(expected, None, structure, self._converter.get_unstructure_hook(expected))
+
+    def _kind_of(self, value: Mapping[str, Any]) -> _KindCodec:
+        name = value.get("kind")
+        if not isinstance(name, str):
+            msg = (
+                "required field is missing"
+                if name is None
+                else f"expected a string, got {_describe(name)}"
+            )
+            raise _Refused(msg, field="kind")
+        try:
+            return self._codec(name)
+        except UnknownKind as unknown:
+            raise _Refused(str(unknown), field="kind") from unknown
+
+    def _action_of(self, codec: _KindCodec, value: Mapping[str, Any]) -> _Tagged:
+        action = value.get("action")
+        if not isinstance(action, str):
+            msg = (
+                "required field is missing"
+                if action is None
+                else f"expected a string, got {_describe(action)}"
+            )
+            raise _Refused(msg, field="action")
+        payload = codec.payloads.get(action)
+        if payload is None:
+            kind = codec.kind
+            actions = ", ".join(repr(a) for a in (OPEN, *kind.workflow.action_names))
+            msg = (
+                f"'{action}' is not an action of task kind '{kind.name}' "
+                f"(workflow '{kind.workflow.name}'); its actions: {actions}"
+            )
+            raise _Refused(msg, field="action")
+        return payload
+
+    def _writable(self, codec: _KindCodec, action: str, value: Any, what: str) -> _Tagged:
+        payload = codec.payloads.get(action)
+        if payload is None:
+            problem: str | None = f"'{action}' is not an action of this kind"
+        else:
+            problem = payload.problem(value)
+        if problem is not None or payload is None:
+            msg = f"cannot serialize {what} '{action}' of a '{codec.kind.name}' task: {problem}"
+            raise InvalidPayload(msg, field="payload", action=action)
+        return payload
+
+    def _structure_task(self, value: Any, _: Any) -> Task:
+        codec = self._kind_of(_mapping(value, Task))
+
+        def history(items: Any) -> tuple[HistoryEntry, ...]:
+            if not isinstance(items, list | tuple):
+                msg = f"expected a list of history entries, got {_describe(items)}"
+                raise _Refused(msg)
+            hook = (lambda item, _: self._structure_entry(codec, item), HistoryEntry)
+            return tuple(_structure_each(tuple[HistoryEntry, ...], items, repeat(hook)))
+
+        task: Task = self._task.structure(value, data=codec.data.structure, history=history)
+        return task
+
+    def _unstructure_task(self, task: Task) -> dict[str, Any]:
+        codec = self._codec(task.kind)
+        problem = codec.data.problem(task.data)
+        if problem is not None:
+            msg = f"cannot serialize task {task.number}: its '{task.kind}' data {problem}"
+            raise InvalidPayload(msg, field="data")
+        return self._task.unstructure(
+            task,
+            data=codec.data.unstructure(task.data),
+            history=[self._unstructure_entry(codec, entry) for entry in task.history],
+        )
+
+    def _structure_event(self, value: Any, _: Any) -> DomainEvent:
+        mapping = _mapping(value, DomainEvent)
+        payload = self._action_of(self._kind_of(mapping), mapping)
+        event: DomainEvent = self._event.structure(mapping, payload=payload.structure)
+        return event
+
+    def _unstructure_event(self, event: DomainEvent) -> dict[str, Any]:
+        codec = self._codec(event.kind)
+        payload = self._writable(codec, event.action, event.payload, f"event '{event.name}'")
+        return self._event.unstructure(event, payload=payload.unstructure(event.payload))
+
+    def _structure_entry(self, codec: _KindCodec, value: Any) -> HistoryEntry:
+        mapping = _mapping(value, HistoryEntry)
+        payload = self._action_of(codec, mapping)
+        entry: HistoryEntry = self._entry.structure(mapping, payload=payload.structure)
+        return entry
+
+    def _unstructure_entry(self, codec: _KindCodec, entry: HistoryEntry) -> dict[str, Any]:
+        payload = self._writable(codec, entry.action, entry.payload, "history entry")
+        return self._entry.unstructure(entry, payload=payload.unstructure(entry.payload))
