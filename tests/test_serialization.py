@@ -553,7 +553,6 @@ PDF_FILE = FileRef("a.pdf", PDF, 1, "sha256:aa", "files/a")
 @pytest.mark.parametrize(
     ("entry", "words"),
     [
-        (_upload_entry(at=datetime(2026, 1, 1, 9)), "naive"),
         (_upload_entry(payload=Reject("no")), "needs a UploadDocument, got Reject"),
         (_upload_entry(payload=None), "got nothing"),
         (_upload_entry(action="teleport"), "'teleport' is not an action"),
