@@ -11,6 +11,7 @@ from taskflow import (
     Change,
     Edit,
     InvalidPayload,
+    InvalidWorkflow,
     NewTask,
     PermissionDenied,
     Side,
@@ -259,9 +260,21 @@ def test_bad_payload_is_invalid_payload(action, payload, message):
         apply(WORKFLOW, task, action, SAM, T0, payload)
 
 
-def test_effect_may_not_touch_bookkeeping_fields():
-    with pytest.raises(TypeError, match=r"may not set \['version'\]"):
-        apply(WORKFLOW, _task(), "cheat", SAM, T0)
+@pytest.mark.parametrize(
+    "field", ["version", "history", "id", "number", "recipient", "state", "resolved_at", "nope"]
+)
+def test_effect_may_not_set_engine_owned_or_unknown_fields(field):
+    def effect(task, payload, actor, at):
+        return {field: task.version}
+
+    cheat = Transition("cheat", "todo", None, Q, effect=effect)
+    workflow = WORKFLOW.with_transitions()
+    workflow = attrs.evolve(
+        workflow, transitions=[t for t in workflow.transitions if t.name != "cheat"] + [cheat]
+    )
+    task = _task()
+    with pytest.raises(InvalidWorkflow, match=rf"the effect of 'cheat' may not set \['{field}'\]"):
+        apply(workflow, task, "cheat", SAM, T0)
 
 
 def test_comment_records_author_time_and_visibility():

@@ -18,7 +18,7 @@ from taskflow.domain.task import (
 )
 from taskflow.domain.values import Actor, Side, TaskId
 from taskflow.domain.workflow import Transition, Workflow
-from taskflow.errors import ActionNotAllowed, InvalidPayload, PermissionDenied
+from taskflow.errors import ActionNotAllowed, InvalidPayload, InvalidWorkflow, PermissionDenied
 
 __all__ = [
     "Change",
@@ -31,8 +31,14 @@ __all__ = [
     "task_at",
 ]
 
-# Fields whose change is recorded in every entry by construction, so not listed in `changed`.
-_BOOKKEEPING = frozenset({"history", "version"})
+# Fields only the engine sets: identity never changes, and state, resolution, history and
+# version follow from the transition itself. An effect returns the other fields it changes.
+_ENGINE_OWNED = frozenset(
+    {
+        "id", "number", "kind", "requester", "recipient", "created_at",
+        "state", "resolved_at", "history", "version",
+    }
+)  # fmt: skip
 _ORDER: dict[str, int] = {name: i for i, name in enumerate(TASK_FIELDS)}
 # Every history entry names the fields it changed; the same few combinations recur, so entries
 # share one tuple per combination (a bounded intern table, filled as actions run).
@@ -221,10 +227,13 @@ def _advance(
     payload: Any,
     changes: dict[str, Any],
 ) -> Outcome:
-    bad = [name for name in changes if name in _BOOKKEEPING or name not in _ORDER]
+    bad = [name for name in changes if name in _ENGINE_OWNED or name not in _ORDER]
     if bad:
-        msg = f"effect of '{t.name}' may not set {sorted(bad)}"
-        raise TypeError(msg)
+        msg = (
+            f"workflow '{workflow.name}': the effect of '{t.name}' may not set {sorted(bad)}; "
+            f"the engine sets {sorted(_ENGINE_OWNED)}"
+        )
+        raise InvalidWorkflow(msg)
     from_state = task.state
     if t.target is not None and t.target != from_state:
         target = workflow.state(t.target)
