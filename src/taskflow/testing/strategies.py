@@ -253,7 +253,11 @@ def tasks(
     """Generate a task of `kind` (any registered kind when None) after random accepted actions."""
     table = table if table is not None else builtin_strategies()
     task_kind = registry[kind] if kind is not None else draw(st.sampled_from(list(registry)))
-    who = draw(parties())
+    workflow = task_kind.workflow
+    # The first user of each company holds every role the workflow names, so that
+    # role-restricted actions are reachable; the others hold none.
+    named = frozenset().union(*(t.roles for t in workflow.transitions), workflow.open_roles)
+    who = draw(parties(named | {"admin"}))
     at = draw(aware_datetimes(max_value=datetime(2026, 6, 1, tzinfo=UTC)))
     draft = draw(new_tasks(task_kind, who.recipients[0].company, table))
     opener = who.requesters[0]
