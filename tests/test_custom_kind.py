@@ -54,7 +54,8 @@ def test_sample_request_tasks_round_trip_and_replay(task):
 def test_generated_sample_requests_reach_every_state():
     seen = Counter()
 
-    @settings(max_examples=200, database=None)
+    # Derandomized, so this coverage claim is the same on every run.
+    @settings(max_examples=300, database=None, derandomize=True)
     @given(tasks(REGISTRY, "sample_request", TABLE, max_steps=12))
     def collect(task):
         seen[task.state] += 1

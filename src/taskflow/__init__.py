@@ -6,6 +6,7 @@ from taskflow.adapters.memory import (
     RecordingNotifier,
     SequentialIds,
 )
+from taskflow.diagrams import describe, to_dot, to_mermaid
 from taskflow.domain.common import (
     DEFAULT_EDITABLE,
     AddComment,
@@ -73,6 +74,7 @@ from taskflow.kinds.document import (
     UploadDocument,
 )
 from taskflow.ports import Clock, IdFactory, Notifier, TaskRepository
+from taskflow.serialization import SCHEMA_VERSION, Serializer
 from taskflow.service import Dashboard, TaskService, default_company_code
 
 __version__ = "0.1.0"
@@ -87,6 +89,7 @@ __all__ = [
     "OPEN_STATES",
     "PDF",
     "PRODUCT_DOCUMENT_REQUEST",
+    "SCHEMA_VERSION",
     "ActionNotAllowed",
     "Actor",
     "AddComment",
@@ -123,6 +126,7 @@ __all__ = [
     "Registry",
     "Reject",
     "SequentialIds",
+    "Serializer",
     "Side",
     "State",
     "Task",
@@ -148,7 +152,10 @@ __all__ = [
     "default_company_code",
     "default_policy",
     "default_registry",
+    "describe",
     "open_task",
     "replay",
     "task_at",
+    "to_dot",
+    "to_mermaid",
 ]

@@ -409,3 +409,9 @@ def test_naive_action_time_is_refused():
         apply(WORKFLOW, _task(), "submit", SAM, naive, Note("x"))
     with pytest.raises(InvalidPayload, match="must be a timezone-aware datetime"):
         open_task(WORKFLOW, "demo", NewTask("s", "supco", Data()), ALICE, naive, TaskId("t"), "N")
+
+
+def test_stranger_asking_for_an_unknown_action_learns_nothing_of_the_task():
+    with pytest.raises(PermissionDenied, match="eve@other is not a party") as caught:
+        apply(WORKFLOW, _task(), "fly", EVE, T0)
+    assert "todo" not in str(caught.value)

@@ -203,10 +203,11 @@ class EngineMachine(RuleBasedStateMachine):
         if action in allowed:
             assert not fits(action, payload)
             assert isinstance(exc, InvalidPayload)
+        elif not before.is_party(actor.company):
+            # Checked first: a stranger learns nothing of the task, not even its actions.
+            assert isinstance(exc, PermissionDenied)
         elif action not in CHORE.action_names:
             assert isinstance(exc, ActionNotAllowed)
-        elif not before.is_party(actor.company):
-            assert isinstance(exc, PermissionDenied)
         else:
             assert isinstance(exc, ActionNotAllowed | PermissionDenied)
         # Guards are pure: asking again after a refusal gives the same answer.

@@ -152,3 +152,23 @@ def test_registry_accepts_a_custom_kind():
     registry = Registry([kind])
     assert registry["k"] is kind
     assert list(registry) == [kind]
+
+
+@pytest.mark.parametrize(
+    ("states", "transitions", "fragment"),
+    [
+        (
+            (State("a b", waiting_on=Q), State("done", final=True)),
+            (Transition("finish", "a b", "done", Q),),
+            "state name 'a b' must be a Python identifier",
+        ),
+        (
+            GOOD_STATES,
+            (Transition("fin-ish", "a", "done", Q),),
+            "action name 'fin-ish' must be a Python identifier",
+        ),
+    ],
+)
+def test_names_must_be_identifiers(states, transitions, fragment):
+    with pytest.raises(InvalidWorkflow, match=fragment):
+        _workflow(states, transitions)

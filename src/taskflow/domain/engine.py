@@ -77,13 +77,13 @@ def open_task(
     """Open a task from `draft`: `actor` becomes the requester and the first assignee on its side."""
     if workflow.open_roles and not (actor.roles & workflow.open_roles):
         msg = (
-            f"opening a '{kind}' task needs one of the roles {sorted(workflow.open_roles)}; "
+            f"opening a task of kind '{kind}' needs one of the roles {sorted(workflow.open_roles)}; "
             f"{actor} has {sorted(actor.roles) or 'none'}"
         )
         raise PermissionDenied(msg, action=OPEN)
     if data_type is not None and not isinstance(draft.data, data_type):
         msg = (
-            f"a '{kind}' task needs data of type {data_type.__name__}, "
+            f"a task of kind '{kind}' needs data of type {data_type.__name__}, "
             f"got {type(draft.data).__name__}"
         )
         raise InvalidPayload(msg, field="data", action=OPEN)
@@ -162,6 +162,11 @@ def apply(
     payload: Any = None,
 ) -> Outcome:
     """Take `action` on `task` as `actor` at `at`; return the new task and events, or raise."""
+    # A stranger learns nothing about the task, not even which actions it has.
+    sides = task.sides_of(actor.company)
+    if not sides:
+        msg = f"{actor} is not a party to task {task.number}; only its requester and recipient are"
+        raise PermissionDenied(msg, task=task.number, action=action)
     transition = workflow.transition(action)
     if transition is None:
         reason = (
@@ -169,10 +174,6 @@ def apply(
             f"(its actions: {', '.join(workflow.action_names)})"
         )
         raise _not_allowed(workflow, task, actor, action, reason=reason)
-    sides = task.sides_of(actor.company)
-    if not sides:
-        msg = f"{actor} is not a party to task {task.number}; only its requester and recipient are"
-        raise PermissionDenied(msg, task=task.number, action=action)
     if not transition.starts_from(workflow.state(task.state)):
         if transition.everywhere:
             reason = f"'{action}' needs an open state"

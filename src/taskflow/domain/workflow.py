@@ -217,6 +217,16 @@ def _validate(wf: Workflow) -> None:
     problems += [f"action '{n}' is declared twice" for n in _twice(actions)]
     if OPEN in actions:
         problems.append(f"'{OPEN}' is reserved for the first history entry; rename that action")
+    problems += [
+        f"state name {n!r} must be a Python identifier (letters, digits, _)"
+        for n in names
+        if not n.isidentifier()
+    ]
+    problems += [
+        f"action name {n!r} must be a Python identifier (letters, digits, _)"
+        for n in actions
+        if not n.isidentifier()
+    ]
     known = set(names)
     if wf.initial not in known:
         problems.append(f"initial state '{wf.initial}' is not one of the states {tuple(names)}")

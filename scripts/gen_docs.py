@@ -1,0 +1,169 @@
+"""Write docs/workflows/<workflow>.md and docs/workflows/index.md from the built-in task kinds.
+
+    python scripts/gen_docs.py           # write the pages that changed
+    python scripts/gen_docs.py --check   # write nothing; exit 1 and name the stale pages
+
+Everything above the marker line of a page is hand-written and kept as it is; everything below
+it is made by `taskflow.diagrams`. A page that does not exist yet is created with a short intro.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from taskflow.diagrams import GENERATED_MARKER, index_page, workflow_page, workflows_of
+from taskflow.domain.registry import TaskKind
+from taskflow.domain.workflow import Workflow
+from taskflow.errors import InvalidWorkflow
+from taskflow.kinds import default_registry
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs" / "workflows"
+INDEX = "index.md"
+
+_PAGE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+# The intro a page starts with when it is first created; after that the page's own text rules.
+INTROS: dict[str, str] = {
+    "document_request": """\
+# Document requests
+
+A company asks a business partner (usually a supplier) for one document: a certificate, a
+declaration, a data sheet. The `document_request` kind asks for a document of the partner
+company itself; the `product_document_request` kind asks for a document about one of the
+partner's products and names that product. Both follow the same workflow (capability SP1 of
+`DOMAIN.md`, from the supplier-portal article, seed 001).
+
+**The states, and whose turn it is.** A new request is *Requested*: the supplier (the
+recipient) must act. It may answer in two ways:
+
+- `upload`: send the document. Only a PDF is accepted (`application/pdf`). Where the document
+  type needs an expiry date (`requires_expiry` on the task's data), the upload must carry one;
+  any expiry date given must lie after the day of the upload, so an already expired document is
+  refused at the door. The task moves to *Uploaded* and the requester must act.
+- `decline`: "I don't have this document", with an explanation for the requester. The task
+  moves to *Not available* and the requester must act.
+
+The requester then decides:
+
+- on an upload, `accept` ends the cycle (*Accepted*), or `reject` with a reason sends the task
+  back to the supplier as *Rejected*; from there the supplier uploads a new file or declines,
+  exactly as from *Requested*;
+- on a decline, `acknowledge` ends the cycle (*Acknowledged*), or `request_again` puts the
+  task back in the supplier's inbox as *Requested*.
+
+**Common actions.** Either side may `comment` at any time, even after the cycle ended: a public
+comment is read by the partner, an internal one only by the writer's own company. In this
+workflow a comment does not change whose turn it is. While the task is open, each company may
+`assign` its own users, any colleague may `claim` the task from the Teambox, and `edit` changes
+the task's fields: the requester may change all editable fields, the supplier only the tags,
+so that the original request stays as it was sent.
+
+The diagram, the action and state tables below are generated from the workflow's definition
+in `taskflow.kinds.document`.
+
+""",
+}
+
+
+def page_name(workflow: Workflow) -> str:
+    """Return the file name of a workflow's page, refusing names that are not plain file names."""
+    if not _PAGE_NAME.match(workflow.name):
+        msg = f"workflow name {workflow.name!r} cannot be a page file name; rename the workflow"
+        raise InvalidWorkflow(msg)
+    return f"{workflow.name}.md"
+
+
+def default_intro(workflow: Workflow) -> str:
+    """Return the hand-written intro a new page starts with."""
+    known = INTROS.get(workflow.name)
+    if known is not None:
+        return known
+    title = workflow.name.replace("_", " ").capitalize()
+    about = f"{workflow.description}\n\n" if workflow.description else ""
+    return f"# {title}\n\n{about}"
+
+
+def expected_pages(docs: Path = DOCS, kinds: Iterable[TaskKind] | None = None) -> dict[Path, str]:
+    """Return every page as the generator would write it, by path."""
+    chosen = tuple(default_registry() if kinds is None else kinds)
+    pages: dict[Path, str] = {}
+    for workflow, users in workflows_of(chosen):
+        path = docs / page_name(workflow)
+        current = path.read_text(encoding="utf-8") if path.exists() else default_intro(workflow)
+        pages[path] = workflow_page(workflow, users, current)
+    pages[docs / INDEX] = index_page(chosen)
+    return pages
+
+
+def _orphans(docs: Path, pages: dict[Path, str]) -> list[Path]:
+    """Return generated pages of workflows that no kind uses any more."""
+    if not docs.is_dir():
+        return []
+    return [
+        path
+        for path in sorted(docs.glob("*.md"))
+        if path not in pages and GENERATED_MARKER in path.read_text(encoding="utf-8")
+    ]
+
+
+def stale_pages(docs: Path = DOCS, kinds: Iterable[TaskKind] | None = None) -> list[Path]:
+    """Return the pages that differ from what the generator would write, or should not exist."""
+    pages = expected_pages(docs, kinds)
+    stale = [
+        path
+        for path, text in pages.items()
+        if not path.exists() or path.read_text(encoding="utf-8") != text
+    ]
+    return stale + _orphans(docs, pages)
+
+
+def write_pages(docs: Path = DOCS, kinds: Iterable[TaskKind] | None = None) -> list[Path]:
+    """Write the pages that changed; return them."""
+    written = []
+    for path, text in expected_pages(docs, kinds).items():
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8", newline="\n")
+        written.append(path)
+    return written
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the generator; with --check, return 1 if any page is stale."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--check", action="store_true", help="compare only; exit 1 when stale")
+    parser.add_argument("--docs", type=Path, default=DOCS, help="the workflows docs folder")
+    args = parser.parse_args(argv)
+    docs: Path = args.docs
+    if args.check:
+        stale = stale_pages(docs)
+        for path in stale:
+            print(f"stale: {_shown(path)}", file=sys.stderr)
+        if stale:
+            print("run `python scripts/gen_docs.py` to regenerate", file=sys.stderr)
+            return 1
+        print("docs are up to date")
+        return 0
+    for path in write_pages(docs):
+        print(f"wrote {_shown(path)}")
+    pages = expected_pages(docs)
+    for path in _orphans(docs, pages):
+        print(f"no workflow uses {_shown(path)} any more; delete it by hand", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1029 @@
+"""Contract suites for the ports: subclass one, implement its factory hook, and pytest runs it.
+
+    class TestSqliteRepository(RepositoryContract):
+        def make_repository(self) -> TaskRepository:
+            return SqliteRepository(":memory:")
+
+Each suite checks what the port promises (the docstrings in `taskflow.ports`), never how an
+adapter keeps its data, so the same suite runs against the in-memory adapters and a host's own.
+The helpers (`make_task`, `act`, `upload`, ...) build real tasks through the engine.
+"""
+
+from __future__ import annotations
+
+import abc
+import itertools
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from taskflow.domain import engine
+from taskflow.domain.common import ASSIGN, COMMENT, EDIT, AddComment, Assign, Edit
+from taskflow.domain.notifications import Notification
+from taskflow.domain.query import TaskQuery, sort_key
+from taskflow.domain.task import NewTask, Task
+from taskflow.domain.values import (
+    PDF,
+    Actor,
+    CompanyId,
+    FileRef,
+    Side,
+    TaskId,
+    UserId,
+    UserRef,
+    Visibility,
+)
+from taskflow.errors import ConcurrencyConflict, InvalidPayload, TaskflowError, TaskNotFound
+from taskflow.kinds import default_registry
+from taskflow.kinds.document import (
+    ACCEPT,
+    DECLINE,
+    DOCUMENT_REQUEST,
+    DOCUMENT_WORKFLOW,
+    PRODUCT_DOCUMENT_REQUEST,
+    REJECT,
+    UPLOAD,
+    Decline,
+    DocumentRequest,
+    ProductDocumentRequest,
+    Reject,
+    UploadDocument,
+)
+from taskflow.ports import Clock, IdFactory, Notifier, TaskRepository
+from taskflow.testing.strategies import aware_datetimes
+from taskflow.testing.strategies import tasks as generated_tasks
+
+__all__ = [
+    "ACME",
+    "BUYER",
+    "BUYER_COLLEAGUE",
+    "GLOBEX",
+    "OTHER_SUPPLIER",
+    "OTHER_SUPPLIER_COLLEAGUE",
+    "SAMPLE_PDF",
+    "SUPCO",
+    "SUPPLIER",
+    "SUPPLIER_COLLEAGUE",
+    "T0",
+    "ClockContract",
+    "IdFactoryContract",
+    "NotifierContract",
+    "RepositoryContract",
+    "accept",
+    "act",
+    "assign",
+    "make_task",
+    "reject",
+    "set_due",
+    "upload",
+]
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+_HOUR = timedelta(hours=1)
+_DAY = timedelta(days=1)
+
+ACME = CompanyId("acme")
+SUPCO = CompanyId("supco")
+GLOBEX = CompanyId("globex")
+_STRANGER = CompanyId("initech")
+
+BUYER = Actor(UserId("bea"), ACME)
+BUYER_COLLEAGUE = Actor(UserId("bob"), ACME)
+SUPPLIER = Actor(UserId("sam"), SUPCO)
+SUPPLIER_COLLEAGUE = Actor(UserId("sue"), SUPCO)
+OTHER_SUPPLIER = Actor(UserId("oli"), GLOBEX)
+OTHER_SUPPLIER_COLLEAGUE = Actor(UserId("ola"), GLOBEX)
+
+SAMPLE_PDF = FileRef("certificate.pdf", PDF, 48_213, "sha256:" + "ab" * 32, "files/certificate.pdf")
+
+_DOC = DOCUMENT_REQUEST.name
+_PRODUCT_DOC = PRODUCT_DOCUMENT_REQUEST.name
+
+
+# --- helpers that build tasks through the engine -------------------------------------------
+
+
+def _default_data(kind: str) -> Any:
+    if kind == _PRODUCT_DOC:
+        return ProductDocumentRequest("Safety data sheet", "Widget 3000")
+    return DocumentRequest("ISO 9001")
+
+
+def make_task(
+    task_id: str,
+    *,
+    kind: str = _DOC,
+    requester: Actor = BUYER,
+    recipient: str = SUPCO,
+    created_at: datetime = T0,
+    due_at: datetime | None = None,
+    assignees: Iterable[UserRef] = (),
+    data: Any = None,
+    subject: str = "Send us your certificate",
+) -> Task:
+    """Open a task of a built-in kind as `requester` through the engine: version 1, ready to `add`."""
+    task_kind = default_registry()[kind]
+    draft = NewTask(
+        subject,
+        CompanyId(recipient),
+        data if data is not None else _default_data(kind),
+        assignees=tuple(assignees),
+        due_at=due_at,
+    )
+    number = f"{requester.company.upper()}-TASK-{task_id}"
+    return engine.open_task(
+        task_kind.workflow,
+        kind,
+        draft,
+        requester,
+        created_at,
+        TaskId(task_id),
+        number,
+        data_type=task_kind.data_type,
+    ).task
+
+
+def act(
+    task: Task, actor: Actor, action: str, payload: Any = None, *, at: datetime | None = None
+) -> Task:
+    """Take `action` on `task` through the engine; return the next version, ready to `save`."""
+    if at is None:
+        last = task.history[-1].at if task.history else task.created_at
+        at = last + timedelta(minutes=1)
+    workflow = default_registry()[task.kind].workflow
+    return engine.apply(workflow, task, action, actor, at, payload).task
+
+
+def upload(task: Task, actor: Actor, *, at: datetime | None = None) -> Task:
+    """Upload `SAMPLE_PDF` as the recipient: the task becomes 'uploaded', the ball goes back."""
+    return act(task, actor, UPLOAD, UploadDocument(SAMPLE_PDF, date(2030, 1, 1)), at=at)
+
+
+def accept(task: Task, actor: Actor, *, at: datetime | None = None) -> Task:
+    """Accept the uploaded document as the requester: the task becomes final ('accepted')."""
+    return act(task, actor, ACCEPT, at=at)
+
+
+def reject(
+    task: Task, actor: Actor, reason: str = "Out of date", *, at: datetime | None = None
+) -> Task:
+    """Reject the uploaded document as the requester: back to the recipient as 'rejected'."""
+    return act(task, actor, REJECT, Reject(reason), at=at)
+
+
+def assign(task: Task, actor: Actor, *users: UserRef, at: datetime | None = None) -> Task:
+    """Make `users` (of the actor's company) that company's assignees on `task`."""
+    return act(task, actor, ASSIGN, Assign(users), at=at)
+
+
+def set_due(task: Task, actor: Actor, due_at: datetime, *, at: datetime | None = None) -> Task:
+    """Move the due date of `task` as its requester."""
+    return act(task, actor, EDIT, Edit(due_at=due_at), at=at)
+
+
+def _ids(found: Iterable[Task]) -> list[str]:
+    return [t.id for t in found]
+
+
+def _brute_force(tasks: Iterable[Task], query: TaskQuery) -> tuple[list[Task], list[Task]]:
+    matching = sorted((t for t in tasks if query.matches(t)), key=sort_key)
+    limited = matching if query.limit is None else matching[: query.limit]
+    return matching, limited
+
+
+def _check_queries(
+    repo: TaskRepository, tasks: Sequence[Task], queries: Iterable[TaskQuery]
+) -> None:
+    for query in queries:
+        matching, expected = _brute_force(tasks, query)
+        found = repo.query(query)
+        assert _ids(found) == _ids(expected), query
+        assert found == expected, query
+        counts = dict(Counter((t.kind, t.state) for t in matching))
+        assert repo.count(query) == counts, query
+
+
+# --- the repository contract ---------------------------------------------------------------
+
+# The tasks of `_add_world`, as (id, kind, state, requester, recipient, assignees, due, created):
+#   t-2 product_document_request  accepted   acme  -> supco   bea sue   T0+5d   T0
+#   t-0 document_request          requested  supco -> acme    sam bea   T0+5d   T0+1h
+#   t-3 document_request          requested  acme  -> supco   bea sam   T0+10d  T0+1h
+#   t-4 document_request          requested  globex-> supco   oli sam   T0+20d  T0+2h
+#   t-1 document_request          uploaded   acme  -> globex  bea oli   (none)  T0+3h
+# They are added in the order t-3, t-1, t-2, t-4, t-0, so insertion order, id order and
+# creation order all differ; t-0 and t-3 share a creation time, so the id breaks the tie.
+_ALL = ["t-2", "t-0", "t-3", "t-4", "t-1"]
+
+_QUERY_CASES = [
+    pytest.param(TaskQuery(), _ALL, id="everything"),
+    pytest.param(TaskQuery(kind=_DOC), ["t-0", "t-3", "t-4", "t-1"], id="kind"),
+    pytest.param(TaskQuery(kind=_PRODUCT_DOC), ["t-2"], id="other-kind"),
+    pytest.param(TaskQuery(kind="no_such_kind"), [], id="unknown-kind"),
+    pytest.param(TaskQuery(states="requested"), ["t-0", "t-3", "t-4"], id="one-state"),
+    pytest.param(TaskQuery(states={"uploaded", "accepted"}), ["t-2", "t-1"], id="two-states"),
+    pytest.param(TaskQuery(states=frozenset()), [], id="no-state"),
+    pytest.param(TaskQuery(company=ACME), ["t-2", "t-0", "t-3", "t-1"], id="company"),
+    pytest.param(TaskQuery(company=GLOBEX), ["t-4", "t-1"], id="company-either-side"),
+    pytest.param(TaskQuery(company=_STRANGER), [], id="stranger"),
+    pytest.param(
+        TaskQuery(company=ACME, side=Side.REQUESTER), ["t-2", "t-3", "t-1"], id="requester-side"
+    ),
+    pytest.param(TaskQuery(company=ACME, side=Side.RECIPIENT), ["t-0"], id="recipient-side"),
+    pytest.param(
+        TaskQuery(company=SUPCO, side=Side.RECIPIENT), ["t-2", "t-3", "t-4"], id="supplier-side"
+    ),
+    pytest.param(TaskQuery(assignee=SUPPLIER.ref), ["t-0", "t-3", "t-4"], id="assignee"),
+    pytest.param(TaskQuery(assignee=BUYER.ref), ["t-2", "t-0", "t-3", "t-1"], id="opener"),
+    pytest.param(TaskQuery(assignee=UserRef(SUPCO, UserId("nobody"))), [], id="no-assignee"),
+    pytest.param(TaskQuery(ball_company=ACME), ["t-0", "t-1"], id="ball"),
+    pytest.param(TaskQuery(ball_company=SUPCO), ["t-3", "t-4"], id="ball-supplier"),
+    pytest.param(TaskQuery(ball_company=GLOBEX), [], id="ball-moved-away"),
+    pytest.param(TaskQuery(open=True), ["t-0", "t-3", "t-4", "t-1"], id="open"),
+    pytest.param(TaskQuery(open=False), ["t-2"], id="closed"),
+    pytest.param(TaskQuery(due_before=T0 + 5 * _DAY), [], id="due-before-is-strict"),
+    pytest.param(
+        TaskQuery(due_before=T0 + 5 * _DAY + timedelta(seconds=1)), ["t-2", "t-0"], id="due"
+    ),
+    pytest.param(
+        TaskQuery(
+            due_before=(T0 + 5 * _DAY + timedelta(seconds=1)).astimezone(
+                timezone(timedelta(hours=-5))
+            )
+        ),
+        ["t-2", "t-0"],
+        id="due-in-other-zone",
+    ),
+    pytest.param(TaskQuery(due_before=T0 + 10 * _DAY), ["t-2", "t-0"], id="due-strict-again"),
+    pytest.param(
+        TaskQuery(due_before=T0 + 365 * _DAY), ["t-2", "t-0", "t-3", "t-4"], id="no-due-never"
+    ),
+    pytest.param(TaskQuery(ball_company=SUPCO, assignee=SUPPLIER.ref), ["t-3", "t-4"], id="inbox"),
+    pytest.param(TaskQuery(ball_company=ACME, assignee=BUYER.ref), ["t-0", "t-1"], id="inbox-2"),
+    pytest.param(
+        TaskQuery(ball_company=ACME, assignee=BUYER_COLLEAGUE.ref), [], id="inbox-unassigned"
+    ),
+    pytest.param(
+        TaskQuery(company=SUPCO, side=Side.RECIPIENT, open=True), ["t-3", "t-4"], id="teambox"
+    ),
+    pytest.param(
+        TaskQuery(kind=_DOC, states="requested", company=ACME), ["t-0", "t-3"], id="kind-state"
+    ),
+    pytest.param(TaskQuery(open=True, due_before=T0 + 6 * _DAY), ["t-0"], id="overdue"),
+    pytest.param(
+        TaskQuery(company=ACME, side=Side.REQUESTER, ball_company=ACME), ["t-1"], id="side-ball"
+    ),
+    pytest.param(TaskQuery(assignee=OTHER_SUPPLIER.ref, states="uploaded"), ["t-1"], id="mix"),
+    pytest.param(
+        TaskQuery(company=GLOBEX, side=Side.RECIPIENT, kind=_PRODUCT_DOC), [], id="mix-none"
+    ),
+    pytest.param(TaskQuery(limit=0), [], id="limit-0"),
+    pytest.param(TaskQuery(limit=2), ["t-2", "t-0"], id="limit-cuts-after-ordering"),
+    pytest.param(TaskQuery(limit=99), _ALL, id="limit-above-count"),
+    pytest.param(TaskQuery(company=SUPCO, limit=2), ["t-2", "t-0"], id="company-limit"),
+    pytest.param(TaskQuery(open=True, limit=1), ["t-0"], id="open-limit"),
+]
+
+
+def _add_world(repo: TaskRepository) -> dict[str, Task]:
+    t3 = make_task("t-3", created_at=T0 + _HOUR, due_at=T0 + 10 * _DAY, assignees=[SUPPLIER.ref])
+    t1 = make_task(
+        "t-1", recipient=GLOBEX, created_at=T0 + 3 * _HOUR, assignees=[OTHER_SUPPLIER.ref]
+    )
+    t2 = make_task(
+        "t-2", kind=_PRODUCT_DOC, due_at=T0 + 5 * _DAY, assignees=[SUPPLIER_COLLEAGUE.ref]
+    )
+    t4 = make_task(
+        "t-4",
+        requester=OTHER_SUPPLIER,
+        created_at=T0 + 2 * _HOUR,
+        due_at=T0 + 20 * _DAY,
+        assignees=[SUPPLIER.ref],
+    )
+    # Created an hour later than T0 but given in UTC+2, so its wall-clock time reads 12:00.
+    t0 = make_task(
+        "t-0",
+        requester=SUPPLIER,
+        recipient=ACME,
+        created_at=(T0 + _HOUR).astimezone(timezone(timedelta(hours=2))),
+        due_at=T0 + 5 * _DAY,
+        assignees=[BUYER.ref],
+    )
+    for task in (t3, t1, t2, t4, t0):
+        repo.add(task)
+    t1_uploaded = upload(t1, OTHER_SUPPLIER)
+    repo.save(t1_uploaded, t1.version)
+    t2_uploaded = upload(t2, SUPPLIER_COLLEAGUE)
+    repo.save(t2_uploaded, t2.version)
+    t2_accepted = accept(t2_uploaded, BUYER)
+    repo.save(t2_accepted, t2_uploaded.version)
+    return {"t-0": t0, "t-1": t1_uploaded, "t-2": t2_accepted, "t-3": t3, "t-4": t4}
+
+
+@attrs.frozen
+class _Add:
+    task_id: str
+    kind: str
+    requester: Actor
+    recipient: CompanyId
+    created_at: datetime
+    due_at: datetime | None
+    assignees: tuple[UserRef, ...]
+
+
+@attrs.frozen
+class _Act:
+    pick: int
+    actor: int
+    action: int
+    due_at: datetime
+    users: tuple[UserRef, ...]
+    visibility: Visibility
+
+
+@attrs.frozen
+class _StaleSave:
+    pick: int
+    version: int
+    actor: int
+    action: int
+
+
+_ACTORS = (
+    BUYER,
+    BUYER_COLLEAGUE,
+    SUPPLIER,
+    SUPPLIER_COLLEAGUE,
+    OTHER_SUPPLIER,
+    OTHER_SUPPLIER_COLLEAGUE,
+)
+_USERS = tuple(a.ref for a in _ACTORS)
+_COMPANIES = (ACME, SUPCO, GLOBEX)
+_ZONES = (UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5)))
+_CREATED = tuple(T0 + h * _HOUR for h in range(4))
+_DUES = tuple(T0 + d * _DAY for d in (1, 2, 3, 5, 8))
+# Due dates themselves and one second either side, so the strict `<` is tested at the edge.
+_DUE_BEFORE = tuple(d + s * timedelta(seconds=1) for d in _DUES for s in (-1, 0, 1))
+
+
+def _moments(choices: Sequence[datetime]) -> st.SearchStrategy[datetime]:
+    # The same instants in several zones: repositories must compare instants, not wall clocks.
+    return st.builds(
+        lambda at, tz: at.astimezone(tz), st.sampled_from(choices), st.sampled_from(_ZONES)
+    )
+
+
+def _sometimes(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    # A filter is set one time in four, so a query usually combines one to three filters.
+    return st.one_of(st.none(), st.none(), st.none(), strategy)
+
+
+def _adds() -> st.SearchStrategy[_Add]:
+    return st.builds(
+        _Add,
+        task_id=st.sampled_from([f"t{n}" for n in range(8)]),
+        kind=st.sampled_from([_DOC, _PRODUCT_DOC]),
+        requester=st.sampled_from(_ACTORS),
+        recipient=st.sampled_from(_COMPANIES),
+        created_at=_moments(_CREATED),
+        due_at=st.none() | _moments(_DUES),
+        assignees=st.lists(st.sampled_from(_USERS), max_size=3).map(tuple),
+    )
+
+
+def _operations() -> st.SearchStrategy[_Add | _Act | _StaleSave]:
+    acts = st.builds(
+        _Act,
+        pick=st.integers(0, 7),
+        actor=st.integers(0, 5),
+        action=st.integers(0, 9),
+        due_at=_moments(_DUES),
+        users=st.lists(st.sampled_from(_USERS), min_size=1, max_size=2).map(tuple),
+        visibility=st.sampled_from(Visibility),
+    )
+    stale = st.builds(
+        _StaleSave,
+        pick=st.integers(0, 7),
+        version=st.integers(0, 7),
+        actor=st.integers(0, 5),
+        action=st.integers(0, 9),
+    )
+    return st.one_of(_adds(), acts, acts, acts, stale)
+
+
+def _query(
+    *,
+    kind: str | None,
+    states: frozenset[str] | None,
+    company: CompanyId | None,
+    side: Side | None,
+    assignee: UserRef | None,
+    ball_company: CompanyId | None,
+    open_: bool | None,
+    due_before: datetime | None,
+    limit: int | None,
+) -> TaskQuery:
+    return TaskQuery(
+        kind=kind,
+        states=states,
+        company=company,
+        side=side if company is not None else None,
+        assignee=assignee,
+        ball_company=ball_company,
+        open=open_,
+        due_before=due_before,
+        limit=limit,
+    )
+
+
+def _queries(
+    companies: Sequence[CompanyId],
+    users: Sequence[UserRef],
+    due_before: st.SearchStrategy[datetime],
+) -> st.SearchStrategy[TaskQuery]:
+    return st.builds(
+        _query,
+        kind=_sometimes(st.sampled_from([_DOC, _PRODUCT_DOC])),
+        states=_sometimes(
+            st.frozensets(st.sampled_from(DOCUMENT_WORKFLOW.state_names), max_size=3)
+        ),
+        company=_sometimes(st.sampled_from(companies)),
+        side=st.none() | st.sampled_from(Side),
+        assignee=_sometimes(st.sampled_from(users)),
+        ball_company=_sometimes(st.sampled_from(companies)),
+        open_=_sometimes(st.booleans()),
+        due_before=_sometimes(due_before),
+        limit=_sometimes(st.integers(0, 6)),
+    )
+
+
+def _payload(action: str, actor: Actor, op: _Act | _StaleSave) -> Any:
+    due_at = op.due_at if isinstance(op, _Act) else T0 + 4 * _DAY
+    users = op.users if isinstance(op, _Act) else (actor.ref,)
+    visibility = op.visibility if isinstance(op, _Act) else Visibility.PUBLIC
+    payloads: dict[str, Any] = {
+        UPLOAD: UploadDocument(SAMPLE_PDF, date(2030, 1, 1)),
+        DECLINE: Decline("We do not have this document"),
+        REJECT: Reject("Out of date"),
+        COMMENT: AddComment("Noted", visibility),
+        ASSIGN: Assign(tuple(u for u in users if u.company == actor.company) or (actor.ref,)),
+        EDIT: Edit(due_at=due_at),
+    }
+    return payloads.get(action)
+
+
+def _next_version(task: Task, op: _Act | _StaleSave) -> Task | None:
+    parties = [a for a in _ACTORS if task.is_party(a.company)]
+    actor = parties[op.actor % len(parties)]
+    workflow = default_registry()[task.kind].workflow
+    allowed = engine.allowed_actions(workflow, task, actor)
+    if not allowed:
+        return None
+    action = allowed[op.action % len(allowed)]
+    at = task.history[-1].at + timedelta(minutes=1)
+    try:
+        return engine.apply(workflow, task, action, actor, at, _payload(action, actor, op)).task
+    except TaskflowError:
+        # The engine refused the draw (a recipient editing the due date): nothing to save.
+        return None
+
+
+def _probes(versions: Iterable[Task]) -> list[TaskQuery]:
+    # Queries built from every version's own values: the new ones must find the task, the old
+    # ones must not (unless still true), so a stale index or column shows up at once.
+    second = timedelta(seconds=1)
+    probes: dict[TaskQuery, None] = {}
+    for v in versions:
+        found = [
+            TaskQuery(states=v.state),
+            TaskQuery(kind=v.kind, open=v.is_open),
+            TaskQuery(company=v.recipient, side=Side.RECIPIENT),
+            TaskQuery(company=v.requester.company, side=Side.REQUESTER, open=True),
+            *(TaskQuery(assignee=a) for a in v.assignees),
+        ]
+        if v.ball_company is not None:
+            found.append(TaskQuery(ball_company=v.ball_company))
+            found += [
+                TaskQuery(ball_company=v.ball_company, assignee=a)
+                for a in v.assignees_of(v.ball_company)
+            ]
+        if v.due_at is not None:
+            found += [
+                TaskQuery(due_before=v.due_at),
+                TaskQuery(due_before=v.due_at + second),
+                TaskQuery(open=True, due_before=v.due_at + second),
+            ]
+        probes.update(dict.fromkeys(found))
+    return list(probes)
+
+
+def _run_add(repo: TaskRepository, model: dict[str, list[Task]], op: _Add) -> str | None:
+    parties = {op.requester.company, op.recipient}
+    task = make_task(
+        op.task_id,
+        kind=op.kind,
+        requester=op.requester,
+        recipient=op.recipient,
+        created_at=op.created_at,
+        due_at=op.due_at,
+        assignees=[u for u in op.assignees if u.company in parties],
+    )
+    if op.task_id in model:
+        with pytest.raises(ConcurrencyConflict):
+            repo.add(task)
+        return op.task_id
+    repo.add(task)
+    model[op.task_id] = [task]
+    return op.task_id
+
+
+def _run_act(repo: TaskRepository, model: dict[str, list[Task]], op: _Act) -> str | None:
+    versions = list(model.values())[op.pick % len(model)]
+    task = versions[-1]
+    new = _next_version(task, op)
+    if new is None:
+        return None
+    repo.save(new, task.version)
+    versions.append(new)
+    return new.id
+
+
+def _run_stale_save(
+    repo: TaskRepository, model: dict[str, list[Task]], op: _StaleSave
+) -> str | None:
+    changed = [versions for versions in model.values() if len(versions) > 1]
+    if not changed:
+        return None
+    versions = changed[op.pick % len(changed)]
+    old = versions[op.version % (len(versions) - 1)]
+    requester = Actor(old.requester.user, old.requester.company)
+    new = _next_version(old, op) or act(old, requester, COMMENT, AddComment("Late news"))
+    with pytest.raises(ConcurrencyConflict) as caught:
+        repo.save(new, old.version)
+    assert (caught.value.expected, caught.value.actual) == (old.version, versions[-1].version)
+    return old.id
+
+
+def _run(
+    repo: TaskRepository, model: dict[str, list[Task]], op: _Add | _Act | _StaleSave
+) -> str | None:
+    if isinstance(op, _Add):
+        return _run_add(repo, model, op)
+    if isinstance(op, _Act):
+        return _run_act(repo, model, op)
+    return _run_stale_save(repo, model, op)
+
+
+class RepositoryContract(abc.ABC):
+    """What every `TaskRepository` must do: subclass it and implement `make_repository`."""
+
+    @abc.abstractmethod
+    def make_repository(self) -> TaskRepository:
+        """Return a new, empty repository; called once per test and once per generated example."""
+
+    # get and add
+
+    def test_repository_implements_the_port(self) -> None:
+        """The repository has every method of `TaskRepository`."""
+        assert isinstance(self.make_repository(), TaskRepository)
+
+    def test_get_returns_an_equal_task_to_the_one_added(self) -> None:
+        """`get` returns a task equal to the one `add` stored, whichever of several is asked."""
+        repo = self.make_repository()
+        first = make_task("t-1", due_at=T0 + _DAY, assignees=[SUPPLIER.ref])
+        second = make_task("t-2", kind=_PRODUCT_DOC, requester=SUPPLIER, recipient=ACME)
+        repo.add(first)
+        repo.add(second)
+        assert repo.get(TaskId("t-1")) == first
+        assert repo.get(TaskId("t-2")) == second
+
+    def test_get_of_an_unknown_id_raises_task_not_found(self) -> None:
+        """`get` of an id never stored raises `TaskNotFound` naming that id."""
+        repo = self.make_repository()
+        repo.add(make_task("t-1"))
+        with pytest.raises(TaskNotFound) as caught:
+            repo.get(TaskId("t-404"))
+        assert caught.value.task_id == "t-404"
+
+    def test_add_of_a_taken_id_raises_conflict_and_keeps_the_stored_task(self) -> None:
+        """`add` refuses an id already stored with `ConcurrencyConflict`; the first task stays."""
+        repo = self.make_repository()
+        original = make_task("t-1", due_at=T0 + _DAY)
+        repo.add(original)
+        impostor = make_task("t-1", requester=OTHER_SUPPLIER, recipient=ACME, due_at=T0 + 2 * _DAY)
+        with pytest.raises(ConcurrencyConflict):
+            repo.add(impostor)
+        assert repo.get(original.id) == original
+        assert repo.query(TaskQuery(company=GLOBEX)) == []
+        assert repo.query(TaskQuery()) == [original]
+
+    def test_add_of_a_taken_id_is_refused_after_the_task_was_saved(self) -> None:
+        """A saved task's id stays taken: `add` of it again raises `ConcurrencyConflict`."""
+        repo = self.make_repository()
+        task = make_task("t-1", assignees=[SUPPLIER.ref])
+        repo.add(task)
+        saved = upload(task, SUPPLIER)
+        repo.save(saved, task.version)
+        with pytest.raises(ConcurrencyConflict):
+            repo.add(task)
+        assert repo.get(task.id) == saved
+
+    # save: compare-and-set on the version
+
+    def test_save_with_the_stored_version_replaces_the_task(self) -> None:
+        """`save` with the stored version as expected replaces it, again and again."""
+        repo = self.make_repository()
+        task = make_task("t-1", assignees=[SUPPLIER.ref])
+        repo.add(task)
+        uploaded = upload(task, SUPPLIER)
+        repo.save(uploaded, 1)
+        assert repo.get(task.id) == uploaded
+        accepted = accept(uploaded, BUYER)
+        repo.save(accepted, 2)
+        assert repo.get(task.id) == accepted
+        assert repo.get(task.id).version == 3
+
+    def test_save_with_a_stale_version_raises_conflict_naming_both_versions(self) -> None:
+        """A save expecting an old version raises `ConcurrencyConflict` with expected and actual."""
+        repo = self.make_repository()
+        task = make_task("t-1", assignees=[SUPPLIER.ref])
+        repo.add(task)
+        first = upload(task, SUPPLIER)
+        repo.save(first, task.version)
+        late = set_due(task, BUYER, T0 + _DAY)
+        with pytest.raises(ConcurrencyConflict) as caught:
+            repo.save(late, task.version)
+        assert (caught.value.expected, caught.value.actual) == (1, 2)
+        assert repo.get(task.id) == first
+
+    def test_save_expecting_a_version_ahead_of_the_stored_one_raises_conflict(self) -> None:
+        """A save expecting a version the stored task has not reached raises `ConcurrencyConflict`."""
+        repo = self.make_repository()
+        task = make_task("t-1", assignees=[SUPPLIER.ref])
+        repo.add(task)
+        ahead = attrs.evolve(upload(task, SUPPLIER), version=4)
+        with pytest.raises(ConcurrencyConflict) as caught:
+            repo.save(ahead, 3)
+        assert (caught.value.expected, caught.value.actual) == (3, 1)
+        assert repo.get(task.id) == task
+
+    def test_save_of_a_task_never_added_raises_task_not_found(self) -> None:
+        """`save` does not create: a task that was never added raises `TaskNotFound`."""
+        repo = self.make_repository()
+        repo.add(make_task("t-1"))
+        ghost = upload(make_task("t-2", assignees=[SUPPLIER.ref]), SUPPLIER)
+        with pytest.raises(TaskNotFound):
+            repo.save(ghost, 1)
+        with pytest.raises(TaskNotFound):
+            repo.get(ghost.id)
+        assert _ids(repo.query(TaskQuery())) == ["t-1"]
+
+    def test_save_of_a_version_not_above_the_expected_one_is_refused(self) -> None:
+        """A task whose version is not above `expected_version` raises `InvalidPayload`; nothing changes."""
+        repo = self.make_repository()
+        task = make_task("t-1", assignees=[SUPPLIER.ref])
+        repo.add(task)
+        same = attrs.evolve(task, state="uploaded", ball=Side.REQUESTER)
+        with pytest.raises(InvalidPayload):
+            repo.save(same, 1)
+        assert repo.get(task.id) == task
+        uploaded = upload(task, SUPPLIER)
+        repo.save(uploaded, 1)
+        lower = attrs.evolve(accept(uploaded, BUYER), version=1)
+        with pytest.raises(InvalidPayload):
+            repo.save(lower, 2)
+        assert repo.get(task.id) == uploaded
+        assert _ids(repo.query(TaskQuery(open=False))) == []
+        assert _ids(repo.query(TaskQuery(states="requested"))) == []
+
+    # next_number
+
+    def test_next_number_counts_one_two_three_per_company(self) -> None:
+        """`next_number` gives a company 1, 2, 3 in turn."""
+        repo = self.make_repository()
+        assert [repo.next_number(ACME) for _ in range(3)] == [1, 2, 3]
+
+    def test_next_number_of_each_company_is_independent(self) -> None:
+        """Numbers taken by one company do not use up another's."""
+        repo = self.make_repository()
+        taken = [(c, repo.next_number(c)) for c in (ACME, SUPCO, ACME, GLOBEX, SUPCO, ACME)]
+        assert taken == [(ACME, 1), (SUPCO, 1), (ACME, 2), (GLOBEX, 1), (SUPCO, 2), (ACME, 3)]
+
+    def test_next_number_never_repeats(self) -> None:
+        """Many numbers of one company are all different, with tasks added in between."""
+        repo = self.make_repository()
+        numbers: list[int] = []
+        for n in range(200):
+            numbers.append(repo.next_number(ACME))
+            if n % 50 == 0:
+                repo.add(make_task(f"t-{n}"))
+        assert sorted(numbers) == list(range(1, 201))
+
+    # query and count
+
+    @pytest.mark.parametrize(("query", "expected"), _QUERY_CASES)
+    def test_query_returns_matching_tasks_by_creation_time_then_id(
+        self, query: TaskQuery, expected: list[str]
+    ) -> None:
+        """Each filter alone and combined finds exactly its tasks, in order, cut to the limit."""
+        repo = self.make_repository()
+        world = _add_world(repo)
+        found = repo.query(query)
+        assert _ids(found) == expected
+        assert found == [world[task_id] for task_id in expected]
+
+    def test_query_orders_by_instant_not_by_wall_clock_time(self) -> None:
+        """Creation times in other zones sort by the instant they stand for."""
+        repo = self.make_repository()
+        plus_two = timezone(timedelta(hours=2))
+        minus_five = timezone(timedelta(hours=-5))
+        # 08:00 UTC written as 10:00+02:00 comes before 09:00 UTC and 05:00-05:00 (10:00 UTC).
+        repo.add(make_task("t-a", created_at=(T0 + _HOUR).astimezone(minus_five)))
+        repo.add(make_task("t-b", created_at=T0))
+        repo.add(make_task("t-c", created_at=(T0 - _HOUR).astimezone(plus_two)))
+        assert _ids(repo.query(TaskQuery())) == ["t-c", "t-b", "t-a"]
+
+    def test_query_of_an_empty_repository_is_empty(self) -> None:
+        """Nothing stored, nothing found."""
+        repo = self.make_repository()
+        assert repo.query(TaskQuery()) == []
+        assert repo.query(TaskQuery(ball_company=ACME, assignee=BUYER.ref)) == []
+        assert repo.query(TaskQuery(due_before=T0)) == []
+
+    def test_count_gives_matching_tasks_per_kind_and_state_ignoring_the_limit(self) -> None:
+        """`count` tallies the matching tasks per (kind, state), whatever the limit."""
+        repo = self.make_repository()
+        _add_world(repo)
+        everything = {
+            (_DOC, "requested"): 3,
+            (_DOC, "uploaded"): 1,
+            (_PRODUCT_DOC, "accepted"): 1,
+        }
+        assert repo.count(TaskQuery()) == everything
+        assert repo.count(TaskQuery(limit=0)) == everything
+        assert repo.count(TaskQuery(company=ACME, limit=1)) == {
+            (_DOC, "requested"): 2,
+            (_DOC, "uploaded"): 1,
+            (_PRODUCT_DOC, "accepted"): 1,
+        }
+        assert repo.count(TaskQuery(ball_company=SUPCO, assignee=SUPPLIER.ref)) == {
+            (_DOC, "requested"): 2
+        }
+
+    def test_count_with_nothing_matching_is_empty(self) -> None:
+        """`count` of no matching task is `{}`, in an empty repository and a full one."""
+        repo = self.make_repository()
+        assert repo.count(TaskQuery()) == {}
+        _add_world(repo)
+        assert repo.count(TaskQuery(company=_STRANGER)) == {}
+        assert repo.count(TaskQuery(states=frozenset())) == {}
+
+    # a saved task is found by its new values, never by its old ones (stale indexes)
+
+    def _two_tasks(self, repo: TaskRepository) -> tuple[Task, Task]:
+        task = make_task("t-a", due_at=T0 + 10 * _DAY, assignees=[SUPPLIER.ref])
+        bystander = make_task("t-b", created_at=T0 + _HOUR, assignees=[SUPPLIER.ref])
+        repo.add(task)
+        repo.add(bystander)
+        return task, bystander
+
+    def test_saved_task_is_found_by_its_new_state_and_ball_only(self) -> None:
+        """After a save, state and ball queries see the new values, not the old ones."""
+        repo = self.make_repository()
+        task, _ = self._two_tasks(repo)
+        uploaded = upload(task, SUPPLIER)
+        repo.save(uploaded, task.version)
+        assert _ids(repo.query(TaskQuery(states="requested"))) == ["t-b"]
+        assert repo.query(TaskQuery(states="uploaded")) == [uploaded]
+        assert _ids(repo.query(TaskQuery(ball_company=SUPCO))) == ["t-b"]
+        assert _ids(repo.query(TaskQuery(ball_company=ACME))) == ["t-a"]
+        assert _ids(repo.query(TaskQuery(ball_company=SUPCO, assignee=SUPPLIER.ref))) == ["t-b"]
+        assert _ids(repo.query(TaskQuery(ball_company=ACME, assignee=BUYER.ref))) == ["t-a"]
+        assert repo.count(TaskQuery()) == {(_DOC, "requested"): 1, (_DOC, "uploaded"): 1}
+
+    def test_task_handed_back_and_forth_is_found_where_the_ball_is_now(self) -> None:
+        """After several saves the task is in the court of its latest version only."""
+        repo = self.make_repository()
+        task, _ = self._two_tasks(repo)
+        uploaded = upload(task, SUPPLIER)
+        repo.save(uploaded, task.version)
+        rejected = reject(uploaded, BUYER)
+        repo.save(rejected, uploaded.version)
+        assert _ids(repo.query(TaskQuery(ball_company=ACME))) == []
+        assert _ids(repo.query(TaskQuery(ball_company=SUPCO))) == ["t-a", "t-b"]
+        assert _ids(repo.query(TaskQuery(states={"uploaded", "requested"}))) == ["t-b"]
+        assert repo.query(TaskQuery(states="rejected")) == [rejected]
+
+    def test_closed_task_leaves_open_and_ball_queries(self) -> None:
+        """A task saved in a final state is no longer open nor in anyone's court."""
+        repo = self.make_repository()
+        task, _ = self._two_tasks(repo)
+        uploaded = upload(task, SUPPLIER)
+        repo.save(uploaded, task.version)
+        accepted = accept(uploaded, BUYER)
+        repo.save(accepted, uploaded.version)
+        assert _ids(repo.query(TaskQuery(open=True))) == ["t-b"]
+        assert repo.query(TaskQuery(open=False)) == [accepted]
+        assert _ids(repo.query(TaskQuery(ball_company=ACME))) == []
+        assert _ids(repo.query(TaskQuery(ball_company=SUPCO))) == ["t-b"]
+        # Closed tasks keep their due date: due_before does not look at the state.
+        assert _ids(repo.query(TaskQuery(due_before=T0 + 11 * _DAY))) == ["t-a"]
+        assert _ids(repo.query(TaskQuery(open=True, due_before=T0 + 11 * _DAY))) == []
+
+    def test_reassigned_task_is_found_by_its_new_assignee_only(self) -> None:
+        """After a reassignment, assignee queries (and the inbox) see the new assignee."""
+        repo = self.make_repository()
+        task, _ = self._two_tasks(repo)
+        reassigned = assign(task, SUPPLIER, SUPPLIER_COLLEAGUE.ref)
+        repo.save(reassigned, task.version)
+        assert _ids(repo.query(TaskQuery(assignee=SUPPLIER.ref))) == ["t-b"]
+        assert repo.query(TaskQuery(assignee=SUPPLIER_COLLEAGUE.ref)) == [reassigned]
+        assert _ids(repo.query(TaskQuery(assignee=BUYER.ref))) == ["t-a", "t-b"]
+        inbox = TaskQuery(ball_company=SUPCO, assignee=SUPPLIER_COLLEAGUE.ref)
+        assert _ids(repo.query(inbox)) == ["t-a"]
+        old_inbox = TaskQuery(ball_company=SUPCO, assignee=SUPPLIER.ref)
+        assert _ids(repo.query(old_inbox)) == ["t-b"]
+
+    def test_moved_due_date_is_found_by_its_new_value_only(self) -> None:
+        """After the due date moves, earlier or later, due_before sees the new date."""
+        repo = self.make_repository()
+        task, bystander = self._two_tasks(repo)
+        earlier = set_due(task, BUYER, T0 + 3 * _DAY)
+        repo.save(earlier, task.version)
+        assert _ids(repo.query(TaskQuery(due_before=T0 + 5 * _DAY))) == ["t-a"]
+        later = set_due(earlier, BUYER, T0 + 30 * _DAY)
+        repo.save(later, earlier.version)
+        assert _ids(repo.query(TaskQuery(due_before=T0 + 5 * _DAY))) == []
+        assert _ids(repo.query(TaskQuery(due_before=T0 + 11 * _DAY))) == []
+        assert repo.query(TaskQuery(due_before=T0 + 31 * _DAY)) == [later]
+        dated = set_due(bystander, BUYER, T0 + 2 * _DAY)
+        repo.save(dated, bystander.version)
+        assert _ids(repo.query(TaskQuery(due_before=T0 + 5 * _DAY))) == ["t-b"]
+
+    def test_task_whose_due_date_was_removed_never_matches_due_before(self) -> None:
+        """A task saved without a due date leaves every due_before query."""
+        repo = self.make_repository()
+        task, _ = self._two_tasks(repo)
+        undated = attrs.evolve(task, due_at=None, version=task.version + 1)
+        repo.save(undated, task.version)
+        assert repo.query(TaskQuery(due_before=T0 + 365 * _DAY)) == []
+
+    def test_refused_saves_leave_every_query_answer_unchanged(self) -> None:
+        """A stale or malformed save changes no query answer."""
+        repo = self.make_repository()
+        task, _ = self._two_tasks(repo)
+        first = upload(task, SUPPLIER)
+        repo.save(first, task.version)
+        stale = set_due(assign(task, SUPPLIER, SUPPLIER_COLLEAGUE.ref), BUYER, T0 + _DAY)
+        with pytest.raises(ConcurrencyConflict):
+            repo.save(stale, task.version)
+        malformed = attrs.evolve(stale, version=first.version)
+        with pytest.raises(InvalidPayload):
+            repo.save(malformed, first.version)
+        assert repo.get(task.id) == first
+        assert _ids(repo.query(TaskQuery(due_before=T0 + 2 * _DAY))) == []
+        assert _ids(repo.query(TaskQuery(assignee=SUPPLIER_COLLEAGUE.ref))) == []
+        assert _ids(repo.query(TaskQuery(assignee=SUPPLIER.ref))) == ["t-a", "t-b"]
+        assert _ids(repo.query(TaskQuery(states="uploaded"))) == ["t-a"]
+        assert _ids(repo.query(TaskQuery(ball_company=SUPCO))) == ["t-b"]
+
+    # every answer agrees with a brute-force filter
+
+    def test_query_and_count_agree_with_brute_force_after_random_adds_and_saves(self) -> None:
+        """After every step of random adds, saves and stale saves, answers match a brute force."""
+
+        # Settings are built here, not at import, so they extend the profile the host loaded.
+        @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @given(
+            first=st.lists(_adds(), min_size=1, max_size=6),
+            then=st.lists(_operations(), min_size=2, max_size=25),
+            queries=st.lists(
+                _queries([*_COMPANIES, _STRANGER], _USERS, _moments(_DUE_BEFORE)), max_size=6
+            ),
+        )
+        def check(
+            first: list[_Add], then: list[_Add | _Act | _StaleSave], queries: list[TaskQuery]
+        ) -> None:
+            repo = self.make_repository()
+            model: dict[str, list[Task]] = {}
+            for op in [*first, *then]:
+                touched = _run(repo, model, op)
+                latest = [versions[-1] for versions in model.values()]
+                probes = _probes(model[touched]) if touched is not None else []
+                _check_queries(repo, latest, [TaskQuery(), *queries, *probes])
+            every_version = [v for versions in model.values() for v in versions]
+            _check_queries(repo, latest, _probes(every_version))
+            for task in latest:
+                assert repo.get(task.id) == task
+
+        check()
+
+    def test_generated_tasks_come_back_equal_and_queries_agree_with_brute_force(self) -> None:
+        """Tasks from the hypothesis strategies are stored as they are and found as `matches` says."""
+        registry = default_registry()
+        companies = [CompanyId(c) for c in ("req", "rcp", "other")]
+        users = [UserRef(c, UserId(f"{c}-{n}")) for c in companies for n in (1, 2, 3)]
+
+        @settings(
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        )
+        @given(
+            tasks=st.lists(generated_tasks(registry), max_size=5, unique_by=lambda t: t.id),
+            queries=st.lists(_queries(companies, users, aware_datetimes()), max_size=8),
+        )
+        def check(tasks: list[Task], queries: list[TaskQuery]) -> None:
+            repo = self.make_repository()
+            for task in tasks:
+                repo.add(task)
+            for task in tasks:
+                assert repo.get(task.id) == task
+            _check_queries(repo, tasks, [TaskQuery(), *queries])
+
+        check()
+
+
+# --- the other ports -----------------------------------------------------------------------
+
+
+def _notifications() -> tuple[Notification, ...]:
+    number = "ACME-TASK-7"
+    return (
+        Notification(SUPPLIER.ref, TaskId("t-7"), number, "opened", f"{number}: opened by bea"),
+        Notification(BUYER.ref, TaskId("t-7"), number, "document_uploaded", "Zertifikat für Ø"),
+        Notification(BUYER_COLLEAGUE.ref, TaskId("t-8"), "ACME-TASK-8", "commented", "x" * 2000),
+    )
+
+
+class NotifierContract(abc.ABC):
+    """What every `Notifier` must do: subclass it and implement `make_notifier`."""
+
+    @abc.abstractmethod
+    def make_notifier(self) -> Notifier:
+        """Return a new notifier; called once per test."""
+
+    def test_notifier_implements_the_port(self) -> None:
+        """The notifier has the method of `Notifier`."""
+        assert isinstance(self.make_notifier(), Notifier)
+
+    def test_notify_accepts_notifications_for_several_users_and_events(self) -> None:
+        """`notify` takes each `Notification` without raising."""
+        notifier = self.make_notifier()
+        for notification in _notifications():
+            notifier.notify(notification)
+
+    def test_notify_accepts_the_same_notification_twice(self) -> None:
+        """Sending one notification again is the host's choice, not an error."""
+        notifier = self.make_notifier()
+        first = _notifications()[0]
+        notifier.notify(first)
+        notifier.notify(first)
+
+
+class ClockContract(abc.ABC):
+    """What every `Clock` must do: subclass it and implement `make_clock`."""
+
+    @abc.abstractmethod
+    def make_clock(self) -> Clock:
+        """Return a new clock; called once per test."""
+
+    def test_clock_implements_the_port(self) -> None:
+        """The clock has the method of `Clock`."""
+        assert isinstance(self.make_clock(), Clock)
+
+    def test_now_is_timezone_aware(self) -> None:
+        """`now` returns a datetime that knows its offset from UTC."""
+        now = self.make_clock().now()
+        assert isinstance(now, datetime)
+        assert now.utcoffset() is not None
+
+    def test_now_never_goes_backwards(self) -> None:
+        """Each call to `now` returns a time no earlier than the call before."""
+        clock = self.make_clock()
+        times = [clock.now() for _ in range(1_000)]
+        assert all(a <= b for a, b in itertools.pairwise(times))
+
+
+class IdFactoryContract(abc.ABC):
+    """What every `IdFactory` must do: subclass it and implement `make_ids`."""
+
+    @abc.abstractmethod
+    def make_ids(self) -> IdFactory:
+        """Return a new id factory; called once per test."""
+
+    def test_id_factory_implements_the_port(self) -> None:
+        """The id factory has the method of `IdFactory`."""
+        assert isinstance(self.make_ids(), IdFactory)
+
+    def test_a_thousand_ids_are_distinct_non_blank_strings(self) -> None:
+        """1,000 ids in a row are all different, and each is a non-blank string."""
+        ids = self.make_ids()
+        taken = [ids.new_task_id() for _ in range(1_000)]
+        assert all(isinstance(task_id, str) and task_id.strip() for task_id in taken)
+        assert len(set(taken)) == len(taken)
