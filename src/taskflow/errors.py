@@ -87,15 +87,23 @@ class TaskNotFound(TaskflowError, LookupError):
 class ConcurrencyConflict(TaskflowError):
     """Someone saved the task since it was loaded; reload and try again."""
 
-    def __init__(self, task: str, expected: int, actual: int | None) -> None:
+    def __init__(
+        self, task: str, expected: int, actual: int | None, *, exists: bool = False
+    ) -> None:
         self.task = task
         self.expected = expected
         self.actual = actual
-        found = "it is not stored" if actual is None else f"the stored version is {actual}"
-        msg = (
-            f"task {task} was changed by someone else: expected version {expected}, "
-            f"but {found}; reload the task and apply the action again"
-        )
+        if exists:
+            msg = (
+                f"task {task} cannot be added: a task with its id is already stored "
+                f"(version {actual}); every task needs a new id"
+            )
+        else:
+            found = "it is not stored" if actual is None else f"the stored version is {actual}"
+            msg = (
+                f"task {task} was changed by someone else: expected version {expected}, "
+                f"but {found}; reload the task and apply the action again"
+            )
         super().__init__(msg)
 
 

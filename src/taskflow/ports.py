@@ -22,11 +22,16 @@ class TaskRepository(Protocol):
         ...
 
     def add(self, task: Task) -> None:
-        """Store a new task; raise `ConcurrencyConflict` if its id is already taken."""
+        """Store a new task; raise `ConcurrencyConflict` if its id is taken (the stored one stays)."""
         ...
 
     def save(self, task: Task, expected_version: int) -> None:
-        """Replace the stored task if its version is still `expected_version`, else raise."""
+        """Replace the stored task if its version is still `expected_version` (compare-and-set).
+
+        Raises `ConcurrencyConflict` for a stale version, `TaskNotFound` for a task never
+        added, `InvalidPayload` when `task.version` is not above `expected_version`; a refused
+        save writes nothing.
+        """
         ...
 
     def query(self, query: TaskQuery) -> list[Task]:

@@ -250,3 +250,8 @@ def test_due_before_is_monotonic_in_the_cut_off(task, one, other):
         assert TaskQuery(due_before=later).matches(task)
     matched = TaskQuery(due_before=later).matches(task)
     assert matched == (task.due_at is not None and task.due_at < later)
+
+
+def test_limit_refuses_a_bool():
+    with pytest.raises(InvalidPayload, match="limit must be None or a whole number"):
+        TaskQuery(limit=True)

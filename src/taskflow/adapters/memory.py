@@ -34,7 +34,9 @@ class InMemoryRepository:
         self._by_company: defaultdict[CompanyId, set[TaskId]] = defaultdict(set)
         self._by_ball: defaultdict[CompanyId, set[TaskId]] = defaultdict(set)
         self._by_assignee: defaultdict[UserRef, set[TaskId]] = defaultdict(set)
-        self._due: list[tuple[datetime, TaskId]] = []
+        # Tasks with a due time, sorted by it: open ones and closed ones apart, so the
+        # overdue query (open, due before now) reads no closed task.
+        self._due: dict[bool, list[tuple[datetime, TaskId]]] = {True: [], False: []}
         self._numbers: Counter[CompanyId] = Counter()
 
     def get(self, task_id: TaskId) -> Task:
@@ -49,7 +51,7 @@ class InMemoryRepository:
         with self._lock:
             stored = self._tasks.get(task.id)
             if stored is not None:
-                raise ConcurrencyConflict(task.number, 0, stored.version)
+                raise ConcurrencyConflict(task.number, 0, stored.version, exists=True)
             self._tasks[task.id] = task
             self._index(task)
 
@@ -94,6 +96,7 @@ class InMemoryRepository:
         return len(self._tasks)
 
     def _candidates(self, query: TaskQuery) -> Iterable[Task]:
+        # Take the smallest index that the query's filters allow; `matches` does the rest.
         with self._lock:
             sets: list[set[TaskId]] = []
             if query.ball_company is not None:
@@ -102,12 +105,16 @@ class InMemoryRepository:
                 sets.append(self._by_assignee.get(query.assignee, set()))
             if query.company is not None:
                 sets.append(self._by_company.get(query.company, set()))
+            smallest = min(sets, key=len) if sets else None
             if query.due_before is not None:
-                end = bisect.bisect_left(self._due, (query.due_before,))
-                sets.append({task_id for _, task_id in self._due[:end]})
-            if not sets:
+                # Counting the due-date range costs a binary search; read it only if smallest.
+                wanted = (True, False) if query.open is None else (query.open,)
+                key = (query.due_before,)
+                ends = [(self._due[o], bisect.bisect_left(self._due[o], key)) for o in wanted]
+                if smallest is None or sum(end for _, end in ends) < len(smallest):
+                    return [self._tasks[i] for due, end in ends for _, i in due[:end]]
+            if smallest is None:
                 return list(self._tasks.values())
-            smallest = min(sets, key=len)
             return [self._tasks[task_id] for task_id in smallest]
 
     def _index(self, task: Task) -> None:
@@ -118,7 +125,7 @@ class InMemoryRepository:
         for ref in task.assignees:
             self._by_assignee[ref].add(task.id)
         if task.due_at is not None:
-            bisect.insort(self._due, (task.due_at, task.id))
+            bisect.insort(self._due[task.is_open], (task.due_at, task.id))
 
     def _unindex(self, task: Task) -> None:
         # Companies never change, so the company index keeps its entries.
@@ -127,8 +134,8 @@ class InMemoryRepository:
         for ref in task.assignees:
             self._by_assignee[ref].discard(task.id)
         if task.due_at is not None:
-            i = bisect.bisect_left(self._due, (task.due_at, task.id))
-            del self._due[i]
+            due = self._due[task.is_open]
+            del due[bisect.bisect_left(due, (task.due_at, task.id))]
 
 
 class RecordingNotifier:
@@ -173,9 +180,12 @@ class FixedClock:
         return self._now
 
     def set(self, when: datetime) -> None:
-        """Set the clock to `when` (timezone-aware)."""
+        """Move the clock to `when` (timezone-aware, not before the current time)."""
         if when.utcoffset() is None:
             msg = f"FixedClock needs a timezone-aware time, got {when!r}"
+            raise InvalidPayload(msg, field="when")
+        if when < self._now:
+            msg = f"FixedClock moves only forward; it is {self._now.isoformat()}, not {when.isoformat()}"
             raise InvalidPayload(msg, field="when")
         self._now = when
 

@@ -21,7 +21,7 @@ def _optional_names(value: Any) -> frozenset[str] | None:
 
 
 def _limit(instance: Any, attribute: attrs.Attribute[Any], value: int | None) -> None:
-    if value is not None and (not isinstance(value, int) or value < 0):
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
         msg = f"TaskQuery.limit must be None or a whole number >= 0, got {value!r}"
         raise InvalidPayload(msg, field="limit")
 

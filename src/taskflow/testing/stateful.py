@@ -224,7 +224,8 @@ class WorkflowMachine(RuleBasedStateMachine):
         self.serializer: Serializer = kit.serializer
         self.parties: Parties = kit.parties
         self.notifier = RecordingNotifier()
-        self.clock = FixedClock()
+        # Before any start the rules draw, since the clock only moves forward.
+        self.clock = FixedClock(datetime(2000, 1, 1, tzinfo=UTC))
         self.ids = SequentialIds()
         self.repository = self.make_repository()
         self.service = self.make_service(self.repository, self.notifier, self.clock, self.ids)
