@@ -10,9 +10,10 @@ import attrs
 from taskflow.domain.common import common_actions
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import Task
-from taskflow.domain.values import PDF, Actor, FileRef, Side, not_blank
+from taskflow.domain.values import Actor, FileRef, Side, not_blank
 from taskflow.domain.workflow import State, Transition, Workflow
 from taskflow.errors import InvalidPayload
+from taskflow.kinds.rules import require_pdf
 
 __all__ = [
     "ACCEPT",
@@ -87,13 +88,7 @@ class Reject:
 
 
 def _check_upload(task: Task, payload: UploadDocument, actor: Actor, at: datetime) -> None:
-    file = payload.file
-    if file.media_type != PDF:
-        msg = (
-            f"'{UPLOAD}' on task {task.number} accepts only PDF ({PDF}); "
-            f"'{file.name}' is {file.media_type}"
-        )
-        raise InvalidPayload(msg, field="file.media_type", action=UPLOAD)
+    require_pdf(task, UPLOAD, (payload.file,))
     today = at.date()
     if payload.expires_on is None:
         if task.data.requires_expiry:
