@@ -36,3 +36,25 @@ def test_document_request_story_runs_the_whole_sp1_cycle(capsys):
 def test_other_examples_run(name, capsys):
     out = _run(name, capsys)
     assert "'received' after 2 shipments" in out
+
+
+def test_supplier_portal_story_runs_every_supplier_portal_kind(capsys):
+    out = _run("supplier_portal.py", capsys)
+    for kind in ("agreement", "audit", "evaluation", "corrective_action", "contact", "general"):
+        assert f"({kind})" in out
+    assert "corrective action history: open -> resolve -> reopen -> resolve -> close" in out
+    assert "refused: 'answer' on task ACME-TASK-10: number question 'Number of employees'" in out
+    progress = [
+        line.split(": ")[-1] for line in out.splitlines() if "received questionnaire" in line
+    ]
+    assert progress == [
+        "0/5 (unanswered)",
+        "3/5 (in_progress)",
+        "4/5 (in_progress)",
+        "5/5 (complete)",
+        "4/5 (in_progress)",
+        "5/5 (accepted)",
+    ]
+    assert "inbox of susan@supco: ACME-TASK-13:unanswered" in out
+    assert "inbox of samuel@supco: ACME-TASK-10:sent_back" in out
+    assert out.rstrip().endswith("('questionnaire', 'accepted'): 1}")

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any, Self
 
 __all__ = [
     "ActionNotAllowed",
     "ConcurrencyConflict",
     "DeserializationError",
+    "InvalidAnswers",
     "InvalidPayload",
+    "InvalidQuestionnaire",
     "InvalidWorkflow",
     "PermissionDenied",
+    "StorageError",
     "TaskNotFound",
     "TaskflowError",
     "UnknownKind",
@@ -121,6 +125,14 @@ class InvalidWorkflow(TaskflowError, ValueError):
     """A workflow or task-kind definition is inconsistent; raised when it is built."""
 
 
+class StorageError(TaskflowError):
+    """The storage cannot be used: a newer schema, a file that is no database, a closed repository."""
+
+    def __init__(self, message: str, *, database: str = "") -> None:
+        self.database = database
+        super().__init__(message)
+
+
 class DeserializationError(TaskflowError, ValueError):
     """Stored or received data cannot be turned back into a task, event or history entry."""
 
@@ -128,3 +140,93 @@ class DeserializationError(TaskflowError, ValueError):
         self.path = path
         self.task_id = task_id
         super().__init__(message)
+
+
+class InvalidQuestionnaire(TaskflowError, ExceptionGroup[InvalidPayload]):
+    """Questions of a questionnaire break the rules: one `InvalidPayload` member per bad question.
+
+    Each member carries a note naming its question (`questions[2] 'Colour?'`); `indexes` lists
+    their positions (from 0), in the members' order. Nothing was sent.
+    """
+
+    indexes: tuple[int, ...]
+
+    def __new__(
+        cls, message: str, exceptions: Sequence[InvalidPayload], *, indexes: Iterable[int] = ()
+    ) -> Self:
+        """Make the group; `indexes` are the bad questions' positions, one per member."""
+        group = super().__new__(cls, message, exceptions)
+        group.indexes = tuple(indexes)
+        return group
+
+    def __init__(
+        self, message: str, exceptions: Sequence[InvalidPayload], *, indexes: Iterable[int] = ()
+    ) -> None:
+        super().__init__(message, exceptions)
+
+    # `except*` passes only members of this group, so the narrower signature holds in practice.
+    def derive(self, excs: Sequence[InvalidPayload]) -> InvalidQuestionnaire:  # type: ignore[override]
+        """Return a group of `excs` (a part of this one, as `except*` splits it) of the same class."""
+        index_of = {id(e): i for e, i in zip(self.exceptions, self.indexes, strict=False)}
+        return InvalidQuestionnaire(
+            self.message, excs, indexes=[index_of.get(id(e), -1) for e in excs]
+        )
+
+
+class InvalidAnswers(TaskflowError, ExceptionGroup[TaskflowError]):
+    """Some answers of one call were refused, one member per refused question; the others were saved.
+
+    Each member is the error that answer alone would have raised, with a note naming its
+    question (`questions[1] 'How many employees?' (task ACME-TASK-3)`). `questions` holds the
+    question task id (or the key given, when it names no question) of each member, in order;
+    `saved` the `Outcome` of each answer that was saved; `questionnaire` the questionnaire's number.
+    """
+
+    questionnaire: str
+    questions: tuple[str, ...]
+    saved: tuple[Any, ...]
+
+    def __new__(
+        cls,
+        message: str,
+        exceptions: Sequence[TaskflowError],
+        *,
+        questionnaire: str = "",
+        questions: Iterable[str] = (),
+        saved: Iterable[Any] = (),
+    ) -> Self:
+        """Make the group; `questions` names each member's question, `saved` the saved answers."""
+        group = super().__new__(cls, message, exceptions)
+        group.questionnaire = questionnaire
+        group.questions = tuple(questions)
+        group.saved = tuple(saved)
+        return group
+
+    def __init__(
+        self,
+        message: str,
+        exceptions: Sequence[TaskflowError],
+        *,
+        questionnaire: str = "",
+        questions: Iterable[str] = (),
+        saved: Iterable[Any] = (),
+    ) -> None:
+        super().__init__(message, exceptions)
+
+    @property
+    def refused(self) -> dict[str, TaskflowError]:
+        """Return each refused question (task id, or the key given) with its error."""
+        pairs = zip(self.questions, self.exceptions, strict=False)
+        return {q: e for q, e in pairs if isinstance(e, TaskflowError)}
+
+    # `except*` passes only members of this group, so the narrower signature holds in practice.
+    def derive(self, excs: Sequence[TaskflowError]) -> InvalidAnswers:  # type: ignore[override]
+        """Return a group of `excs` (a part of this one, as `except*` splits it) of the same class."""
+        question_of = {id(e): q for e, q in zip(self.exceptions, self.questions, strict=False)}
+        return InvalidAnswers(
+            self.message,
+            excs,
+            questionnaire=self.questionnaire,
+            questions=[question_of.get(id(e), "") for e in excs],
+            saved=self.saved,
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -9,8 +10,9 @@ from taskflow.domain.notifications import Notification
 from taskflow.domain.query import TaskQuery
 from taskflow.domain.task import Task
 from taskflow.domain.values import CompanyId, TaskId
+from taskflow.outbox import OutboxEntry
 
-__all__ = ["Clock", "IdFactory", "Notifier", "TaskRepository"]
+__all__ = ["Clock", "IdFactory", "Notifier", "OutboxRepository", "TaskRepository"]
 
 
 @runtime_checkable
@@ -44,6 +46,33 @@ class TaskRepository(Protocol):
 
     def next_number(self, company: CompanyId) -> int:
         """Return the next task number of `company`: 1, 2, 3, ... never the same twice."""
+        ...
+
+
+@runtime_checkable
+class OutboxRepository(TaskRepository, Protocol):
+    """A repository that keeps a write's notifications in the same transaction as the write.
+
+    `TaskService` records notifications here when its repository has these methods, and
+    notifies directly after the write when it has not.
+    """
+
+    def add(self, task: Task, *, notifications: Sequence[Notification] = ()) -> None:
+        """Store a new task and queue `notifications` with it, all or nothing (see `TaskRepository.add`)."""
+        ...
+
+    def save(
+        self, task: Task, expected_version: int, *, notifications: Sequence[Notification] = ()
+    ) -> None:
+        """Save like `TaskRepository.save` and queue `notifications` with it; a refused save queues none."""
+        ...
+
+    def pending_notifications(self, limit: int | None = None) -> list[OutboxEntry]:
+        """Return up to `limit` undelivered notifications, oldest first (the order they were queued)."""
+        ...
+
+    def mark_delivered(self, ids: Iterable[int]) -> None:
+        """Remove delivered notifications from the outbox; ids not pending are ignored."""
         ...
 
 

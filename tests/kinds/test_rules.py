@@ -31,15 +31,16 @@ def _file(name, media_type=PDF):
 
 
 def test_require_pdf_accepts_only_pdfs():
-    require_pdf(TASK, "upload", [_file("a.pdf"), _file("b.pdf")])
-    require_pdf(TASK, "upload", [])
+    require_pdf(TASK, "upload", _file("a.pdf"))
+    require_pdf(TASK, "add_files", [_file("a.pdf"), _file("b.pdf")])
+    require_pdf(TASK, "add_files", [])
 
 
 def test_require_pdf_names_the_single_wrong_file():
     with pytest.raises(
         InvalidPayload, match=r"'upload' on task ACME-TASK-1 accepts only PDF"
     ) as caught:
-        require_pdf(TASK, "upload", [_file("a.png", "image/png")])
+        require_pdf(TASK, "upload", _file("a.png", "image/png"))
     assert "'a.png' is image/png" in str(caught.value)
     assert caught.value.field == "file.media_type"
 
@@ -48,6 +49,6 @@ def test_require_pdf_names_every_wrong_file_of_several():
     files = [_file("a.pdf"), _file("b.png", "image/png"), _file("c.txt", "text/plain")]
     with pytest.raises(InvalidPayload) as caught:
         require_pdf(TASK, "add_files", files, field="files")
-    assert "'b.png' (#2) is image/png, 'c.txt' (#3) is text/plain" in str(caught.value)
+    assert "'b.png' is image/png, 'c.txt' is text/plain" in str(caught.value)
     assert caught.value.field == "files[1].media_type"
     assert caught.value.action == "add_files"

@@ -221,13 +221,13 @@ class BallBlindRepository(InMemoryRepository):
 
 class RenumberingRepository(InMemoryRepository):
     # The engine refuses effects that touch identity, so only a broken adapter can renumber.
-    def save(self, task: Task, expected_version: int) -> None:
-        super().save(attrs.evolve(task, number=f"{task.number}-B"), expected_version)
+    def save(self, task: Task, expected_version: int, **outbox: Any) -> None:
+        super().save(attrs.evolve(task, number=f"{task.number}-B"), expected_version, **outbox)
 
 
 class VersionSkippingRepository(InMemoryRepository):
-    def save(self, task: Task, expected_version: int) -> None:
-        super().save(attrs.evolve(task, version=task.version + 1), expected_version)
+    def save(self, task: Task, expected_version: int, **outbox: Any) -> None:
+        super().save(attrs.evolve(task, version=task.version + 1), expected_version, **outbox)
 
 
 def with_hooks(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from taskflow.domain.notifications import Notification
@@ -13,6 +13,7 @@ from taskflow.domain.query import TaskQuery, sort_key
 from taskflow.domain.task import Task
 from taskflow.domain.values import CompanyId, TaskId, UserRef
 from taskflow.errors import ConcurrencyConflict, InvalidPayload, TaskNotFound
+from taskflow.outbox import OutboxEntry
 
 __all__ = [
     "FixedClock",
@@ -25,7 +26,8 @@ __all__ = [
 class InMemoryRepository:
     """Keeps tasks in a dict, with indexes so inbox, Teambox and due-date queries scan no others.
 
-    Safe to share between threads: every write holds one lock.
+    Safe to share between threads: every write holds one lock. It is an `OutboxRepository`:
+    notifications given to `add` and `save` are queued under the same lock as the write.
     """
 
     def __init__(self) -> None:
@@ -38,6 +40,9 @@ class InMemoryRepository:
         # overdue query (open, due before now) reads no closed task.
         self._due: dict[bool, list[tuple[datetime, TaskId]]] = {True: [], False: []}
         self._numbers: Counter[CompanyId] = Counter()
+        # The outbox: pending notifications by their id, in the order they were queued.
+        self._outbox: dict[int, OutboxEntry] = {}
+        self._outbox_last = 0
 
     def get(self, task_id: TaskId) -> Task:
         """Return the stored task, or raise `TaskNotFound`."""
@@ -46,17 +51,20 @@ class InMemoryRepository:
         except KeyError:
             raise TaskNotFound(task_id) from None
 
-    def add(self, task: Task) -> None:
-        """Store a new task; raise `ConcurrencyConflict` if its id is already taken."""
+    def add(self, task: Task, *, notifications: Sequence[Notification] = ()) -> None:
+        """Store a new task and queue its notifications; raise `ConcurrencyConflict` if its id is taken."""
         with self._lock:
             stored = self._tasks.get(task.id)
             if stored is not None:
                 raise ConcurrencyConflict(task.number, 0, stored.version, exists=True)
             self._tasks[task.id] = task
             self._index(task)
+            self._queue(task, notifications)
 
-    def save(self, task: Task, expected_version: int) -> None:
-        """Replace the stored task if its version is still `expected_version`, else raise."""
+    def save(
+        self, task: Task, expected_version: int, *, notifications: Sequence[Notification] = ()
+    ) -> None:
+        """Replace the stored task if its version is still `expected_version`, else raise; queue its notifications."""
         if task.version <= expected_version:
             msg = (
                 f"saving task {task.number} needs a version above {expected_version}, "
@@ -72,6 +80,27 @@ class InMemoryRepository:
             self._unindex(stored)
             self._tasks[task.id] = task
             self._index(task)
+            self._queue(task, notifications)
+
+    def pending_notifications(self, limit: int | None = None) -> list[OutboxEntry]:
+        """Return up to `limit` undelivered notifications, oldest first."""
+        with self._lock:
+            entries = iter(self._outbox.values())
+            if limit is None:
+                return list(entries)
+            return [entry for entry, _ in zip(entries, range(limit), strict=False)]
+
+    def mark_delivered(self, ids: Iterable[int]) -> None:
+        """Remove delivered notifications from the outbox; ids not pending are ignored."""
+        with self._lock:
+            for entry_id in ids:
+                self._outbox.pop(entry_id, None)
+
+    def _queue(self, task: Task, notifications: Sequence[Notification]) -> None:
+        for notification in notifications:
+            self._outbox_last += 1
+            entry = OutboxEntry(self._outbox_last, task.id, task.version, notification)
+            self._outbox[entry.id] = entry
 
     def query(self, query: TaskQuery) -> list[Task]:
         """Return the tasks that match, ordered by creation time then id."""

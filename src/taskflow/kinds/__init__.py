@@ -3,11 +3,33 @@
 from __future__ import annotations
 
 from taskflow.domain.registry import Registry, TaskKind
+from taskflow.kinds.agreement import AGREEMENT
+from taskflow.kinds.audit import AUDIT
+from taskflow.kinds.contact import CONTACT
+from taskflow.kinds.corrective_action import CORRECTIVE_ACTION
 from taskflow.kinds.document import DOCUMENT_REQUEST, PRODUCT_DOCUMENT_REQUEST
+from taskflow.kinds.evaluation import EVALUATION
+from taskflow.kinds.general import GENERAL
+from taskflow.kinds.question import QUESTION
+from taskflow.kinds.questionnaire import QUESTIONNAIRE
+from taskflow.kinds.ticket import COMPLAINT_TICKET, SUPPORT_TICKET
 
 __all__ = ["BUILTIN_KINDS", "default_registry"]
 
-BUILTIN_KINDS: tuple[TaskKind, ...] = (DOCUMENT_REQUEST, PRODUCT_DOCUMENT_REQUEST)
+BUILTIN_KINDS: tuple[TaskKind, ...] = (
+    DOCUMENT_REQUEST,
+    PRODUCT_DOCUMENT_REQUEST,
+    AGREEMENT,
+    AUDIT,
+    EVALUATION,
+    CORRECTIVE_ACTION,
+    CONTACT,
+    GENERAL,
+    QUESTIONNAIRE,
+    QUESTION,
+    SUPPORT_TICKET,
+    COMPLAINT_TICKET,
+)
 
 
 def default_registry(*extra: TaskKind) -> Registry:

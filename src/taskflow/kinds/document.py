@@ -88,7 +88,7 @@ class Reject:
 
 
 def _check_upload(task: Task, payload: UploadDocument, actor: Actor, at: datetime) -> None:
-    require_pdf(task, UPLOAD, (payload.file,))
+    require_pdf(task, UPLOAD, payload.file)
     today = at.date()
     if payload.expires_on is None:
         if task.data.requires_expiry:

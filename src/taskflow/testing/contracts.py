@@ -2,7 +2,7 @@
 
     class TestSqliteRepository(RepositoryContract):
         def make_repository(self) -> TaskRepository:
-            return SqliteRepository(":memory:")
+            return SqliteRepository(":memory:", default_registry())
 
 Each suite checks what the port promises (the docstrings in `taskflow.ports`), never how an
 adapter keeps its data, so the same suite runs against the in-memory adapters and a host's own.
@@ -16,7 +16,7 @@ import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -55,7 +55,7 @@ from taskflow.kinds.document import (
     Reject,
     UploadDocument,
 )
-from taskflow.ports import Clock, IdFactory, Notifier, TaskRepository
+from taskflow.ports import Clock, IdFactory, Notifier, OutboxRepository, TaskRepository
 from taskflow.testing.strategies import aware_datetimes
 from taskflow.testing.strategies import tasks as generated_tasks
 
@@ -581,11 +581,20 @@ def _run(
 
 
 class RepositoryContract(abc.ABC):
-    """What every `TaskRepository` must do: subclass it and implement `make_repository`."""
+    """What every `TaskRepository` must do: subclass it and implement `make_repository`.
+
+    An `OutboxRepository` also runs the outbox tests; for other repositories they are skipped.
+    """
+
+    max_examples: ClassVar[int | None] = None
+    """Examples per property test; None takes the loaded hypothesis profile's number."""
 
     @abc.abstractmethod
     def make_repository(self) -> TaskRepository:
         """Return a new, empty repository; called once per test and once per generated example."""
+
+    def _examples(self) -> dict[str, Any]:
+        return {} if self.max_examples is None else {"max_examples": self.max_examples}
 
     # get and add
 
@@ -899,7 +908,7 @@ class RepositoryContract(abc.ABC):
         """After every step of random adds, saves and stale saves, answers match a brute force."""
 
         # Settings are built here, not at import, so they extend the profile the host loaded.
-        @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], **self._examples())
         @given(
             first=st.lists(_adds(), min_size=1, max_size=6),
             then=st.lists(_operations(), min_size=2, max_size=25),
@@ -933,6 +942,7 @@ class RepositoryContract(abc.ABC):
         @settings(
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+            **self._examples(),
         )
         @given(
             tasks=st.lists(generated_tasks(registry), max_size=5, unique_by=lambda t: t.id),
@@ -947,6 +957,99 @@ class RepositoryContract(abc.ABC):
             _check_queries(repo, tasks, [TaskQuery(), *queries])
 
         check()
+
+    # the outbox (for repositories that are an `OutboxRepository`; skipped for the others)
+
+    def _outbox(self) -> OutboxRepository:
+        repo = self.make_repository()
+        if not isinstance(repo, OutboxRepository):
+            pytest.skip(f"{type(repo).__name__} is not an OutboxRepository")
+        return repo
+
+    def test_add_and_save_queue_their_notifications_in_order_with_the_version(self) -> None:
+        """Notifications given to `add` and `save` are pending, oldest first, with their task version."""
+        repo = self._outbox()
+        notes = _notifications()
+        task = make_task("t-1", assignees=[SUPPLIER.ref])
+        repo.add(task, notifications=notes[:2])
+        uploaded = upload(task, SUPPLIER)
+        repo.save(uploaded, task.version, notifications=notes[2:])
+        pending = repo.pending_notifications()
+        assert [e.notification for e in pending] == list(notes)
+        assert [(e.task_id, e.task_version) for e in pending] == [
+            ("t-1", 1),
+            ("t-1", 1),
+            ("t-1", 2),
+        ]
+        assert [e.id for e in pending] == sorted({e.id for e in pending})
+
+    def test_writes_without_notifications_queue_nothing(self) -> None:
+        """`add` and `save` given no notifications (or an empty tuple) leave the outbox empty."""
+        repo = self._outbox()
+        task = make_task("t-1", assignees=[SUPPLIER.ref])
+        repo.add(task)
+        repo.save(upload(task, SUPPLIER), task.version, notifications=())
+        assert repo.pending_notifications() == []
+
+    def test_refused_writes_queue_no_notification(self) -> None:
+        """A stale save, a save of an unknown task, a malformed save and a taken id queue nothing."""
+        repo = self._outbox()
+        notes = _notifications()
+        task = make_task("t-1", assignees=[SUPPLIER.ref])
+        repo.add(task)
+        first = upload(task, SUPPLIER)
+        repo.save(first, task.version)
+        with pytest.raises(ConcurrencyConflict):
+            repo.save(set_due(task, BUYER, T0 + _DAY), task.version, notifications=notes)
+        with pytest.raises(TaskNotFound):
+            repo.save(
+                upload(make_task("t-2", assignees=[SUPPLIER.ref]), SUPPLIER), 1, notifications=notes
+            )
+        with pytest.raises(InvalidPayload):
+            repo.save(attrs.evolve(first, state="requested"), first.version, notifications=notes)
+        with pytest.raises(ConcurrencyConflict):
+            repo.add(task, notifications=notes)
+        assert repo.pending_notifications() == []
+        assert repo.get(task.id) == first
+
+    def test_pending_notifications_limit_returns_the_oldest(self) -> None:
+        """`pending_notifications(limit)` gives the first `limit` in queue order; 0 gives none."""
+        repo = self._outbox()
+        notes = _notifications()
+        repo.add(make_task("t-1"), notifications=notes)
+        assert [e.notification for e in repo.pending_notifications(2)] == list(notes[:2])
+        assert repo.pending_notifications(0) == []
+        assert len(repo.pending_notifications(99)) == len(notes)
+
+    def test_mark_delivered_removes_only_those_and_keeps_the_order(self) -> None:
+        """Delivered entries leave the outbox; the rest stay in order; unknown ids are ignored."""
+        repo = self._outbox()
+        notes = _notifications()
+        repo.add(make_task("t-1"), notifications=notes)
+        first, second, third = repo.pending_notifications()
+        repo.mark_delivered([second.id, 10_000])
+        assert repo.pending_notifications() == [first, third]
+        repo.mark_delivered([second.id])
+        repo.mark_delivered([])
+        assert repo.pending_notifications() == [first, third]
+        repo.mark_delivered([first.id, third.id])
+        assert repo.pending_notifications() == []
+
+    def test_outbox_ids_are_never_reused_after_delivery(self) -> None:
+        """An entry queued after others were delivered gets a higher id than any before it."""
+        repo = self._outbox()
+        notes = _notifications()
+        task = make_task("t-1", assignees=[SUPPLIER.ref])
+        repo.add(task, notifications=notes)
+        old = repo.pending_notifications()
+        repo.mark_delivered(e.id for e in old)
+        repo.save(upload(task, SUPPLIER), task.version, notifications=notes[:1])
+        (new,) = repo.pending_notifications()
+        assert new.id > max(e.id for e in old)
+        assert (new.task_version, new.notification) == (2, notes[0])
+        # Marking the old ids again must not touch the new entry.
+        repo.mark_delivered(e.id for e in old)
+        assert repo.pending_notifications() == [new]
 
 
 # --- the other ports -----------------------------------------------------------------------

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import attrs
+from hypothesis import reject
 from hypothesis import strategies as st
 
 from taskflow.domain import engine
@@ -31,6 +32,10 @@ from taskflow.domain.values import (
     Visibility,
 )
 from taskflow.errors import TaskflowError
+from taskflow.kinds.agreement import Agreement, RejectSigned, ReplaceDocument, UploadSigned
+from taskflow.kinds.audit import AddFiles, Audit, RequestMore
+from taskflow.kinds.contact import NOT_APPLICABLE, Contact, ContactRequest
+from taskflow.kinds.corrective_action import CorrectiveAction, Reopen, Resolve
 from taskflow.kinds.document import (
     Decline,
     DocumentRequest,
@@ -38,6 +43,21 @@ from taskflow.kinds.document import (
     Reject,
     UploadDocument,
 )
+from taskflow.kinds.evaluation import Criterion, Evaluation
+from taskflow.kinds.general import AskAgain, GeneralRequest, UploadAnswer
+from taskflow.kinds.question import (
+    ACCEPTED,
+    ANSWERED,
+    SENT_BACK,
+    UNANSWERED,
+    Answer,
+    Delegate,
+    Question,
+    QuestionType,
+    SendBack,
+)
+from taskflow.kinds.questionnaire import AttachQuestions, QuestionChange, Questionnaire
+from taskflow.kinds.ticket import ComplaintTicket, Severity, SupportTicket
 
 __all__ = [
     "KindStrategies",
@@ -208,6 +228,115 @@ def _upload_payloads() -> st.SearchStrategy[UploadDocument]:
     return _mostly(good, bad)
 
 
+def _mostly_pdf() -> st.SearchStrategy[FileRef]:
+    return _mostly(pdf_files(), file_refs())
+
+
+@st.composite
+def _evaluations(draw: st.DrawFn) -> Evaluation:
+    # Valid on a drawn scale: half points, criterion names unique as Evaluation compares them.
+    low, high = draw(st.sampled_from([(0, 100), (1, 5), (0, 10)]))
+    scores = st.integers(low * 2, high * 2).map(lambda n: n / 2)
+    criteria = st.lists(
+        st.builds(Criterion, texts(max_size=20), scores, st.text(max_size=30)),
+        max_size=4,
+        unique_by=lambda c: c.name.strip().casefold(),
+    )
+    return Evaluation(draw(scores), tuple(draw(criteria)), draw(st.text(max_size=40)), low, high)
+
+
+def _emails() -> st.SearchStrategy[str]:
+    return st.builds(lambda user, domain: f"{user}@{domain}.example", _slugs(), _slugs())
+
+
+def _phones() -> st.SearchStrategy[str]:
+    return st.integers(100, 10**12).map(lambda n: f"+49 {n}")
+
+
+def _contacts() -> st.SearchStrategy[Contact]:
+    # A named person, or '-' in both names (a hotline); always reachable by email or phone.
+    words = texts(max_size=15).filter(lambda s: s.strip() != NOT_APPLICABLE)
+    reach = st.sampled_from(["email", "phone", "both"]).flatmap(
+        lambda r: st.tuples(
+            _emails() if r != "phone" else st.just(NOT_APPLICABLE),
+            _phones() if r != "email" else st.just(NOT_APPLICABLE),
+        )
+    )
+    person = st.tuples(words, words, words)
+    hotline = st.tuples(
+        st.just(NOT_APPLICABLE), st.just(NOT_APPLICABLE), st.just(NOT_APPLICABLE) | words
+    )
+    return st.builds(lambda who, how: Contact(*who, *how), person | hotline, reach)
+
+
+# Questions choose among these options, and the question ids a questionnaire attaches are these,
+# so that generated answers and tracked changes fit a generated task now and then.
+_OPTIONS = ("Red", "Green", "Blue")
+_QUESTION_IDS = (TaskId("q1"), TaskId("q2"), TaskId("q3"))
+
+
+def _good_questions() -> st.SearchStrategy[Question]:
+    def build(kind: QuestionType, text: str, n: int, required: bool) -> Question:
+        options = _OPTIONS[:n] if kind.has_options else ()
+        return Question(text, kind, options, required)
+
+    return st.builds(
+        build, st.sampled_from(QuestionType), texts(), st.integers(2, 3), st.booleans()
+    )
+
+
+def _questions() -> st.SearchStrategy[Question]:
+    # Bad ones: options where none belong, one option only, a blank text.
+    bad = st.builds(
+        Question,
+        st.sampled_from(["", "  ", "Colour?"]),
+        st.sampled_from(QuestionType),
+        st.sampled_from([(), ("Red",), ("Red", "red"), _OPTIONS]),
+    )
+    return _mostly(_good_questions(), bad)
+
+
+def _answers() -> st.SearchStrategy[Answer]:
+    # Of every type, so some fit the question at hand; a few blank, a few with a wrong option.
+    choices = st.lists(st.sampled_from((*_OPTIONS, "Purple")), max_size=3)
+    return st.one_of(
+        st.builds(Answer, text=texts()),
+        st.builds(Answer, choices=choices),
+        st.builds(Answer, yes_no=st.booleans()),
+        st.builds(Answer, number=st.integers(-(10**6), 10**6) | st.sampled_from(["2.50", "1e3"])),
+        st.builds(Answer, day=st.dates(date(1990, 1, 1), date(2040, 1, 1))),
+        st.builds(Answer, file=file_refs()),
+        st.just(Answer()),
+    )
+
+
+def _delegates() -> st.SearchStrategy[Delegate]:
+    # Mostly a user of the recipient the kit uses ("rcp"); sometimes one of another company.
+    colleague = st.integers(1, 4).map(lambda i: UserRef(CompanyId("rcp"), UserId(f"rcp-{i}")))
+    return st.builds(Delegate, _mostly(colleague, user_refs()), st.text(max_size=20))
+
+
+def _questionnaires() -> st.SearchStrategy[Questionnaire]:
+    # Short ones mostly, so that random changes of their questions complete them now and then.
+    questions = st.lists(_good_questions(), min_size=1, max_size=3)
+    return st.builds(Questionnaire, texts(), _mostly(questions.map(lambda q: q[:2]), questions))
+
+
+def _attachments() -> st.SearchStrategy[AttachQuestions]:
+    # Mostly the first ids in order, a count that fits a short questionnaire often.
+    ordered = st.integers(1, 2).map(lambda n: _QUESTION_IDS[:n])
+    shuffled = st.permutations(_QUESTION_IDS).flatmap(
+        lambda ids: st.integers(1, len(ids)).map(lambda n: ids[:n])
+    )
+    return st.builds(AttachQuestions, _mostly(ordered, shuffled))
+
+
+def _question_changes() -> st.SearchStrategy[QuestionChange]:
+    ids = st.sampled_from((_QUESTION_IDS[0], *_QUESTION_IDS))
+    states = st.sampled_from([ANSWERED, ANSWERED, ACCEPTED, SENT_BACK, UNANSWERED])
+    return st.builds(QuestionChange, ids, states)
+
+
 def builtin_strategies() -> KindStrategies:
     """Return the strategy table for every built-in kind's data and payloads."""
     doc_types = st.sampled_from(["ISO 9001", "Safety data sheet", "Insurance", "Tax form"])
@@ -221,6 +350,66 @@ def builtin_strategies() -> KindStrategies:
             Decline: st.builds(Decline, texts()),
             Reject: st.builds(Reject, texts()),
             AddComment: st.builds(AddComment, texts(), st.sampled_from(Visibility)),
+            Agreement: st.builds(
+                Agreement,
+                st.sampled_from(["NDA", "Framework agreement", "Code of conduct"]),
+                pdf_files(),  # tasks() opens drafts unchecked: data must always be valid
+                _mostly(st.just(True), st.just(False)),  # signing has more states to visit
+            ),
+            UploadSigned: st.builds(UploadSigned, _mostly_pdf()),
+            RejectSigned: st.builds(RejectSigned, texts()),
+            ReplaceDocument: st.builds(ReplaceDocument, _mostly_pdf(), st.text(max_size=20)),
+            Audit: st.builds(
+                Audit,
+                st.sampled_from(["Quality audit", "Environmental audit", "Social audit"]),
+                st.none() | st.dates(date(2020, 1, 1), date(2040, 1, 1)),
+                # The responsible user belongs to the requester: "req" in tasks() and the machine.
+                st.none() | user_refs(CompanyId("req")),
+                st.text(max_size=20),
+            ),
+            AddFiles: st.builds(
+                AddFiles,
+                _mostly(
+                    st.lists(pdf_files(), min_size=1, max_size=3, unique=True),
+                    st.lists(file_refs(), min_size=1, max_size=3, unique=True),
+                ),
+            ),
+            RequestMore: st.builds(RequestMore, texts()),
+            Evaluation: _evaluations(),
+            GeneralRequest: st.just(GeneralRequest()),
+            UploadAnswer: st.builds(UploadAnswer, _mostly_pdf()),
+            AskAgain: st.builds(AskAgain, texts()),
+            CorrectiveAction: st.builds(CorrectiveAction, texts(), st.none() | texts(max_size=12)),
+            Resolve: st.builds(Resolve, texts(), st.none() | texts()),
+            Reopen: st.builds(Reopen, texts()),
+            ContactRequest: st.builds(ContactRequest, texts(max_size=20)),
+            Contact: _contacts(),
+            SupportTicket: st.builds(
+                SupportTicket,
+                name=texts(max_size=20),
+                email=_emails(),
+                description=texts(),
+                phone=st.none() | _phones(),
+                product=st.none() | texts(max_size=20),
+                order_reference=st.none() | _slugs(),
+            ),
+            ComplaintTicket: st.builds(
+                ComplaintTicket,
+                name=texts(max_size=20),
+                email=_emails(),
+                description=texts(),
+                product=texts(max_size=20),
+                severity=st.sampled_from(Severity),
+                phone=st.none() | _phones(),
+                order_reference=st.none() | _slugs(),
+            ),
+            Question: _questions(),
+            Questionnaire: _questionnaires(),
+            Answer: _answers(),
+            Delegate: _delegates(),
+            SendBack: st.builds(SendBack, texts()),
+            AttachQuestions: _attachments(),
+            QuestionChange: _question_changes(),
         }
     )
 
@@ -262,15 +451,19 @@ def tasks(
     draft = draw(new_tasks(task_kind, who.recipients[0].company, table))
     opener = who.requesters[0]
     draft = attrs.evolve(draft, assignees=(who.recipients[0].ref,))
-    task = engine.open_task(
-        task_kind.workflow,
-        task_kind.name,
-        draft,
-        opener,
-        at,
-        TaskId(draw(_slugs())),
-        f"REQ-TASK-{draw(st.integers(1, 10_000))}",
-    ).task
+    try:
+        task = engine.open_task(
+            task_kind.workflow,
+            task_kind.name,
+            draft,
+            opener,
+            at,
+            TaskId(draw(_slugs())),
+            f"REQ-TASK-{draw(st.integers(1, 10_000))}",
+        ).task
+    except TaskflowError:
+        # The table may generate drafts a kind refuses (to test refusals); no task comes of them.
+        reject()
     for _ in range(draw(st.integers(0, max_steps))):
         actor = draw(st.sampled_from((*who.requesters, *who.recipients)))
         allowed = engine.allowed_actions(task_kind.workflow, task, actor)

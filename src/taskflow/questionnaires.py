@@ -1,0 +1,533 @@
+"""The questionnaire calls of the service (Q1-Q4): send, answer one or many, delegate, review, overview.
+
+`TaskService` offers each function here as a method of the same name (`service.send_questionnaire(
+actor, draft)`); they are functions of a service so that this module stays beside, not inside,
+the generic service. Every call goes through `TaskService.open` and `TaskService.act`, so each
+answer is its own action, history entry and notification on its own question task.
+
+After each change of a question task's state these calls record it on the questionnaire (one
+tracking action there), which keeps the questionnaire's state and its answered-vs-total
+count current for the overview. A question changed with the generic `TaskService.act` is
+recorded by the next questionnaire call that touches it, or at once by `sync_questionnaire`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from taskflow.domain import engine
+from taskflow.domain.engine import Outcome
+from taskflow.domain.query import TaskQuery
+from taskflow.domain.registry import TaskKind
+from taskflow.domain.task import NewTask, Task
+from taskflow.domain.values import Actor, CompanyId, Link, Side, TaskId, UserRef
+from taskflow.errors import (
+    ConcurrencyConflict,
+    InvalidAnswers,
+    InvalidPayload,
+    PermissionDenied,
+    TaskflowError,
+)
+from taskflow.kinds.question import (
+    ACCEPT,
+    ANSWER,
+    DELEGATE,
+    QUESTION,
+    SEND_BACK,
+    Delegate,
+    Question,
+    SendBack,
+)
+from taskflow.kinds.questionnaire import (
+    ATTACH_QUESTIONS,
+    PART_OF,
+    QUESTIONNAIRE,
+    QUESTIONNAIRE_WORKFLOW,
+    AttachQuestions,
+    QuestionChange,
+    Questionnaire,
+    tracking_action,
+)
+
+if TYPE_CHECKING:
+    from taskflow.service import TaskService
+
+__all__ = [
+    "QuestionnaireSummary",
+    "SentQuestionnaire",
+    "accept_answer",
+    "answer_question",
+    "answer_questions",
+    "delegate_question",
+    "questions_of",
+    "received_questionnaires",
+    "send_back_question",
+    "send_questionnaire",
+    "sent_questionnaires",
+    "sync_questionnaire",
+]
+
+# A question task's subject: the questionnaire's title, its position, and the text, clipped.
+_SUBJECT_LIMIT = 120
+# Saving a tracking action meets a conflict only when someone saved the questionnaire between
+# the load and the save; it is loaded again and the change recorded over the new version.
+_TRACK_ATTEMPTS = 3
+
+
+@attrs.frozen
+class SentQuestionnaire:
+    """What `send_questionnaire` made: the questionnaire task and its question tasks, in order."""
+
+    questionnaire: Task
+    questions: tuple[Task, ...]
+
+
+@attrs.frozen
+class QuestionnaireSummary:
+    """One line of the received or sent questionnaires overview (Q4, C13)."""
+
+    id: TaskId
+    number: str
+    title: str
+    requester_company: CompanyId
+    sent_by: UserRef
+    recipient: CompanyId
+    sent_at: datetime
+    due_at: datetime | None
+    answered: int
+    total: int
+    state: str
+    state_label: str
+
+    @property
+    def progress(self) -> str:
+        """Return answered vs total as people read it: '3/5'."""
+        return f"{self.answered}/{self.total}"
+
+
+# --- sending ---------------------------------------------------------------------------------
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _question_draft(
+    draft: NewTask,
+    position: int,
+    question: Question,
+    assignees: tuple[UserRef, ...],
+    links: tuple[Link, ...] = (),
+) -> NewTask:
+    data: Questionnaire = draft.data
+    subject = f"{data.title} {position + 1}/{data.total}: {question.text}"
+    return NewTask(
+        subject=_clip(subject, _SUBJECT_LIMIT),
+        recipient=draft.recipient,
+        data=question,
+        body=question.text,
+        category=draft.category,
+        priority=draft.priority,
+        tags=draft.tags,
+        assignees=assignees,
+        # NewTask.links converts with the bare `tuple`, which mypy cannot type (a core wart).
+        links=links,  # type: ignore[arg-type]
+        due_at=draft.due_at,
+    )
+
+
+def _dry_run(kind: TaskKind, draft: NewTask, actor: Actor, at: datetime) -> None:
+    """Raise what opening a task of `kind` from `draft` would raise; store nothing."""
+    engine.open_task(
+        kind.workflow, kind.name, draft, actor, at, TaskId("-"), "-", data_type=kind.data_type
+    )
+
+
+def send_questionnaire(service: TaskService, actor: Actor, draft: NewTask) -> SentQuestionnaire:
+    """Send a questionnaire (`draft.data`) to `draft.recipient`: one question task per question.
+
+    The draft's assignees of the recipient company are put on every question task, so the
+    questions land in their inboxes (none named: in the recipient's Teambox); the actor and
+    assignees of the actor's own company are on the questionnaire and on every question. The
+    questionnaire keeps the draft's watchers, links, body and subject; each question takes its
+    priority, category, tags and due date. Every question is checked before anything is
+    stored: `InvalidQuestionnaire` names each bad one.
+    """
+    data = draft.data
+    if not isinstance(data, Questionnaire):
+        msg = (
+            f"send_questionnaire needs a Questionnaire as the draft's data, "
+            f"got {type(data).__name__}"
+        )
+        raise InvalidPayload(msg, field="data", action="open")
+    questionnaire_kind = service.registry[QUESTIONNAIRE.name]
+    question_kind = service.registry[QUESTION.name]
+    theirs = tuple(r for r in draft.assignees if r.company == draft.recipient)
+    ours = tuple(r for r in draft.assignees if r.company != draft.recipient)
+    questionnaire_draft = attrs.evolve(draft, assignees=ours)
+    assignees = (*ours, *theirs)
+    # Check every draft before a task is stored or a number taken, so a refusal leaves nothing;
+    # the questionnaire first, since its check names every bad question at once.
+    at = service.clock.now()
+    _dry_run(questionnaire_kind, questionnaire_draft, actor, at)
+    for i, question in enumerate(data.questions):
+        _dry_run(question_kind, _question_draft(draft, i, question, assignees), actor, at)
+    questionnaire = service.open(actor, QUESTIONNAIRE.name, questionnaire_draft).task
+    part_of = (Link(PART_OF, questionnaire.id),)
+    questions = tuple(
+        service.open(actor, QUESTION.name, _question_draft(draft, i, q, assignees, part_of)).task
+        for i, q in enumerate(data.questions)
+    )
+    ids = AttachQuestions(tuple(q.id for q in questions))
+    attached = service.act(actor, questionnaire.id, ATTACH_QUESTIONS, ids).task
+    return SentQuestionnaire(attached, questions)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _load(service: TaskService, actor: Actor, task_id: TaskId, kind: str) -> Task:
+    task = service.get(actor, task_id)
+    if task.kind != kind:
+        msg = f"task {task.number} is a '{task.kind}' task, not a '{kind}'"
+        raise InvalidPayload(msg, field="task_id")
+    return task
+
+
+def questions_of(service: TaskService, actor: Actor, questionnaire_id: TaskId) -> list[Task]:
+    """Return the question tasks of a questionnaire in order, as the actor sees them (Q2 preview)."""
+    questionnaire = _load(service, actor, questionnaire_id, QUESTIONNAIRE.name)
+    return [service.get(actor, qid) for qid in questionnaire.data.question_ids]
+
+
+# --- tracking --------------------------------------------------------------------------------
+
+
+def _parent(question: Task) -> TaskId | None:
+    return next((link.task_id for link in question.links if link.relation == PART_OF), None)
+
+
+def _track(service: TaskService, actor: Actor, question: Task) -> None:
+    """Record the question's state on its questionnaire, if it is attached to one and changed."""
+    parent = _parent(question)
+    if parent is None:
+        return
+    attempt = 1
+    while True:
+        questionnaire = service.get(actor, parent)
+        if questionnaire.kind != QUESTIONNAIRE.name:
+            return
+        data: Questionnaire = questionnaire.data
+        index = data.index_of(question.id)
+        if index is None or data.question_states[index] == question.state:
+            return
+        change = QuestionChange(question.id, question.state)
+        action = tracking_action(questionnaire, change)
+        try:
+            service.act(actor, parent, action, change, expected_version=questionnaire.version)
+        except ConcurrencyConflict:
+            if attempt == _TRACK_ATTEMPTS:
+                raise
+            attempt += 1
+        else:
+            return
+
+
+def sync_questionnaire(service: TaskService, actor: Actor, questionnaire_id: TaskId) -> Task:
+    """Record on a questionnaire every question whose state changed unrecorded; return it."""
+    questionnaire = _load(service, actor, questionnaire_id, QUESTIONNAIRE.name)
+    for question_id in questionnaire.data.question_ids:
+        _track(service, actor, service.get(actor, question_id))
+    return service.get(actor, questionnaire_id)
+
+
+# --- answering and reviewing -----------------------------------------------------------------
+
+
+def _refuse_unless_allowed(
+    service: TaskService, actor: Actor, task: Task, action: str, expected_version: int | None
+) -> None:
+    """Raise what the action would meet before its payload (conflict, state, side), if anything.
+
+    A payload that cannot even be built is a lesser problem than an action that cannot be taken.
+    """
+    if expected_version is not None and task.version != expected_version:
+        raise ConcurrencyConflict(task.number, expected_version, task.version)
+    workflow = service.registry[task.kind].workflow
+    try:
+        engine.apply(workflow, task, action, actor, service.clock.now(), None)
+    except InvalidPayload:
+        return
+
+
+def _answer(
+    service: TaskService, actor: Actor, task: Task, value: Any, expected_version: int | None
+) -> Outcome:
+    question: Question = task.data
+    try:
+        answer = question.parse_answer(value, where=f"'{ANSWER}' on task {task.number}")
+    except InvalidPayload:
+        _refuse_unless_allowed(service, actor, task, ANSWER, expected_version)
+        raise
+    outcome = service.act(actor, task.id, ANSWER, answer, expected_version=expected_version)
+    _track(service, actor, outcome.task)
+    return outcome
+
+
+def answer_question(
+    service: TaskService,
+    actor: Actor,
+    question_id: TaskId,
+    value: Any,
+    *,
+    expected_version: int | None = None,
+) -> Outcome:
+    """Answer one question task; `value` is parsed for its type (see `Question.parse_answer`)."""
+    task = _load(service, actor, question_id, QUESTION.name)
+    return _answer(service, actor, task, value, expected_version)
+
+
+def _position(data: Questionnaire, key: Any) -> int | None:
+    if isinstance(key, bool):
+        return None
+    if isinstance(key, int):
+        return key if 0 <= key < len(data.question_ids) else None
+    if isinstance(key, str):
+        return data.index_of(TaskId(key))
+    return None
+
+
+def _note(data: Questionnaire, index: int, number: str) -> str:
+    text = _clip(data.questions[index].text, 60)
+    return f"questions[{index}] {text!r} (task {number})"
+
+
+def answer_questions(
+    service: TaskService,
+    actor: Actor,
+    questionnaire_id: TaskId,
+    answers: Mapping[Any, Any],
+) -> tuple[Outcome, ...]:
+    """Answer several questions of a questionnaire at once, each its own action (Q2).
+
+    `answers` maps a question, named by its position (0, 1, ...) or its task id, to its value.
+    Each answer is taken on its own: the good ones are saved even when others are refused.
+    Returns the saved answers' outcomes in the questionnaire's order when all were saved;
+    otherwise raises `InvalidAnswers`, whose members are the refusals (each noting its
+    question) and whose `saved` holds the outcomes of the answers that were saved.
+    """
+    questionnaire = _load(service, actor, questionnaire_id, QUESTIONNAIRE.name)
+    number = questionnaire.number
+    if Side.RECIPIENT not in questionnaire.sides_of(actor.company):
+        msg = (
+            f"answering questionnaire {number} is for the recipient ({questionnaire.recipient}); "
+            f"{actor} is the requester"
+        )
+        raise PermissionDenied(msg, task=number, action=ANSWER)
+    if not answers:
+        msg = f"answer_questions on questionnaire {number} names no question to answer"
+        raise InvalidPayload(msg, field="answers", action=ANSWER)
+    data: Questionnaire = questionnaire.data
+    errors: list[TaskflowError] = []
+    refused: list[str] = []
+    chosen: dict[int, list[Any]] = {}
+    for key in answers:
+        index = _position(data, key)
+        if index is None:
+            last = len(data.question_ids) - 1
+            msg = (
+                f"questionnaire {number} has no question {key!r}; name a question by its "
+                f"position (0 to {last}) or its task id"
+                if last >= 0
+                else f"questionnaire {number} has no question {key!r}: it has no question tasks"
+            )
+            error = InvalidPayload(msg, field="answers", action=ANSWER)
+            error.add_note(f"answers[{key!r}]")
+            errors.append(error)
+            refused.append(str(key))
+        else:
+            chosen.setdefault(index, []).append(key)
+    saved: list[Outcome] = []
+    for index in sorted(chosen):
+        keys = chosen[index]
+        question_id = data.question_ids[index]
+        task_number: str = question_id
+        try:
+            task = _load(service, actor, question_id, QUESTION.name)
+            task_number = task.number
+            if len(keys) > 1:
+                named = " and ".join(repr(k) for k in keys)
+                msg = (
+                    f"question {index} of questionnaire {number} is named {len(keys)} times "
+                    f"({named}); give one answer per question"
+                )
+                raise InvalidPayload(msg, field="answers", action=ANSWER)
+            saved.append(_answer(service, actor, task, answers[keys[0]], None))
+        except TaskflowError as exc:
+            exc.add_note(_note(data, index, task_number))
+            errors.append(exc)
+            refused.append(question_id)
+    if errors:
+        msg = (
+            f"questionnaire {number}: {len(errors)} of {len(answers)} answers refused, "
+            f"{len(saved)} saved"
+        )
+        raise InvalidAnswers(msg, errors, questionnaire=number, questions=refused, saved=saved)
+    return tuple(saved)
+
+
+def delegate_question(
+    service: TaskService,
+    actor: Actor,
+    question_id: TaskId,
+    user: UserRef,
+    note: str = "",
+    *,
+    expected_version: int | None = None,
+) -> Outcome:
+    """Hand a question to a colleague of the actor's company, who becomes its only assignee (Q3)."""
+    _load(service, actor, question_id, QUESTION.name)
+    payload = Delegate(user, note)
+    return service.act(actor, question_id, DELEGATE, payload, expected_version=expected_version)
+
+
+def accept_answer(
+    service: TaskService,
+    actor: Actor,
+    question_id: TaskId,
+    *,
+    expected_version: int | None = None,
+) -> Outcome:
+    """Accept a question's answer: the question is done for good."""
+    _load(service, actor, question_id, QUESTION.name)
+    outcome = service.act(actor, question_id, ACCEPT, expected_version=expected_version)
+    _track(service, actor, outcome.task)
+    return outcome
+
+
+def send_back_question(
+    service: TaskService,
+    actor: Actor,
+    question_id: TaskId,
+    reason: str,
+    *,
+    expected_version: int | None = None,
+) -> Outcome:
+    """Send a question back to the supplier with a reason, to be answered again."""
+    task = _load(service, actor, question_id, QUESTION.name)
+    try:
+        payload = SendBack(reason)
+    except InvalidPayload:
+        _refuse_unless_allowed(service, actor, task, SEND_BACK, expected_version)
+        raise
+    outcome = service.act(actor, question_id, SEND_BACK, payload, expected_version=expected_version)
+    _track(service, actor, outcome.task)
+    return outcome
+
+
+# --- overview --------------------------------------------------------------------------------
+
+
+def _states(states: str | Iterable[str] | None) -> frozenset[str] | None:
+    if states is None:
+        return None
+    wanted = frozenset({states} if isinstance(states, str) else states)
+    known = QUESTIONNAIRE_WORKFLOW.state_names
+    unknown = sorted(str(s) for s in wanted - set(known))
+    if unknown:
+        msg = f"questionnaires cannot be filtered by state {unknown}; their states: {known}"
+        raise InvalidPayload(msg, field="states")
+    return wanted
+
+
+def _check_range(
+    names: tuple[str, str], start: datetime | None, end: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    for name, value in zip(names, (start, end), strict=True):
+        if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+            msg = f"{name} must be a timezone-aware datetime, got {value!r}"
+            raise InvalidPayload(msg, field=name)
+    if start is not None and end is not None and start > end:
+        msg = f"{names[0]} {start.isoformat()} is after {names[1]} {end.isoformat()}"
+        raise InvalidPayload(msg, field=names[1])
+    return start, end
+
+
+def _summary(task: Task) -> QuestionnaireSummary:
+    data: Questionnaire = task.data
+    return QuestionnaireSummary(
+        id=task.id,
+        number=task.number,
+        title=data.title,
+        requester_company=task.requester.company,
+        sent_by=task.requester,
+        recipient=task.recipient,
+        sent_at=task.created_at,
+        due_at=task.due_at,
+        answered=data.answered,
+        total=data.total,
+        state=task.state,
+        state_label=QUESTIONNAIRE_WORKFLOW.state(task.state).title,
+    )
+
+
+def _overview(
+    service: TaskService,
+    actor: Actor,
+    side: Side,
+    partner: CompanyId | None,
+    states: frozenset[str] | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> list[QuestionnaireSummary]:
+    query = TaskQuery(kind=QUESTIONNAIRE.name, states=states, company=actor.company, side=side)
+    return [
+        _summary(task)
+        for task in service.find(actor, query)
+        if (partner is None or task.company_of(side.other) == partner)
+        and (start is None or start <= task.created_at)
+        and (end is None or task.created_at <= end)
+    ]
+
+
+def received_questionnaires(
+    service: TaskService,
+    actor: Actor,
+    *,
+    requester: CompanyId | None = None,
+    states: str | Iterable[str] | None = None,
+    received_from: datetime | None = None,
+    received_until: datetime | None = None,
+) -> list[QuestionnaireSummary]:
+    """List the questionnaires the actor's company received, oldest first, with answered vs total.
+
+    `requester` keeps one sending company's; `states` keeps those in the given questionnaire
+    states (unanswered, in_progress, complete, accepted); a questionnaire is kept when it was
+    sent between `received_from` and `received_until`, both included.
+    """
+    wanted = _states(states)
+    start, end = _check_range(("received_from", "received_until"), received_from, received_until)
+    return _overview(service, actor, Side.RECIPIENT, requester, wanted, start, end)
+
+
+def sent_questionnaires(
+    service: TaskService,
+    actor: Actor,
+    *,
+    recipient: CompanyId | None = None,
+    states: str | Iterable[str] | None = None,
+    sent_from: datetime | None = None,
+    sent_until: datetime | None = None,
+) -> list[QuestionnaireSummary]:
+    """List the questionnaires the actor's company sent, oldest first, with answered vs total.
+
+    The filters work as for `received_questionnaires`, with `recipient` the receiving company.
+    """
+    wanted = _states(states)
+    start, end = _check_range(("sent_from", "sent_until"), sent_from, sent_until)
+    return _overview(service, actor, Side.REQUESTER, recipient, wanted, start, end)
