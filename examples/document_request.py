@@ -5,10 +5,14 @@ file is refused (not a PDF), the next one is rejected by the buyer, the third is
 A second request is declined ("I don't have this document"), requested again, then answered.
 
 Run: .venv/bin/python examples/document_request.py
+On a SQLite file instead of in memory: .venv/bin/python examples/document_request.py --sqlite story.db
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+import sys
 from datetime import UTC, date, datetime, timedelta
 
 import taskflow as tf
@@ -25,6 +29,7 @@ from taskflow import (
     UploadDocument,
     Visibility,
 )
+from taskflow.adapters.sqlite import SqliteRepository
 
 BUYER = Actor("beatrice", "acme", {"buyer"})
 SUPPLIER = Actor("samuel", "supco")
@@ -32,11 +37,16 @@ COLLEAGUE = Actor("susan", "supco")
 PEOPLE = (BUYER, SUPPLIER, COLLEAGUE)
 
 
-def build_service(notifier: tf.RecordingNotifier, clock: tf.FixedClock) -> tf.TaskService:
-    """Compose the service from the embedded in-memory adapters (the one composition point)."""
+def build_service(
+    notifier: tf.RecordingNotifier, clock: tf.FixedClock, sqlite: str | None = None
+) -> tf.TaskService:
+    """Compose the service from the embedded adapters (the one composition point)."""
+    registry = tf.default_registry()
+    # The one line that chooses the storage: in memory, or durable in a SQLite file.
+    repository = tf.InMemoryRepository() if sqlite is None else SqliteRepository(sqlite, registry)
     return tf.TaskService(
-        registry=tf.default_registry(),
-        repository=tf.InMemoryRepository(),
+        registry=registry,
+        repository=repository,
         notifier=notifier,
         clock=clock,
         ids=tf.SequentialIds("doc"),
@@ -91,10 +101,16 @@ class Story:
             raise SystemExit("the wrong file was accepted")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    parser.add_argument("--sqlite", metavar="PATH", help="store the tasks in this new SQLite file")
+    # Known arguments only: a test runner's own arguments may be in sys.argv.
+    options, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if options.sqlite is not None and os.path.exists(options.sqlite):
+        raise SystemExit(f"{options.sqlite} exists; name a new file so the story starts afresh")
     notifier = tf.RecordingNotifier()
     clock = tf.FixedClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
-    service = build_service(notifier, clock)
+    service = build_service(notifier, clock, options.sqlite)
     story = Story(service, notifier, clock)
     expiry = date(2029, 6, 30)
 
@@ -138,6 +154,9 @@ def main() -> None:
     assert then is not None
     print(f"As it stood after the rejection: '{then.state}', reason: {then.data.reject_reason!r}")
     print(f"Dashboard of acme: {service.dashboard(BUYER).counts}")
+    if isinstance(service.repository, SqliteRepository):
+        service.repository.close()
+        print(f"The tasks are stored in {options.sqlite}.")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,11 @@
 import runpy
+import sys
 from pathlib import Path
 
 import pytest
+
+import taskflow as tf
+from taskflow.adapters.sqlite import SqliteRepository
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -30,6 +34,22 @@ def test_document_request_story_runs_the_whole_sp1_cycle(capsys):
     assert positions == sorted(positions)
     assert "Where is the new scan" not in out.split("== What the buyer sees ==")[1]
     assert "As it stood after the rejection: 'rejected'" in out
+
+
+def test_document_request_story_runs_the_same_on_a_sqlite_file(capsys, monkeypatch, tmp_path):
+    db = tmp_path / "story.db"
+    monkeypatch.setattr(sys, "argv", ["document_request.py", "--sqlite", str(db)])
+    out = _run("document_request.py", capsys)
+    monkeypatch.setattr(sys, "argv", ["document_request.py"])
+    in_memory = _run("document_request.py", capsys)
+    assert out == in_memory + f"The tasks are stored in {db}.\n"
+    with SqliteRepository(db, tf.default_registry()) as stored:
+        tasks = stored.query(tf.TaskQuery())
+        assert [(t.number, t.state, t.version) for t in tasks] == [
+            ("ACME-TASK-1", "accepted", 6),
+            ("ACME-TASK-2", "accepted", 6),
+        ]
+        assert stored.pending_notifications() == []
 
 
 @pytest.mark.parametrize("name", ["custom_kind.py"])

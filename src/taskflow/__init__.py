@@ -6,6 +6,7 @@ from taskflow.adapters.memory import (
     RecordingNotifier,
     SequentialIds,
 )
+from taskflow.adapters.sqlite import STORAGE_VERSION, SqliteRepository
 from taskflow.diagrams import describe, to_dot, to_mermaid
 from taskflow.domain.common import (
     DEFAULT_EDITABLE,
@@ -61,6 +62,7 @@ from taskflow.errors import (
     InvalidQuestionnaire,
     InvalidWorkflow,
     PermissionDenied,
+    StorageError,
     TaskflowError,
     TaskNotFound,
     UnknownKind,
@@ -96,10 +98,11 @@ from taskflow.kinds.ticket import (
     Severity,
     SupportTicket,
 )
-from taskflow.ports import Clock, IdFactory, Notifier, TaskRepository
+from taskflow.outbox import DeliveryReport, OutboxEntry
+from taskflow.ports import Clock, IdFactory, Notifier, OutboxRepository, TaskRepository
 from taskflow.questionnaires import QuestionnaireSummary, SentQuestionnaire
 from taskflow.serialization import SCHEMA_VERSION, Serializer
-from taskflow.service import Dashboard, TaskService, default_company_code
+from taskflow.service import Dashboard, TaskService, default_company_code, retry_on_conflict
 
 __version__ = "0.1.0"
 
@@ -123,6 +126,7 @@ __all__ = [
     "QUESTION",
     "QUESTIONNAIRE",
     "SCHEMA_VERSION",
+    "STORAGE_VERSION",
     "SUPPORT_TICKET",
     "ActionNotAllowed",
     "Actor",
@@ -147,6 +151,7 @@ __all__ = [
     "Dashboard",
     "Decline",
     "Delegate",
+    "DeliveryReport",
     "DeserializationError",
     "DocumentRequest",
     "DomainEvent",
@@ -167,6 +172,8 @@ __all__ = [
     "Notification",
     "NotificationPolicy",
     "Notifier",
+    "OutboxEntry",
+    "OutboxRepository",
     "Outcome",
     "PermissionDenied",
     "Priority",
@@ -189,7 +196,9 @@ __all__ = [
     "Serializer",
     "Severity",
     "Side",
+    "SqliteRepository",
     "State",
+    "StorageError",
     "SupportTicket",
     "Task",
     "TaskId",
@@ -219,6 +228,7 @@ __all__ = [
     "describe",
     "open_task",
     "replay",
+    "retry_on_conflict",
     "task_at",
     "to_dot",
     "to_mermaid",
