@@ -14,6 +14,7 @@ from taskflow.domain.values import Actor, Side, not_blank
 from taskflow.domain.workflow import BOTH_SIDES, OPEN_STATES, Audience, State, Transition, Workflow
 from taskflow.errors import InvalidPayload
 from taskflow.kinds.audit import AddFiles
+from taskflow.kinds.rules import record_reopen
 
 __all__ = [
     "ADD_FILES",
@@ -141,13 +142,6 @@ def _resolve(task: Task, payload: Resolve, actor: Actor, at: datetime) -> dict[s
     return {"data": data}
 
 
-def _reopen(task: Task, payload: Reopen, actor: Actor, at: datetime) -> dict[str, Any]:
-    data = attrs.evolve(
-        task.data, reopen_reason=payload.reason, reopen_count=task.data.reopen_count + 1
-    )
-    return {"data": data}
-
-
 REQUESTER = Side.REQUESTER
 RECIPIENT = Side.RECIPIENT
 
@@ -204,7 +198,7 @@ CORRECTIVE_ACTION_WORKFLOW = Workflow(
             "reopened",
             REQUESTER,
             payload=Reopen,
-            effect=_reopen,
+            effect=record_reopen,
             events=("corrective_action_reopened",),
             notify=Audience.OTHER_SIDE,
             description="Reopen it with a reason: back to the supplier",

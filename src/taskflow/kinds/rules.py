@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
 
 from taskflow.domain.task import Task
-from taskflow.domain.values import PDF, FileRef
+from taskflow.domain.values import PDF, Actor, FileRef
 from taskflow.errors import InvalidPayload
 
-__all__ = ["require_pdf"]
+__all__ = ["record_reopen", "require_pdf"]
 
 
 def require_pdf(
@@ -27,3 +31,14 @@ def require_pdf(
     named = ", ".join(f"'{f.name}' is {f.media_type}" for f in wrong)
     msg = f"'{action}' on task {task.number} accepts only PDF ({PDF}); {named}"
     raise InvalidPayload(msg, field=path, action=action)
+
+
+def record_reopen(task: Task, payload: Any, actor: Actor, at: datetime) -> dict[str, Any]:
+    """Effect of a reopen: keep `payload.reason` and count the round on the task's data.
+
+    For kinds whose data has `reopen_reason` and `reopen_count` fields.
+    """
+    data = attrs.evolve(
+        task.data, reopen_reason=payload.reason, reopen_count=task.data.reopen_count + 1
+    )
+    return {"data": data}

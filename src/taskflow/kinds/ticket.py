@@ -17,6 +17,7 @@ from taskflow.domain.workflow import Audience, State, Transition, Workflow
 from taskflow.errors import InvalidPayload
 from taskflow.kinds.contact import is_email_address, is_phone_number
 from taskflow.kinds.corrective_action import Reopen
+from taskflow.kinds.rules import record_reopen
 
 __all__ = [
     "COMPLAINT_TICKET",
@@ -225,13 +226,6 @@ def _resolve(task: Task, payload: None, actor: Actor, at: datetime) -> dict[str,
     return {"data": attrs.evolve(task.data, reopen_reason=None)}
 
 
-def _reopen(task: Task, payload: Reopen, actor: Actor, at: datetime) -> dict[str, Any]:
-    data = attrs.evolve(
-        task.data, reopen_reason=payload.reason, reopen_count=task.data.reopen_count + 1
-    )
-    return {"data": data}
-
-
 CUSTOMER = Side.REQUESTER
 BUSINESS = Side.RECIPIENT
 
@@ -265,7 +259,7 @@ TICKET_WORKFLOW = Workflow(
             "reopened",
             CUSTOMER,
             payload=Reopen,
-            effect=_reopen,
+            effect=record_reopen,
             events=("ticket_reopened",),
             notify=Audience.OTHER_SIDE,
             description="Reopen with a reason: back to the business",
