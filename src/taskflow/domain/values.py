@@ -26,7 +26,10 @@ __all__ = [
     "UserRef",
     "Visibility",
     "aware",
+    "blank_to_none",
     "not_blank",
+    "optional_text",
+    "whole_number",
 ]
 
 TaskId = NewType("TaskId", str)
@@ -74,6 +77,29 @@ def aware(instance: Any, attribute: attrs.Attribute[Any], value: datetime | None
         msg = (
             f"{type(instance).__name__}.{attribute.name} must be a timezone-aware datetime, "
             f"got {value!r}"
+        )
+        raise InvalidPayload(msg, field=attribute.name)
+
+
+def blank_to_none(value: Any) -> Any:
+    """Attrs converter: an empty or blank string (a form's empty optional field) becomes None."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def optional_text(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Attrs validator: accept a string or None, refuse anything else with `InvalidPayload`."""
+    if value is not None and not isinstance(value, str):
+        msg = f"{type(instance).__name__}.{attribute.name} must be text or None, got {value!r}"
+        raise InvalidPayload(msg, field=attribute.name)
+
+
+def whole_number(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Attrs validator: accept an int >= 0 (not a bool), refuse anything else with `InvalidPayload`."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        msg = (
+            f"{type(instance).__name__}.{attribute.name} must be a whole number >= 0, got {value!r}"
         )
         raise InvalidPayload(msg, field=attribute.name)
 

@@ -10,7 +10,14 @@ import attrs
 from taskflow.domain.common import common_actions
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import OPEN, NewTask, Task
-from taskflow.domain.values import Actor, Side, not_blank
+from taskflow.domain.values import (
+    Actor,
+    Side,
+    blank_to_none,
+    not_blank,
+    optional_text,
+    whole_number,
+)
 from taskflow.domain.workflow import BOTH_SIDES, OPEN_STATES, Audience, State, Transition, Workflow
 from taskflow.errors import InvalidPayload
 from taskflow.kinds.audit import AddFiles
@@ -35,27 +42,6 @@ CLOSE = "close"
 REOPEN = "reopen"
 
 
-def _optional_text(value: Any) -> Any:
-    # A form's empty optional field arrives as "": it means "not given", like None.
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
-
-
-def _optional_str(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and not isinstance(value, str):
-        msg = f"{type(instance).__name__}.{attribute.name} must be text or None, got {value!r}"
-        raise InvalidPayload(msg, field=attribute.name)
-
-
-def _count(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        msg = (
-            f"{type(instance).__name__}.{attribute.name} must be a whole number >= 0, got {value!r}"
-        )
-        raise InvalidPayload(msg, field=attribute.name)
-
-
 @attrs.frozen
 class CorrectiveAction:
     """Data of a corrective action: the problem, where it comes from, and the supplier's answer.
@@ -67,18 +53,18 @@ class CorrectiveAction:
 
     problem: str = attrs.field(validator=not_blank)
     reference: str | None = attrs.field(
-        default=None, converter=_optional_text, validator=_optional_str
+        default=None, converter=blank_to_none, validator=optional_text
     )
     root_cause: str | None = attrs.field(
-        default=None, converter=_optional_text, validator=_optional_str
+        default=None, converter=blank_to_none, validator=optional_text
     )
     actions_taken: str | None = attrs.field(
-        default=None, converter=_optional_text, validator=_optional_str
+        default=None, converter=blank_to_none, validator=optional_text
     )
     reopen_reason: str | None = attrs.field(
-        default=None, converter=_optional_text, validator=_optional_str
+        default=None, converter=blank_to_none, validator=optional_text
     )
-    reopen_count: int = attrs.field(default=0, validator=_count)
+    reopen_count: int = attrs.field(default=0, validator=whole_number)
 
 
 @attrs.frozen
@@ -87,7 +73,7 @@ class Resolve:
 
     actions_taken: str = attrs.field(validator=not_blank)
     root_cause: str | None = attrs.field(
-        default=None, converter=_optional_text, validator=_optional_str
+        default=None, converter=blank_to_none, validator=optional_text
     )
 
 

@@ -12,7 +12,14 @@ import attrs
 from taskflow.domain.common import common_actions
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import OPEN, NewTask, Task
-from taskflow.domain.values import Actor, Side, not_blank
+from taskflow.domain.values import (
+    Actor,
+    Side,
+    blank_to_none,
+    not_blank,
+    optional_text,
+    whole_number,
+)
 from taskflow.domain.workflow import Audience, State, Transition, Workflow
 from taskflow.errors import InvalidPayload
 from taskflow.kinds.contact import is_email_address, is_phone_number
@@ -69,19 +76,6 @@ def _severity(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> Non
         raise InvalidPayload(msg, field=attribute.name)
 
 
-def _optional_text(value: Any) -> Any:
-    # A form's empty optional field arrives as "": it means "not given", like None.
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
-
-
-def _optional_str(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and not isinstance(value, str):
-        msg = f"{type(instance).__name__}.{attribute.name} must be text or None, got {value!r}"
-        raise InvalidPayload(msg, field=attribute.name)
-
-
 def _email(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, str) or not is_email_address(value):
         msg = (
@@ -100,20 +94,12 @@ def _optional_phone(instance: Any, attribute: attrs.Attribute[Any], value: Any) 
         raise InvalidPayload(msg, field=attribute.name)
 
 
-def _count(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        msg = (
-            f"{type(instance).__name__}.{attribute.name} must be a whole number >= 0, got {value!r}"
-        )
-        raise InvalidPayload(msg, field=attribute.name)
-
-
 def _stripped(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
 def _optional_stripped(value: Any) -> Any:
-    return _stripped(_optional_text(value))
+    return _stripped(blank_to_none(value))
 
 
 def _from_form(cls: type[_T], fields: tuple[str, ...], form: Mapping[str, Any]) -> _T:
@@ -153,15 +139,15 @@ class SupportTicket:
         default=None, converter=_optional_stripped, validator=_optional_phone
     )
     product: str | None = attrs.field(
-        default=None, converter=_optional_stripped, validator=_optional_str
+        default=None, converter=_optional_stripped, validator=optional_text
     )
     order_reference: str | None = attrs.field(
-        default=None, converter=_optional_stripped, validator=_optional_str
+        default=None, converter=_optional_stripped, validator=optional_text
     )
     reopen_reason: str | None = attrs.field(
-        default=None, converter=_optional_text, validator=_optional_str
+        default=None, converter=blank_to_none, validator=optional_text
     )
-    reopen_count: int = attrs.field(default=0, validator=_count)
+    reopen_count: int = attrs.field(default=0, validator=whole_number)
 
     @classmethod
     def from_form(cls, form: Mapping[str, Any]) -> SupportTicket:
@@ -199,12 +185,12 @@ class ComplaintTicket:
         default=None, converter=_optional_stripped, validator=_optional_phone
     )
     order_reference: str | None = attrs.field(
-        default=None, converter=_optional_stripped, validator=_optional_str
+        default=None, converter=_optional_stripped, validator=optional_text
     )
     reopen_reason: str | None = attrs.field(
-        default=None, converter=_optional_text, validator=_optional_str
+        default=None, converter=blank_to_none, validator=optional_text
     )
-    reopen_count: int = attrs.field(default=0, validator=_count)
+    reopen_count: int = attrs.field(default=0, validator=whole_number)
 
     @classmethod
     def from_form(cls, form: Mapping[str, Any]) -> ComplaintTicket:
