@@ -21,7 +21,7 @@ import attrs
 
 from taskflow.domain import engine
 from taskflow.domain.engine import Outcome
-from taskflow.domain.query import TaskQuery
+from taskflow.domain.query import TaskQuery, check_time_range
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import NewTask, Task
 from taskflow.domain.values import Actor, CompanyId, Link, Side, TaskId, UserRef
@@ -445,19 +445,6 @@ def _states(states: str | Iterable[str] | None) -> frozenset[str] | None:
     return wanted
 
 
-def _check_range(
-    names: tuple[str, str], start: datetime | None, end: datetime | None
-) -> tuple[datetime | None, datetime | None]:
-    for name, value in zip(names, (start, end), strict=True):
-        if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
-            msg = f"{name} must be a timezone-aware datetime, got {value!r}"
-            raise InvalidPayload(msg, field=name)
-    if start is not None and end is not None and start > end:
-        msg = f"{names[0]} {start.isoformat()} is after {names[1]} {end.isoformat()}"
-        raise InvalidPayload(msg, field=names[1])
-    return start, end
-
-
 def _summary(task: Task) -> QuestionnaireSummary:
     data: Questionnaire = task.data
     return QuestionnaireSummary(
@@ -511,7 +498,9 @@ def received_questionnaires(
     sent between `received_from` and `received_until`, both included.
     """
     wanted = _states(states)
-    start, end = _check_range(("received_from", "received_until"), received_from, received_until)
+    start, end = check_time_range(
+        ("received_from", "received_until"), received_from, received_until
+    )
     return _overview(service, actor, Side.RECIPIENT, requester, wanted, start, end)
 
 
@@ -529,5 +518,5 @@ def sent_questionnaires(
     The filters work as for `received_questionnaires`, with `recipient` the receiving company.
     """
     wanted = _states(states)
-    start, end = _check_range(("sent_from", "sent_until"), sent_from, sent_until)
+    start, end = check_time_range(("sent_from", "sent_until"), sent_from, sent_until)
     return _overview(service, actor, Side.REQUESTER, recipient, wanted, start, end)

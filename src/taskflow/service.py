@@ -15,7 +15,7 @@ from taskflow.domain import engine
 from taskflow.domain.common import ASSIGN, CLAIM, COMMENT, EDIT, AddComment, Assign, Edit
 from taskflow.domain.engine import Outcome
 from taskflow.domain.notifications import NotificationPolicy, default_policy
-from taskflow.domain.query import TaskQuery
+from taskflow.domain.query import TaskQuery, check_time_range
 from taskflow.domain.registry import Registry
 from taskflow.domain.task import NewTask, Task
 from taskflow.domain.values import Actor, CompanyId, Side, TaskId, UserRef, Visibility
@@ -31,16 +31,6 @@ _T = TypeVar("_T")
 # Pending notifications read per outbox query while delivering: a long backlog (after the
 # notifier was down) is sent in steps and never read whole.
 _DELIVERY_BATCH = 100
-
-
-def _check_time_range(start: datetime | None, end: datetime | None) -> None:
-    for name, value in (("received_from", start), ("received_until", end)):
-        if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
-            msg = f"{name} must be a timezone-aware datetime, got {value!r}"
-            raise InvalidPayload(msg, field=name)
-    if start is not None and end is not None and start > end:
-        msg = f"received_from {start.isoformat()} is after received_until {end.isoformat()}"
-        raise InvalidPayload(msg, field="received_until")
 
 
 def default_company_code(company: CompanyId) -> str:
@@ -217,7 +207,7 @@ class TaskService:
                 f"states of '{workflow.name}': {workflow.state_names}"
             )
             raise InvalidPayload(msg, field="states")
-        _check_time_range(received_from, received_until)
+        check_time_range(("received_from", "received_until"), received_from, received_until)
         query = TaskQuery(
             kind=EVALUATION.name, states=wanted, company=actor.company, side=Side.RECIPIENT
         )

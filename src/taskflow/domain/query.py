@@ -11,7 +11,7 @@ from taskflow.domain.task import Task
 from taskflow.domain.values import CompanyId, Side, UserRef, aware
 from taskflow.errors import InvalidPayload
 
-__all__ = ["TaskQuery", "sort_key"]
+__all__ = ["TaskQuery", "check_time_range", "sort_key"]
 
 
 def _optional_names(value: Any) -> frozenset[str] | None:
@@ -73,3 +73,20 @@ class TaskQuery:
 def sort_key(task: Task) -> tuple[datetime, str]:
     """Return the key every repository orders query results by: creation time, then id."""
     return (task.created_at, task.id)
+
+
+def check_time_range(
+    names: tuple[str, str], start: datetime | None, end: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """Refuse a range bound that is not an aware datetime, or a start after the end; return both.
+
+    `names` are the caller's parameter names, so the error says which one was wrong.
+    """
+    for name, value in zip(names, (start, end), strict=True):
+        if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+            msg = f"{name} must be a timezone-aware datetime, got {value!r}"
+            raise InvalidPayload(msg, field=name)
+    if start is not None and end is not None and start > end:
+        msg = f"{names[0]} {start.isoformat()} is after {names[1]} {end.isoformat()}"
+        raise InvalidPayload(msg, field=names[1])
+    return start, end
