@@ -13,8 +13,18 @@ from hypothesis import strategies as st
 from taskflow.domain import engine
 from taskflow.domain.common import AddComment
 from taskflow.domain.registry import Registry, TaskKind
-from taskflow.domain.task import OPEN, DomainEvent, HistoryEntry, NewTask, Task
-from taskflow.domain.values import PDF, Actor, CompanyId, FileRef, Side, TaskId, UserId, UserRef
+from taskflow.domain.task import OPEN, Cause, DomainEvent, HistoryEntry, NewTask, Task
+from taskflow.domain.values import (
+    PDF,
+    Actor,
+    ActorType,
+    CompanyId,
+    FileRef,
+    Side,
+    TaskId,
+    UserId,
+    UserRef,
+)
 from taskflow.domain.workflow import State, Transition, Workflow
 from taskflow.errors import DeserializationError, InvalidPayload, UnknownKind
 from taskflow.kinds import default_registry
@@ -599,3 +609,58 @@ def test_draft_payload_of_the_open_entry_is_typed_by_the_kind(stored):
     assert loaded.history[0].action == OPEN
     assert isinstance(loaded.history[0].payload, NewTask)
     assert isinstance(loaded.history[0].payload.data, DocumentRequest)
+
+
+# --- causes and system actors ----------------------------------------------------------------
+
+
+def _caused_task() -> Task:
+    """A document request opened by a rule for an outside request, then uploaded by a handler."""
+    wf = DOCUMENT_REQUEST.workflow
+    at = datetime(2026, 3, 1, 9, 30, tzinfo=PLUS_TWO)
+    rule = Actor.system("onboarding", CompanyId("acme"), ["buyer"])
+    draft = NewTask("ISO cert", CompanyId("supco"), DocumentRequest("ISO 9001"))
+    opened = engine.open_task(
+        wf, DOCUMENT_REQUEST.name, draft, rule, at, TaskId("t1"), "ACME-TASK-1", cause=Cause("r1")
+    )
+    pdf = FileRef("cert.pdf", PDF, 1024, "sha256:ab", "files/cert")
+    cause = Cause("r1", opened.events[0].id, 1)
+    return engine.apply(
+        wf, opened.task, "upload", SUPPLIER, at, UploadDocument(pdf), cause=cause
+    ).task
+
+
+def test_causes_and_system_actors_round_trip_on_tasks_entries_and_events():
+    task = _caused_task()
+    dumped = json.loads(json.dumps(SERIALIZER.dump_task(task)))
+    assert dumped["history"][0]["actor"]["type"] == "system"
+    assert dumped["history"][1]["cause"] == {
+        "correlation_id": "r1",
+        "event_id": "t1@1/opened",
+        "depth": 1,
+    }
+    assert SERIALIZER.load_task(dumped) == task
+    for entry in task.history:
+        assert SERIALIZER.load_entry(task.kind, SERIALIZER.dump_entry(task.kind, entry)) == entry
+    for event in _events_of(task):
+        event = attrs.evolve(event, cause=Cause("r1"))
+        assert SERIALIZER.load_event(json.loads(json.dumps(SERIALIZER.dump_event(event)))) == event
+
+
+def _strip(data: Any, *keys: str) -> None:
+    """Remove `keys` wherever they occur: the shape written before causes and actor types."""
+    if isinstance(data, dict):
+        for key in keys:
+            data.pop(key, None)
+        for value in data.values():
+            _strip(value, *keys)
+    elif isinstance(data, list):
+        for item in data:
+            _strip(item, *keys)
+
+
+def test_stored_data_without_causes_or_actor_types_loads_as_users_with_no_cause(stored):
+    _strip(stored, "cause", "type")
+    loaded = SERIALIZER.load_task(stored)
+    assert loaded == _document_task()
+    assert all(e.cause is None and e.actor.type is ActorType.USER for e in loaded.history)

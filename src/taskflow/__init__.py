@@ -28,11 +28,12 @@ from taskflow.domain.engine import (
 from taskflow.domain.notifications import Notification, NotificationPolicy, default_policy
 from taskflow.domain.query import TaskQuery
 from taskflow.domain.registry import Registry, TaskKind
-from taskflow.domain.task import DomainEvent, HistoryEntry, NewTask, Task
+from taskflow.domain.task import Cause, DomainEvent, HistoryEntry, NewTask, Task
 from taskflow.domain.values import (
     DEFAULT_CATEGORIES,
     PDF,
     Actor,
+    ActorType,
     Comment,
     CompanyId,
     FileRef,
@@ -130,6 +131,7 @@ __all__ = [
     "SUPPORT_TICKET",
     "ActionNotAllowed",
     "Actor",
+    "ActorType",
     "AddComment",
     "AddFiles",
     "Agreement",
@@ -138,6 +140,7 @@ __all__ = [
     "Assign",
     "Audience",
     "Audit",
+    "Cause",
     "Change",
     "Clock",
     "Comment",

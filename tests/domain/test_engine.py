@@ -8,6 +8,7 @@ from taskflow import (
     Actor,
     AddComment,
     Assign,
+    Cause,
     Change,
     Edit,
     InvalidPayload,
@@ -415,3 +416,36 @@ def test_stranger_asking_for_an_unknown_action_learns_nothing_of_the_task():
     with pytest.raises(PermissionDenied, match="eve@other is not a party") as caught:
         apply(WORKFLOW, _task(), "fly", EVE, T0)
     assert "todo" not in str(caught.value)
+
+
+def test_cause_goes_on_the_history_entry_and_every_event():
+    opened_by = Cause("req-1")
+    outcome = open_task(
+        WORKFLOW,
+        "demo",
+        NewTask("s", "supco", Data()),
+        ALICE,
+        T0,
+        TaskId("t1"),
+        "N",
+        cause=opened_by,
+    )
+    assert outcome.task.history[0].cause == opened_by
+    assert [e.cause for e in outcome.events] == [opened_by]
+    handled = Cause("req-1", outcome.events[0].id, 1)
+    applied = apply(WORKFLOW, outcome.task, "submit", SAM, T0, Note("x"), cause=handled)
+    assert applied.task.history[-1].cause == handled
+    assert {e.cause for e in applied.events} == {handled}
+    assert outcome.events[0].id == "t1@1/opened"
+    plain = apply(WORKFLOW, applied.task, "approve", ALICE, T0)
+    assert plain.task.history[-1].cause is None
+
+
+def test_task_opened_by_a_system_actor_does_not_make_it_an_assignee():
+    rule = Actor.system("escalation", "acme")
+    draft = NewTask("s", "supco", Data(), assignees=[SAM.ref])
+    task = open_task(WORKFLOW, "demo", draft, rule, T0, TaskId("t1"), "N").task
+    assert task.requester == rule.ref
+    assert task.assignees == (SAM.ref,)
+    assert task.history[0].actor == rule
+    assert replay(WORKFLOW, task) == task

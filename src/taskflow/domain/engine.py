@@ -10,6 +10,7 @@ import attrs
 from taskflow.domain.task import (
     OPEN,
     TASK_FIELDS,
+    Cause,
     DomainEvent,
     HistoryEntry,
     NewTask,
@@ -73,8 +74,13 @@ def open_task(
     number: str,
     *,
     data_type: type | None = None,
+    cause: Cause | None = None,
 ) -> Outcome:
-    """Open a task from `draft`: `actor` becomes the requester and the first assignee on its side."""
+    """Open a task from `draft`: `actor` becomes the requester and the first assignee on its side.
+
+    A system actor (a rule, a scheduler) is the requester but not an assignee: nobody works on
+    the task as it.
+    """
     if workflow.open_roles and not (actor.roles & workflow.open_roles):
         msg = (
             f"opening a task of kind '{kind}' needs one of the roles {sorted(workflow.open_roles)}; "
@@ -99,7 +105,7 @@ def open_task(
     if workflow.open_check is not None:
         workflow.open_check(draft, actor, at)
     state = workflow.state(workflow.initial)
-    entry = HistoryEntry(OPEN, actor, at, None, state.name, draft)
+    entry = HistoryEntry(OPEN, actor, at, None, state.name, draft, cause=cause)
     task = Task(
         id=task_id,
         number=number,
@@ -114,7 +120,7 @@ def open_task(
         category=draft.category,
         priority=draft.priority,
         tags=draft.tags,
-        assignees=(actor.ref, *draft.assignees),
+        assignees=draft.assignees if actor.is_system else (actor.ref, *draft.assignees),
         watchers=draft.watchers,
         links=draft.links,
         due_at=draft.due_at,
@@ -124,7 +130,7 @@ def open_task(
         version=1,
     )
     event = DomainEvent(
-        "opened", task.id, number, kind, OPEN, actor, at, None, state.name, 1, draft
+        "opened", task.id, number, kind, OPEN, actor, at, None, state.name, 1, draft, cause
     )
     return Outcome(task, (event,))
 
@@ -160,6 +166,8 @@ def apply(
     actor: Actor,
     at: datetime,
     payload: Any = None,
+    *,
+    cause: Cause | None = None,
 ) -> Outcome:
     """Take `action` on `task` as `actor` at `at`; return the new task and events, or raise."""
     # A stranger learns nothing about the task, not even which actions it has.
@@ -190,7 +198,7 @@ def apply(
     changes: dict[str, Any] = {}
     if transition.effect is not None:
         changes.update(transition.effect(task, payload, actor, at))
-    return _advance(workflow, task, transition, actor, at, payload, changes)
+    return _advance(workflow, task, transition, actor, at, payload, changes, cause)
 
 
 def _check_permission(t: Transition, task: Task, actor: Actor, sides: frozenset[Side]) -> None:
@@ -227,6 +235,7 @@ def _advance(
     at: datetime,
     payload: Any,
     changes: dict[str, Any],
+    cause: Cause | None = None,
 ) -> Outcome:
     bad = [name for name in changes if name in _ENGINE_OWNED or name not in _ORDER]
     if bad:
@@ -252,7 +261,7 @@ def _advance(
         changed = _CHANGED.setdefault(changed, changed)
     to_state: str = changes.get("state", from_state)
     version = task.version + 1
-    entry = HistoryEntry(t.name, actor, at, from_state, to_state, payload, changed)
+    entry = HistoryEntry(t.name, actor, at, from_state, to_state, payload, changed, cause)
     changes["history"] = (*task.history, entry)
     changes["version"] = version
     try:
@@ -273,6 +282,7 @@ def _advance(
             to_state,
             version,
             payload,
+            cause,
         )
         for name in t.event_names
     )
@@ -289,12 +299,21 @@ def replay(workflow: Workflow, task: Task, *, until: datetime | None = None) -> 
     if until is not None and first.at > until:
         return None
     rebuilt = open_task(
-        workflow, task.kind, first.payload, first.actor, first.at, task.id, task.number
+        workflow,
+        task.kind,
+        first.payload,
+        first.actor,
+        first.at,
+        task.id,
+        task.number,
+        cause=first.cause,
     ).task
     for entry in entries[1:]:
         if until is not None and entry.at > until:
             break
-        rebuilt = apply(workflow, rebuilt, entry.action, entry.actor, entry.at, entry.payload).task
+        rebuilt = apply(
+            workflow, rebuilt, entry.action, entry.actor, entry.at, entry.payload, cause=entry.cause
+        ).task
     return rebuilt
 
 

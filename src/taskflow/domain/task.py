@@ -19,6 +19,7 @@ from taskflow.domain.values import (
     UserRef,
     aware,
     not_blank,
+    whole_number,
 )
 from taskflow.errors import InvalidPayload
 
@@ -26,6 +27,7 @@ __all__ = [
     "EDITABLE_FIELDS",
     "OPEN",
     "TASK_FIELDS",
+    "Cause",
     "DomainEvent",
     "HistoryEntry",
     "NewTask",
@@ -66,6 +68,18 @@ def _version(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None
 
 
 @attrs.frozen(weakref_slot=False)
+class Cause:
+    """Why a change was made: the request it belongs to, and the event whose handler made it."""
+
+    # Shared by every change one outside request led to.
+    correlation_id: str = attrs.field(validator=not_blank)
+    # The `DomainEvent.id` whose handler made this change; None for a request from outside.
+    event_id: str | None = None
+    # 0 for a request from outside, one more per handler hop.
+    depth: int = attrs.field(default=0, validator=whole_number)
+
+
+@attrs.frozen(weakref_slot=False)
 class HistoryEntry:
     """One accepted action: who took it, when, with what payload, and which fields it changed."""
 
@@ -76,6 +90,7 @@ class HistoryEntry:
     to_state: str
     payload: Any = None
     changed: tuple[str, ...] = ()
+    cause: Cause | None = None
 
 
 @attrs.frozen(weakref_slot=False)
@@ -93,6 +108,12 @@ class DomainEvent:
     to_state: str
     version: int
     payload: Any = None
+    cause: Cause | None = None
+
+    @property
+    def id(self) -> str:
+        """Return the event's id, `task_id@version/name`: unique, since versions are compare-and-set."""
+        return f"{self.task_id}@{self.version}/{self.name}"
 
 
 @attrs.frozen

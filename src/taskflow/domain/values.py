@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NewType
 
@@ -15,6 +16,7 @@ __all__ = [
     "DEFAULT_CATEGORIES",
     "PDF",
     "Actor",
+    "ActorType",
     "Comment",
     "CompanyId",
     "FileRef",
@@ -146,18 +148,36 @@ def _roles(value: Any) -> frozenset[str]:
     return frozenset(value)
 
 
+class ActorType(enum.StrEnum):
+    """Who an actor is: a person using the host, or the host's own machinery (a rule, a job)."""
+
+    USER = "user"
+    SYSTEM = "system"
+
+
 @attrs.frozen
 class Actor:
-    """Whoever performs an action: a user of a company, with that user's roles."""
+    """Whoever performs an action: a user of a company, with that user's roles, or a system actor."""
 
     user: UserId = attrs.field(validator=not_blank)
     company: CompanyId = attrs.field(validator=not_blank)
     roles: frozenset[str] = attrs.field(default=frozenset(), converter=_roles)
+    type: ActorType = attrs.field(default=ActorType.USER, converter=ActorType, kw_only=True)
     # Made once: every action names its actor's UserRef, and tasks keep many of them.
     _ref: UserRef = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "_ref", UserRef(self.company, self.user))
+
+    @classmethod
+    def system(cls, name: str, company: CompanyId, roles: Iterable[str] = ()) -> Actor:
+        """Return a system actor: a rule, a scheduler, an import acting for `company`."""
+        return cls(UserId(name), company, frozenset(roles), type=ActorType.SYSTEM)
+
+    @property
+    def is_system(self) -> bool:
+        """Tell whether the actor is the host's machinery rather than a person."""
+        return self.type is ActorType.SYSTEM
 
     @property
     def ref(self) -> UserRef:
@@ -165,6 +185,8 @@ class Actor:
         return self._ref
 
     def __str__(self) -> str:
+        if self.type is ActorType.SYSTEM:
+            return f"system:{self.user}@{self.company}"
         return f"{self.user}@{self.company}"
 
 

@@ -18,10 +18,11 @@ from hypothesis import strategies as st
 from taskflow.domain import engine
 from taskflow.domain.common import AddComment, Assign, Edit
 from taskflow.domain.registry import Registry, TaskKind
-from taskflow.domain.task import NewTask, Task
+from taskflow.domain.task import Cause, NewTask, Task
 from taskflow.domain.values import (
     PDF,
     Actor,
+    ActorType,
     Comment,
     CompanyId,
     FileRef,
@@ -65,6 +66,7 @@ __all__ = [
     "actors",
     "aware_datetimes",
     "builtin_strategies",
+    "causes",
     "comments",
     "company_ids",
     "file_refs",
@@ -108,7 +110,16 @@ def actors(
     """Generate actors, of `company` when given, with roles drawn from `roles`."""
     companies = st.just(company) if company is not None else company_ids()
     role_sets = roles if roles is not None else st.frozensets(st.sampled_from(["admin", "buyer"]))
-    return st.builds(Actor, _slugs().map(UserId), companies, role_sets)
+    types = st.sampled_from(ActorType)
+    return st.builds(Actor, _slugs().map(UserId), companies, role_sets, type=types)
+
+
+def causes() -> st.SearchStrategy[Cause]:
+    """Generate causes: a request from outside (depth 0) or a handler's change of an event."""
+    outside = st.builds(Cause, _slugs())
+    event_ids = st.builds(lambda t, v, n: f"{t}@{v}/{n}", _slugs(), st.integers(1, 99), _slugs())
+    handled = st.builds(Cause, _slugs(), event_ids, st.integers(1, 5))
+    return outside | handled
 
 
 def aware_datetimes(
@@ -447,9 +458,12 @@ def tasks(
     # role-restricted actions are reachable; the others hold none.
     named = frozenset().union(*(t.roles for t in workflow.transitions), workflow.open_roles)
     who = draw(parties(named | {"admin"}))
+    # A rule of the requester company acts now and then too (it is no assignee, C4).
+    rule = Actor.system("rule", who.requesters[0].company, named | {"admin"})
+    maybe_cause = st.none() | causes()
     at = draw(aware_datetimes(max_value=datetime(2026, 6, 1, tzinfo=UTC)))
     draft = draw(new_tasks(task_kind, who.recipients[0].company, table))
-    opener = who.requesters[0]
+    opener = draw(st.sampled_from((who.requesters[0], rule)))
     draft = attrs.evolve(draft, assignees=(who.recipients[0].ref,))
     try:
         task = engine.open_task(
@@ -460,12 +474,13 @@ def tasks(
             at,
             TaskId(draw(_slugs())),
             f"REQ-TASK-{draw(st.integers(1, 10_000))}",
+            cause=draw(maybe_cause),
         ).task
     except TaskflowError:
         # The table may generate drafts a kind refuses (to test refusals); no task comes of them.
         reject()
     for _ in range(draw(st.integers(0, max_steps))):
-        actor = draw(st.sampled_from((*who.requesters, *who.recipients)))
+        actor = draw(st.sampled_from((*who.requesters, *who.recipients, rule)))
         allowed = engine.allowed_actions(task_kind.workflow, task, actor)
         if not allowed:
             continue
@@ -475,7 +490,10 @@ def tasks(
         payload = draw(table.payload(transition.payload, task, who))
         at = at + draw(st.timedeltas(timedelta(0), timedelta(days=30)))
         try:
-            task = engine.apply(task_kind.workflow, task, action, actor, at, payload).task
+            cause = draw(maybe_cause)
+            task = engine.apply(
+                task_kind.workflow, task, action, actor, at, payload, cause=cause
+            ).task
         except TaskflowError:
             continue
     return task
