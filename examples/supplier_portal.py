@@ -60,7 +60,7 @@ class Portal:
             print(f"   inbox of {person}: {', '.join(numbers) or '(empty)'}")
 
     def questionnaires(self) -> None:
-        for row in self.service.received_questionnaires(SUPPLIER):
+        for row in tf.Questionnaires(self.service).received_questionnaires(SUPPLIER):
             print(
                 f"   received questionnaire {row.number} '{row.title}': {row.progress} ({row.state})"
             )
@@ -159,7 +159,7 @@ def main() -> None:
         Question("Date of your last external audit", QuestionType.DATE),
         Question("Describe your complaint handling", QuestionType.FREE_TEXT),
     )
-    sent = service.send_questionnaire(
+    sent = tf.Questionnaires(service).send_questionnaire(
         BUYER,
         NewTask(
             "Supplier self-assessment",
@@ -171,30 +171,36 @@ def main() -> None:
     qid = sent.questionnaire.id
     ids = [q.id for q in sent.questions]
     portal.questionnaires()
-    service.delegate_question(SUPPLIER, ids[4], COLLEAGUE.ref, "You wrote the procedure")
+    tf.Questionnaires(service).delegate_question(
+        SUPPLIER, ids[4], COLLEAGUE.ref, "You wrote the procedure"
+    )
     print(f"  {SUPPLIER} delegates question 5 to {COLLEAGUE}")
     portal.inboxes("after the delegation")
     try:
-        service.answer_questions(SUPPLIER, qid, {0: "yes", 1: "about 250", 2: ["EU", "US"]})
+        tf.Questionnaires(service).answer_questions(
+            SUPPLIER, qid, {0: "yes", 1: "about 250", 2: ["EU", "US"]}
+        )
     except tf.InvalidAnswers as refused:
         for error in refused.exceptions:
             print(f"  refused: {error} [{'; '.join(getattr(error, '__notes__', []))}]")
-    service.answer_questions(SUPPLIER, qid, {1: "250"})
+    tf.Questionnaires(service).answer_questions(SUPPLIER, qid, {1: "250"})
     print(f"  {SUPPLIER} answered questions 1-3 from the whole-questionnaire view")
     portal.questionnaires()
-    service.answer_question(SUPPLIER, ids[3], "2026-03-15")
+    tf.Questionnaires(service).answer_question(SUPPLIER, ids[3], "2026-03-15")
     print(f"  {SUPPLIER} answers question 4 from the inbox")
     portal.questionnaires()
-    service.answer_question(COLLEAGUE, ids[4], "Claims are answered within 48 hours.")
+    tf.Questionnaires(service).answer_question(
+        COLLEAGUE, ids[4], "Claims are answered within 48 hours."
+    )
     print(f"  {COLLEAGUE} answers question 5")
     portal.questionnaires()
-    service.send_back_question(BUYER, ids[1], "Please count contractors too")
+    tf.Questionnaires(service).send_back_question(BUYER, ids[1], "Please count contractors too")
     print(f"  {BUYER} sends question 2 back")
     portal.questionnaires()
     portal.inboxes("question 2 is back with SupCo")
-    service.answer_question(SUPPLIER, ids[1], 310)
+    tf.Questionnaires(service).answer_question(SUPPLIER, ids[1], 310)
     for question_id in ids:
-        service.accept_answer(BUYER, question_id)
+        tf.Questionnaires(service).accept_answer(BUYER, question_id)
     print(f"  {SUPPLIER} answers question 2 again; {BUYER} accepts every answer")
     portal.questionnaires()
     portal.inboxes("at the end")

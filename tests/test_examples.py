@@ -49,7 +49,7 @@ def test_document_request_story_runs_the_same_on_a_sqlite_file(capsys, monkeypat
             ("ACME-TASK-1", "accepted", 6),
             ("ACME-TASK-2", "accepted", 6),
         ]
-        assert stored.pending_notifications() == []
+        assert stored.pending() == []
 
 
 @pytest.mark.parametrize("name", ["custom_kind.py"])

@@ -7,6 +7,22 @@ from taskflow.adapters.memory import (
     SequentialIds,
 )
 from taskflow.adapters.sqlite import STORAGE_VERSION, SqliteRepository
+from taskflow.application.evaluations import Evaluations
+from taskflow.application.questionnaires import (
+    Questionnaires,
+    QuestionnaireSummary,
+    SentQuestionnaire,
+    questionnaire_handlers,
+)
+from taskflow.application.service import (
+    DEPTH_LIMIT,
+    Dashboard,
+    Sender,
+    TaskService,
+    default_company_code,
+    retry_on_conflict,
+)
+from taskflow.application.unit_of_work import Committed, Handler, Subscription, UnitOfWork
 from taskflow.diagrams import describe, to_dot, to_mermaid
 from taskflow.domain.common import (
     DEFAULT_EDITABLE,
@@ -26,6 +42,15 @@ from taskflow.domain.engine import (
     task_at,
 )
 from taskflow.domain.notifications import Notification, NotificationPolicy, default_policy
+from taskflow.domain.outbox import (
+    EVENT_TOPIC,
+    NOTIFICATION_TOPIC,
+    DeadLetter,
+    DeliveryReport,
+    OutboxEntry,
+    OutboxMessage,
+    RetryPolicy,
+)
 from taskflow.domain.query import TaskQuery
 from taskflow.domain.registry import Registry, TaskKind
 from taskflow.domain.task import Cause, DomainEvent, HistoryEntry, NewTask, Task
@@ -99,11 +124,8 @@ from taskflow.kinds.ticket import (
     Severity,
     SupportTicket,
 )
-from taskflow.outbox import DeliveryReport, OutboxEntry
-from taskflow.ports import Clock, IdFactory, Notifier, OutboxRepository, TaskRepository
-from taskflow.questionnaires import QuestionnaireSummary, SentQuestionnaire
+from taskflow.ports import Changeset, Clock, IdFactory, Notifier, Outbox, TaskRepository
 from taskflow.serialization import SCHEMA_VERSION, Serializer
-from taskflow.service import Dashboard, TaskService, default_company_code, retry_on_conflict
 
 __version__ = "0.1.0"
 
@@ -118,9 +140,12 @@ __all__ = [
     "CORRECTIVE_ACTION",
     "DEFAULT_CATEGORIES",
     "DEFAULT_EDITABLE",
+    "DEPTH_LIMIT",
     "DOCUMENT_REQUEST",
     "EVALUATION",
+    "EVENT_TOPIC",
     "GENERAL",
+    "NOTIFICATION_TOPIC",
     "OPEN_STATES",
     "PDF",
     "PRODUCT_DOCUMENT_REQUEST",
@@ -142,8 +167,10 @@ __all__ = [
     "Audit",
     "Cause",
     "Change",
+    "Changeset",
     "Clock",
     "Comment",
+    "Committed",
     "CompanyId",
     "ComplaintTicket",
     "ConcurrencyConflict",
@@ -152,6 +179,7 @@ __all__ = [
     "CorrectiveAction",
     "Criterion",
     "Dashboard",
+    "DeadLetter",
     "Decline",
     "Delegate",
     "DeliveryReport",
@@ -160,9 +188,11 @@ __all__ = [
     "DomainEvent",
     "Edit",
     "Evaluation",
+    "Evaluations",
     "FileRef",
     "FixedClock",
     "GeneralRequest",
+    "Handler",
     "HistoryEntry",
     "IdFactory",
     "InMemoryRepository",
@@ -175,8 +205,9 @@ __all__ = [
     "Notification",
     "NotificationPolicy",
     "Notifier",
+    "Outbox",
     "OutboxEntry",
-    "OutboxRepository",
+    "OutboxMessage",
     "Outcome",
     "PermissionDenied",
     "Priority",
@@ -185,6 +216,7 @@ __all__ = [
     "QuestionType",
     "Questionnaire",
     "QuestionnaireSummary",
+    "Questionnaires",
     "RecordingNotifier",
     "Registry",
     "Reject",
@@ -193,7 +225,9 @@ __all__ = [
     "ReplaceDocument",
     "RequestMore",
     "Resolve",
+    "RetryPolicy",
     "SendBack",
+    "Sender",
     "SentQuestionnaire",
     "SequentialIds",
     "Serializer",
@@ -202,6 +236,7 @@ __all__ = [
     "SqliteRepository",
     "State",
     "StorageError",
+    "Subscription",
     "SupportTicket",
     "Task",
     "TaskId",
@@ -212,6 +247,7 @@ __all__ = [
     "TaskService",
     "TaskflowError",
     "Transition",
+    "UnitOfWork",
     "UnknownKind",
     "UploadAnswer",
     "UploadDocument",
@@ -230,6 +266,7 @@ __all__ = [
     "default_registry",
     "describe",
     "open_task",
+    "questionnaire_handlers",
     "replay",
     "retry_on_conflict",
     "task_at",

@@ -1,39 +1,123 @@
-"""The ports the host application plugs adapters into: storage, notification, time and ids."""
+"""The ports the host application plugs adapters into: storage and outbox, notification, time, ids."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+import attrs
+
 from taskflow.domain.notifications import Notification
+from taskflow.domain.outbox import DeadLetter, OutboxEntry, OutboxMessage
 from taskflow.domain.query import TaskQuery
 from taskflow.domain.task import Task
 from taskflow.domain.values import CompanyId, TaskId
-from taskflow.outbox import OutboxEntry
 
-__all__ = ["Clock", "IdFactory", "Notifier", "OutboxRepository", "TaskRepository"]
+__all__ = ["Changeset", "Clock", "IdFactory", "Notifier", "Outbox", "TaskRepository"]
+
+
+def _tasks(value: Iterable[Task]) -> tuple[Task, ...]:
+    return tuple(value)
+
+
+def _saves(value: Iterable[tuple[Task, int]]) -> tuple[tuple[Task, int], ...]:
+    return tuple((task, expected) for task, expected in value)
+
+
+def _messages(value: Iterable[OutboxMessage]) -> tuple[OutboxMessage, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class Changeset:
+    """What one unit of work writes at once: new tasks, changed tasks, and outbox messages.
+
+    `saved` pairs each changed task with the version it was loaded at (compare-and-set).
+    """
+
+    added: tuple[Task, ...] = attrs.field(default=(), converter=_tasks)
+    saved: tuple[tuple[Task, int], ...] = attrs.field(default=(), converter=_saves)
+    messages: tuple[OutboxMessage, ...] = attrs.field(default=(), converter=_messages)
+
+    @property
+    def empty(self) -> bool:
+        """Tell whether there is nothing to write."""
+        return not (self.added or self.saved or self.messages)
 
 
 @runtime_checkable
-class TaskRepository(Protocol):
-    """Stores tasks; every save is a compare-and-set on the task's version."""
+class Outbox(Protocol):
+    """Keeps outbox messages until a worker delivers them; part of every repository."""
+
+    def claim(
+        self,
+        worker: str,
+        now: datetime,
+        *,
+        lease: timedelta,
+        limit: int = 100,
+        topics: Iterable[str] | None = None,
+        ids: Iterable[int] | None = None,
+    ) -> list[OutboxEntry]:
+        """Take up to `limit` ready messages (not before `now`, no live lease), oldest first.
+
+        Each returned entry is leased to `worker` until `now + lease` and its `attempts` is one
+        higher; no other claim returns it before the lease ends. `topics` and `ids` narrow the
+        choice. A stored message that cannot be read is moved to the dead letters, not returned.
+        """
+        ...
+
+    def complete(self, entries: Iterable[OutboxEntry]) -> None:
+        """Remove delivered messages; an entry whose claim was since taken over is left alone."""
+        ...
+
+    def retry(self, entry: OutboxEntry, *, not_before: datetime, error: str) -> None:
+        """Give a claimed message back, to be claimed again from `not_before`; record the error."""
+        ...
+
+    def bury(self, entry: OutboxEntry, *, reason: str, at: datetime) -> None:
+        """Move a message to the dead letters with `reason`; it is never claimed again."""
+        ...
+
+    def pending(self, limit: int | None = None) -> list[OutboxEntry]:
+        """Return up to `limit` messages not yet delivered nor buried, oldest first, leased or not."""
+        ...
+
+    def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
+        """Return up to `limit` dead letters, oldest first."""
+        ...
+
+    def revive(self, ids: Iterable[int], *, now: datetime) -> int:
+        """Put dead letters back in the outbox as new messages ready at `now`; return how many."""
+        ...
+
+
+@runtime_checkable
+class TaskRepository(Outbox, Protocol):
+    """Stores tasks and their outbox; every write is all-or-nothing, every save a compare-and-set."""
 
     def get(self, task_id: TaskId) -> Task:
         """Return the stored task, or raise `TaskNotFound`."""
         ...
 
+    def commit(self, changes: Changeset) -> tuple[int, ...]:
+        """Write every task and message of `changes` in one atomic step; return the messages' ids.
+
+        Each saved task replaces the stored one only if the stored version is still the
+        expected one; a stale version raises `ConcurrencyConflict`, an added id that is taken
+        raises `ConcurrencyConflict`, a saved task never added raises `TaskNotFound`, a saved
+        task whose version is not above the expected one raises `InvalidPayload`. Any refusal
+        writes nothing at all.
+        """
+        ...
+
     def add(self, task: Task) -> None:
-        """Store a new task; raise `ConcurrencyConflict` if its id is taken (the stored one stays)."""
+        """Store one new task (a commit of just that task)."""
         ...
 
     def save(self, task: Task, expected_version: int) -> None:
-        """Replace the stored task if its version is still `expected_version` (compare-and-set).
-
-        Raises `ConcurrencyConflict` for a stale version, `TaskNotFound` for a task never
-        added, `InvalidPayload` when `task.version` is not above `expected_version`; a refused
-        save writes nothing.
-        """
+        """Replace one stored task if its version is still `expected_version` (a commit of just that)."""
         ...
 
     def query(self, query: TaskQuery) -> list[Task]:
@@ -46,33 +130,6 @@ class TaskRepository(Protocol):
 
     def next_number(self, company: CompanyId) -> int:
         """Return the next task number of `company`: 1, 2, 3, ... never the same twice."""
-        ...
-
-
-@runtime_checkable
-class OutboxRepository(TaskRepository, Protocol):
-    """A repository that keeps a write's notifications in the same transaction as the write.
-
-    `TaskService` records notifications here when its repository has these methods, and
-    notifies directly after the write when it has not.
-    """
-
-    def add(self, task: Task, *, notifications: Sequence[Notification] = ()) -> None:
-        """Store a new task and queue `notifications` with it, all or nothing (see `TaskRepository.add`)."""
-        ...
-
-    def save(
-        self, task: Task, expected_version: int, *, notifications: Sequence[Notification] = ()
-    ) -> None:
-        """Save like `TaskRepository.save` and queue `notifications` with it; a refused save queues none."""
-        ...
-
-    def pending_notifications(self, limit: int | None = None) -> list[OutboxEntry]:
-        """Return up to `limit` undelivered notifications, oldest first (the order they were queued)."""
-        ...
-
-    def mark_delivered(self, ids: Iterable[int]) -> None:
-        """Remove delivered notifications from the outbox; ids not pending are ignored."""
         ...
 
 

@@ -51,20 +51,16 @@ def _counting(base: type) -> type:
             time.sleep(0.0005)
             return task
 
-        def add(self, task, *, notifications=()):
-            super().add(task, notifications=notifications)
-            with self.counts_lock:
-                self.queued += len(notifications)
-
-        def save(self, task, expected_version, *, notifications=()):
+        def commit(self, changes):
             try:
-                super().save(task, expected_version, notifications=notifications)
+                ids = super().commit(changes)
             except ConcurrencyConflict:
                 with self.counts_lock:
                     self.conflicts += 1
                 raise
             with self.counts_lock:
-                self.queued += len(notifications)
+                self.queued += len(changes.messages)
+            return ids
 
     return Counting
 
@@ -175,7 +171,7 @@ def test_threads_acting_on_the_same_tasks_with_retries_lose_no_update(
     _check(repository.query(tf.TaskQuery()), accepted, numbers)
     assert repository.conflicts > 0  # the cycles did overlap: retries were needed
     assert len(notifier.sent) == repository.queued  # each delivered exactly once
-    assert repository.pending_notifications() == []
+    assert repository.pending() == []
     if isinstance(repository, SqliteRepository):
         repository.close()
 
@@ -208,16 +204,14 @@ class Slow(SqliteRepository):
         task = super().get(task_id)
         time.sleep(0.001)
         return task
-    def add(self, task, *, notifications=()):
-        super().add(task, notifications=notifications)
-        self.queued += len(notifications)
-    def save(self, task, expected_version, *, notifications=()):
+    def commit(self, changes):
         try:
-            super().save(task, expected_version, notifications=notifications)
+            ids = super().commit(changes)
         except tf.ConcurrencyConflict:
             self.conflicts += 1
             raise
-        self.queued += len(notifications)
+        self.queued += len(changes.messages)
+        return ids
 
 try:
     registry = default_registry()
@@ -245,7 +239,7 @@ def test_processes_acting_on_one_database_file_with_retries_lose_no_update(
             repository, tf.RecordingNotifier(), tf.FixedClock(START), tf.SequentialIds()
         )
         shared = _open_shared(setup, 2)
-        setup.deliver_notifications()
+        setup.deliver()
     context = multiprocessing.get_context("spawn")
     actors = (BUYERS[0], SUPPLIERS[0], SUPPLIERS[1])
     barrier = context.Barrier(len(actors))
@@ -286,7 +280,7 @@ def test_processes_acting_on_one_database_file_with_retries_lose_no_update(
     numbers = [number for _, _, opened, *_ in reports for number in opened]
     with SqliteRepository(path, REGISTRY, serializer=serializer) as repository:
         _check(repository.query(tf.TaskQuery()), accepted, numbers)
-        assert repository.pending_notifications() == []
+        assert repository.pending() == []
     queued = sum(report[3] for report in reports)
     sent = sum(report[4] for report in reports)
     # Processes deliver each other's notifications too: at least once each, never lost.

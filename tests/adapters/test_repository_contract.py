@@ -38,6 +38,13 @@ class TestSqliteFileRepository(RepositoryContract):
         self._opened.append(repository)
         return repository
 
+    def make_sibling(self, repo: TaskRepository) -> TaskRepository:
+        # A second connection to the same file: the concurrency tests then use two doors.
+        assert isinstance(repo, SqliteRepository)
+        sibling = SqliteRepository(repo.path, _REGISTRY, serializer=_SERIALIZER)
+        self._opened.append(sibling)
+        return sibling
+
 
 class TestSqliteMemoryRepository(RepositoryContract):
     # Half the loaded profile's examples: tasks of every registered kind are costly to generate, and

@@ -185,8 +185,8 @@ class RepositoriesAnswerAlike(RuleBasedStateMachine):
     def the_same_notifications_were_sent_and_none_is_pending(self) -> None:
         memory, sqlite = self.services
         assert memory.notifier.sent == sqlite.notifier.sent
-        assert memory.repository.pending_notifications() == []
-        assert sqlite.repository.pending_notifications() == []
+        assert memory.repository.pending() == []
+        assert sqlite.repository.pending() == []
 
     def teardown(self) -> None:
         self.sqlite.close()

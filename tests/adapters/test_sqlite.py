@@ -1,35 +1,27 @@
 """What the SQLite repository adds to the contract: indexes, files, schema, bad rows, errors.
 
-The second half checks the service's outbox and retry helper with either repository.
+The service's delivery and retry with either repository: tests/test_delivery.py.
 """
 
 import json
 import logging
 import sqlite3
 from contextlib import closing
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 import taskflow as tf
 from taskflow import (
-    Actor,
-    ConcurrencyConflict,
     DeserializationError,
-    DocumentRequest,
     InvalidPayload,
-    NewTask,
     TaskQuery,
 )
-from taskflow.adapters.memory import InMemoryRepository
 from taskflow.adapters.sqlite import STORAGE_VERSION, SqliteRepository
-from taskflow.errors import ActionNotAllowed, StorageError
+from taskflow.errors import StorageError
 from taskflow.kinds import default_registry
-from taskflow.outbox import DeliveryReport
-from taskflow.ports import OutboxRepository, TaskRepository
 from taskflow.serialization import Serializer
-from taskflow.service import retry_on_conflict
 from taskflow.testing.contracts import (
     ACME,
     BUYER,
@@ -116,19 +108,20 @@ def test_file_database_runs_in_wal_mode(repo: SqliteRepository, db: Path) -> Non
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
-def test_tasks_numbers_and_pending_notifications_survive_closing_and_reopening(db: Path) -> None:
+def test_tasks_numbers_and_outbox_messages_survive_closing_and_reopening(db: Path) -> None:
     task = make_task("t-1", assignees=[SUPPLIER.ref])
     saved = upload(task, SUPPLIER)
-    note = tf.Notification(BUYER.ref, task.id, task.number, "document_uploaded", "über ✓")
+    note = tf.OutboxMessage("webhook", "k-1", {"text": "über ✓", "n": [1, 2.5, None]})
     with _open_repo(db) as first:
         first.add(task)
-        first.save(saved, task.version, notifications=[note])
+        first.commit(tf.Changeset(saved=[(saved, task.version)], messages=[note]))
         assert [first.next_number(ACME) for _ in range(2)] == [1, 2]
     with _open_repo(db) as again:
         assert again.get(task.id) == saved
         assert again.query(TaskQuery(ball_company=ACME, assignee=BUYER.ref)) == [saved]
         assert again.next_number(ACME) == 3
-        assert [e.notification for e in again.pending_notifications()] == [note]
+        assert [e.message for e in again.pending()] == [note]
+        assert again.pending()[0].message.payload == note.payload
 
 
 def test_schema_is_created_on_first_use_with_its_version_once(db: Path) -> None:
@@ -137,7 +130,14 @@ def test_schema_is_created_on_first_use_with_its_version_once(db: Path) -> None:
     with _raw(db) as raw:
         assert raw.execute("SELECT version FROM schema_version").fetchall() == [(STORAGE_VERSION,)]
         tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"tasks", "task_assignees", "task_numbers", "outbox", "schema_version"} <= tables
+    assert {
+        "tasks",
+        "task_assignees",
+        "task_numbers",
+        "outbox",
+        "dead_letters",
+        "schema_version",
+    } <= tables
 
 
 def test_database_with_a_newer_schema_is_refused_with_a_storage_error(db: Path) -> None:
@@ -294,276 +294,3 @@ def test_broken_rows_of_a_sound_database_is_empty(db: Path) -> None:
     _three_tasks(db)
     with _open_repo(db) as repository:
         assert repository.broken_rows() == []
-
-
-# --- the service: outbox and retry, with either repository ------------------------------------
-
-START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-SAM = Actor("sam", "supco")
-BEA = Actor("bea", "acme")
-
-
-class FlakyNotifier:
-    """Records what it delivers; raises for the calls whose numbers are in `failing`."""
-
-    def __init__(self, failing=()) -> None:
-        self.failing = set(failing)
-        self.calls = 0
-        self.sent: list[tf.Notification] = []
-
-    def notify(self, notification: tf.Notification) -> None:
-        self.calls += 1
-        if self.calls in self.failing:
-            msg = "mail server down"
-            raise ConnectionError(msg)
-        self.sent.append(notification)
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def make_service(request, tmp_path: Path):
-    opened: list[SqliteRepository] = []
-
-    def make(notifier, repository: TaskRepository | None = None) -> tf.TaskService:
-        if repository is None:
-            if request.param == "memory":
-                repository = InMemoryRepository()
-            else:
-                repository = _open_repo(tmp_path / f"svc-{len(opened)}.db")
-                opened.append(repository)
-        return tf.TaskService(
-            registry=REGISTRY,
-            repository=repository,
-            notifier=notifier,
-            clock=tf.FixedClock(START),
-            ids=tf.SequentialIds(),
-        )
-
-    yield make
-    for repository in opened:
-        repository.close()
-
-
-def _open_task(service: tf.TaskService) -> tf.Task:
-    draft = NewTask("Cert", "supco", DocumentRequest("ISO"), assignees=[SAM.ref])
-    return service.open(BEA, "document_request", draft).task
-
-
-def test_failing_notifier_keeps_the_task_saved_and_its_notifications_pending(
-    make_service, caplog
-) -> None:
-    notifier = FlakyNotifier(failing=range(1, 100))
-    service = make_service(notifier)
-    with caplog.at_level(logging.WARNING, logger="taskflow.service"):
-        task = _open_task(service)
-        outcome = service.comment(SAM, task.id, "on it")
-    assert outcome.task.version == 2
-    assert service.get(BEA, task.id).version == 2
-    outbox = service.repository
-    assert isinstance(outbox, OutboxRepository)
-    pending = outbox.pending_notifications()
-    assert [(e.notification.recipient, e.notification.event) for e in pending] == [
-        (SAM.ref, "opened"),
-        (BEA.ref, "commented"),
-    ]
-    assert [e.task_version for e in pending] == [1, 2]
-    assert "stays pending" in caplog.text
-    assert "mail server down" in caplog.text
-    notifier.failing.clear()
-    report = service.deliver_notifications()
-    assert report == DeliveryReport(delivered=2)
-    assert report.ok
-    assert [n.event for n in notifier.sent] == ["opened", "commented"]
-    assert outbox.pending_notifications() == []
-
-
-def test_delivery_stops_at_the_first_failure_and_keeps_the_order(make_service) -> None:
-    notifier = FlakyNotifier()
-    service = make_service(notifier)
-    task = _open_task(service)
-    notifier.failing = {3}  # the second of the next round's notifications
-    service.act(SAM, task.id, "decline", tf.Decline("none here"))  # notifies bea
-    service.comment(SAM, task.id, "really")  # notifies bea: fails
-    service.comment(SAM, task.id, "sorry")  # the round after it sends both, in order
-    assert [n.event for n in notifier.sent] == [
-        "opened",
-        "document_declined",
-        "commented",
-        "commented",
-    ]
-    assert service.repository.pending_notifications() == []
-
-
-def test_delivery_round_reports_the_failed_entry_and_its_error(make_service) -> None:
-    notifier = FlakyNotifier(failing={1, 2, 3})
-    service = make_service(notifier)
-    task = _open_task(service)  # call 1 fails
-    service.comment(SAM, task.id, "hello")  # call 2 fails again on 'opened'
-    report = service.deliver_notifications()  # call 3 fails again
-    assert (report.delivered, report.ok) == (0, False)
-    assert report.failed is not None
-    assert report.failed.notification.event == "opened"
-    assert isinstance(report.error, ConnectionError)
-    assert service.deliver_notifications(limit=1) == DeliveryReport(delivered=1)
-    assert service.deliver_notifications() == DeliveryReport(delivered=1)
-    assert service.deliver_notifications() == DeliveryReport()
-
-
-def test_a_long_backlog_is_delivered_in_steps_up_to_the_limit(make_service) -> None:
-    notifier = FlakyNotifier()
-    service = make_service(notifier)
-    task = make_task("t-1")
-    notes = [
-        tf.Notification(SUPPLIER.ref, task.id, task.number, "reminded", f"reminder {n}")
-        for n in range(250)
-    ]
-    service.repository.add(task, notifications=notes)
-    assert service.deliver_notifications(limit=130) == DeliveryReport(delivered=130)
-    assert service.deliver_notifications() == DeliveryReport(delivered=120)
-    assert notifier.sent == notes
-    assert service.repository.pending_notifications() == []
-
-
-def test_deliver_notifications_refuses_a_negative_limit(make_service) -> None:
-    service = make_service(FlakyNotifier())
-    with pytest.raises(InvalidPayload, match="limit") as caught:
-        service.deliver_notifications(limit=-1)
-    assert caught.value.field == "limit"
-
-
-class PlainRepository:
-    """A host's repository with only the port's methods: no outbox."""
-
-    def __init__(self) -> None:
-        self._inner = InMemoryRepository()
-        self.get = self._inner.get
-        self.query = self._inner.query
-        self.count = self._inner.count
-        self.next_number = self._inner.next_number
-
-    def add(self, task: tf.Task) -> None:
-        self._inner.add(task)
-
-    def save(self, task: tf.Task, expected_version: int) -> None:
-        self._inner.save(task, expected_version)
-
-
-def test_repository_without_an_outbox_is_notified_directly_after_the_write(make_service) -> None:
-    notifier = FlakyNotifier()
-    service = make_service(notifier, PlainRepository())
-    task = _open_task(service)
-    assert [n.event for n in notifier.sent] == ["opened"]
-    assert service.deliver_notifications() == DeliveryReport()
-    notifier.failing = {2}
-    with pytest.raises(ConnectionError):
-        service.comment(SAM, task.id, "saved, then the notifier fails")
-    assert service.get(BEA, task.id).version == 2
-
-
-class RacingRepository:
-    """Wraps a repository; before each of the first `races` saves, a colleague comments first."""
-
-    def __init__(self, inner: TaskRepository, races: int) -> None:
-        self.inner = inner
-        self.races = races
-        self.saves = 0
-        self.get = inner.get
-        self.add = inner.add
-        self.query = inner.query
-        self.count = inner.count
-        self.next_number = inner.next_number
-        self.pending_notifications = inner.pending_notifications
-        self.mark_delivered = inner.mark_delivered
-
-    def save(self, task: tf.Task, expected_version: int, **kwargs) -> None:
-        self.saves += 1
-        if self.races:
-            self.races -= 1
-            stored = self.inner.get(task.id)
-            other = tf.apply(
-                REGISTRY[stored.kind].workflow,
-                stored,
-                "comment",
-                Actor("sue", "supco"),
-                START,
-                tf.AddComment(f"first, {self.races}"),
-            ).task
-            self.inner.save(other, stored.version)
-        self.inner.save(task, expected_version, **kwargs)
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def inner_repository(request, tmp_path: Path):
-    if request.param == "memory":
-        yield InMemoryRepository()
-    else:
-        with _open_repo(tmp_path / "race.db") as repository:
-            yield repository
-
-
-def test_act_with_retry_reloads_and_applies_again_after_conflicts(inner_repository) -> None:
-    racing = RacingRepository(inner_repository, races=2)
-    notifier = FlakyNotifier()
-    service = tf.TaskService(
-        registry=REGISTRY,
-        repository=racing,
-        notifier=notifier,
-        clock=tf.FixedClock(START),
-        ids=tf.SequentialIds(),
-    )
-    task = _open_task(service)
-    outcome = service.act_with_retry(SAM, task.id, "upload", _pdf(), attempts=3)
-    assert outcome.task.version == 4
-    assert [e.action for e in outcome.task.history] == ["open", "comment", "comment", "upload"]
-    assert racing.saves == 3
-
-
-def test_act_with_retry_raises_the_last_conflict_when_attempts_run_out(inner_repository) -> None:
-    racing = RacingRepository(inner_repository, races=5)
-    service = tf.TaskService(
-        registry=REGISTRY,
-        repository=racing,
-        notifier=FlakyNotifier(),
-        clock=tf.FixedClock(START),
-        ids=tf.SequentialIds(),
-    )
-    task = _open_task(service)
-    with pytest.raises(ConcurrencyConflict) as caught:
-        service.act_with_retry(SAM, task.id, "upload", _pdf(), attempts=2)
-    assert (caught.value.expected, caught.value.actual) == (2, 3)
-    assert racing.saves == 2
-    assert [e.action for e in service.get(SAM, task.id).history] == ["open", "comment", "comment"]
-
-
-def test_act_with_retry_does_not_retry_a_refused_action(make_service) -> None:
-    service = make_service(FlakyNotifier())
-    task = _open_task(service)
-    calls = 0
-
-    def accept_too_early() -> tf.Outcome:
-        nonlocal calls
-        calls += 1
-        return service.act(BEA, task.id, "accept")
-
-    with pytest.raises(ActionNotAllowed):
-        retry_on_conflict(accept_too_early, attempts=5)
-    assert calls == 1
-
-
-def test_retry_on_conflict_calls_again_until_success_and_needs_one_attempt() -> None:
-    outcomes = iter([ConcurrencyConflict("T-1", 1, 2), ConcurrencyConflict("T-1", 2, 3), "done"])
-
-    def flaky() -> str:
-        result = next(outcomes)
-        if isinstance(result, Exception):
-            raise result
-        return result
-
-    assert retry_on_conflict(flaky, attempts=3) == "done"
-    for bad in (0, -1, True, 1.5):
-        with pytest.raises(InvalidPayload, match="attempts") as caught:
-            retry_on_conflict(lambda: "x", attempts=bad)
-        assert caught.value.field == "attempts"
-
-
-def _pdf() -> tf.UploadDocument:
-    return tf.UploadDocument(tf.FileRef("c.pdf", tf.PDF, 10, "sha256:1", "files/1"))

@@ -239,12 +239,12 @@ def test_received_evaluations_lists_every_evaluation_the_company_received_oldest
     service = _service()
     _received(service)
     for actor in (SUPPLIER, COLLEAGUE):
-        assert _subjects(service.received_evaluations(actor)) == [
+        assert _subjects(tf.Evaluations(service).received_evaluations(actor)) == [
             "acme 2025",
             "bigco 2025",
             "acme Q1 2026",
         ]
-    assert _subjects(service.received_evaluations(BUYER)) == ["supco rates acme"]
+    assert _subjects(tf.Evaluations(service).received_evaluations(BUYER)) == ["supco rates acme"]
 
 
 @pytest.mark.parametrize(
@@ -275,7 +275,7 @@ def test_received_evaluations_lists_every_evaluation_the_company_received_oldest
 def test_received_evaluations_filter_by_requester_state_and_dates(filters, expected):
     service = _service()
     _received(service)
-    assert _subjects(service.received_evaluations(SUPPLIER, **filters)) == expected
+    assert _subjects(tf.Evaluations(service).received_evaluations(SUPPLIER, **filters)) == expected
 
 
 def test_received_evaluations_date_range_compares_instants_across_time_zones():
@@ -283,7 +283,9 @@ def test_received_evaluations_date_range_compares_instants_across_time_zones():
     _received(service)
     # 10:30 in Paris is 08:30 UTC: the second evaluation arrived at that very instant.
     paris = datetime(2026, 5, 5, 10, 30, tzinfo=timezone(timedelta(hours=2)))
-    assert _subjects(service.received_evaluations(SUPPLIER, received_from=paris)) == [
+    assert _subjects(
+        tf.Evaluations(service).received_evaluations(SUPPLIER, received_from=paris)
+    ) == [
         "bigco 2025",
         "acme Q1 2026",
     ]
@@ -292,15 +294,15 @@ def test_received_evaluations_date_range_compares_instants_across_time_zones():
 def test_a_stranger_receives_no_evaluations():
     service = _service()
     _received(service)
-    assert service.received_evaluations(STRANGER) == []
-    assert service.received_evaluations(STRANGER, requester="acme") == []
+    assert tf.Evaluations(service).received_evaluations(STRANGER) == []
+    assert tf.Evaluations(service).received_evaluations(STRANGER, requester="acme") == []
 
 
 def test_received_evaluations_hide_the_requesters_internal_comments():
     service = _service()
     first, _, _ = _received(service)
     service.comment(BUYER, first, "Do not renew their contract", tf.Visibility.INTERNAL)
-    (task,) = [t for t in service.received_evaluations(SUPPLIER) if t.id == first]
+    (task,) = [t for t in tf.Evaluations(service).received_evaluations(SUPPLIER) if t.id == first]
     assert task.comments == ()
 
 
@@ -333,7 +335,7 @@ def test_received_evaluations_hide_the_requesters_internal_comments():
 def test_bad_received_evaluations_filters_are_refused(filters, error, message):
     service = _service()
     with pytest.raises(error, match=message):
-        service.received_evaluations(SUPPLIER, **filters)
+        tf.Evaluations(service).received_evaluations(SUPPLIER, **filters)
 
 
 def test_received_evaluations_need_the_evaluation_kind_registered():
@@ -345,7 +347,7 @@ def test_received_evaluations_need_the_evaluation_kind_registered():
         ids=tf.SequentialIds(),
     )
     with pytest.raises(UnknownKind, match="unknown task kind 'evaluation'"):
-        service.received_evaluations(SUPPLIER)
+        tf.Evaluations(service).received_evaluations(SUPPLIER)
 
 
 # --- history, serialization, diagram, stateful -----------------------------------------------

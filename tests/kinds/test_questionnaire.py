@@ -75,7 +75,7 @@ def _service():
 
 def _send(service, questions, *, assignees=(SUPPLIER.ref,), title="Supplier self-assessment"):
     draft = NewTask(title, "supco", Questionnaire(title, questions), assignees=assignees)
-    return service.send_questionnaire(BUYER, draft)
+    return tf.Questionnaires(service).send_questionnaire(BUYER, draft)
 
 
 def _one(service, question, **kw):
@@ -126,7 +126,9 @@ def test_sending_opens_one_question_task_per_question_linked_to_the_questionnair
     assert _ids(service.inbox(SUPPLIER)) == _ids(sent.questions)
     assert _ids(service.teambox(SUPPLIER)) == [questionnaire.id, *_ids(sent.questions)]
     assert service.inbox(BUYER) == []
-    assert service.questions_of(SUPPLIER, questionnaire.id) == list(sent.questions)
+    assert tf.Questionnaires(service).questions_of(SUPPLIER, questionnaire.id) == list(
+        sent.questions
+    )
 
 
 def test_questions_sent_to_nobody_wait_in_the_supplier_teambox():
@@ -168,7 +170,7 @@ def test_question_tasks_take_the_drafts_due_date_priority_and_tags():
         watchers=[COLLEAGUE.ref],
         due_at=due,
     )
-    sent = service.send_questionnaire(BUYER, draft)
+    sent = tf.Questionnaires(service).send_questionnaire(BUYER, draft)
     (question,) = sent.questions
     assert (question.due_at, question.priority, question.tags) == (due, "high", {"audit"})
     assert question.watchers == ()
@@ -262,7 +264,7 @@ def test_except_star_splits_the_questionnaire_error_and_keeps_its_class():
 def test_a_questionnaire_that_cannot_be_sent_is_refused(data, error, message):
     service = _service()
     with pytest.raises(error, match=message):
-        service.send_questionnaire(BUYER, NewTask("x", "supco", data))
+        tf.Questionnaires(service).send_questionnaire(BUYER, NewTask("x", "supco", data))
     assert service.repository.query(tf.TaskQuery()) == []
 
 
@@ -349,14 +351,14 @@ def test_question_fields_are_checked_when_built():
 def test_each_answer_type_is_parsed_and_stored_normalized(question, value, stored, python):
     service = _service()
     _, question_id = _one(service, question)
-    task = service.answer_question(SUPPLIER, question_id, value).task
+    task = tf.Questionnaires(service).answer_question(SUPPLIER, question_id, value).task
     assert (task.state, task.data.answer, task.data.answer.value) == ("answered", stored, python)
 
 
 def test_a_file_answer_is_also_among_the_task_files():
     service = _service()
     _, question_id = _one(service, Question("Policy", T.FILE))
-    task = service.answer_question(SUPPLIER, question_id, _file()).task
+    task = tf.Questionnaires(service).answer_question(SUPPLIER, question_id, _file()).task
     assert task.files == (_file(),)
 
 
@@ -423,7 +425,7 @@ def test_a_wrong_answer_is_refused_with_the_reason_and_changes_nothing(question,
     before = (_stored(service, question_id), _stored(service, questionnaire_id))
     sent = len(service.notifier.sent)
     with pytest.raises(InvalidPayload, match=message) as caught:
-        service.answer_question(SUPPLIER, question_id, value)
+        tf.Questionnaires(service).answer_question(SUPPLIER, question_id, value)
     assert str(caught.value).startswith("'answer' on task ACME-TASK-2: ")
     assert f"question {question.text!r}: " in str(caught.value)
     assert (_stored(service, question_id), _stored(service, questionnaire_id)) == before
@@ -444,7 +446,7 @@ def test_the_engine_checks_an_answer_given_through_act_too():
 def test_an_optional_question_may_be_answered_blank():
     service = _service()
     questionnaire_id, question_id = _one(service, Question("Notes", T.FREE_TEXT, required=False))
-    task = service.answer_question(SUPPLIER, question_id, "  ").task
+    task = tf.Questionnaires(service).answer_question(SUPPLIER, question_id, "  ").task
     assert (task.state, task.data.answer, task.data.answer.is_blank) == ("answered", Answer(), True)
     assert task.data.answer.value is None
     assert service.get(BUYER, questionnaire_id).state == "complete"
@@ -483,7 +485,7 @@ def test_an_answer_moves_the_question_to_the_requesters_inbox_and_notifies_them(
     service = _service()
     question_id = _send(service, FIVE[1:3]).questions[0].id
     sent = len(service.notifier.sent)
-    outcome = service.answer_question(SUPPLIER, question_id, 40)
+    outcome = tf.Questionnaires(service).answer_question(SUPPLIER, question_id, 40)
     assert outcome.task.state == "answered"
     assert [e.name for e in outcome.events] == ["question_answered"]
     assert _ids(service.inbox(BUYER)) == [question_id]
@@ -495,9 +497,9 @@ def test_an_answer_moves_the_question_to_the_requesters_inbox_and_notifies_them(
 def test_the_requester_accepts_an_answer_for_good_and_the_supplier_is_told():
     service = _service()
     _, question_id = _one(service, Question("Staff", T.NUMBER))
-    service.answer_question(SUPPLIER, question_id, 40)
+    tf.Questionnaires(service).answer_question(SUPPLIER, question_id, 40)
     sent = len(service.notifier.sent)
-    task = service.accept_answer(BUYER, question_id).task
+    task = tf.Questionnaires(service).accept_answer(BUYER, question_id).task
     assert (task.state, task.is_open, task.resolved_at) == ("accepted", False, START)
     told = [(n.recipient, n.event) for n in service.notifier.sent[sent:]]
     assert (SUPPLIER.ref, "answer_accepted") in told
@@ -505,23 +507,27 @@ def test_the_requester_accepts_an_answer_for_good_and_the_supplier_is_told():
         ActionNotAllowed,
         match="'accepted'; 'answer' needs 'sent_back' or 'unanswered'; allowed now: 'comment'",
     ):
-        service.answer_question(SUPPLIER, question_id, 41)
+        tf.Questionnaires(service).answer_question(SUPPLIER, question_id, 41)
     with pytest.raises(ActionNotAllowed, match="'send_back' needs 'answered'"):
-        service.send_back_question(BUYER, question_id, "late")
+        tf.Questionnaires(service).send_back_question(BUYER, question_id, "late")
 
 
 def test_sending_back_returns_the_question_to_the_supplier_with_the_reason():
     service = _service()
     _, question_id = _one(service, Question("Staff", T.NUMBER))
-    service.answer_question(SUPPLIER, question_id, 40)
+    tf.Questionnaires(service).answer_question(SUPPLIER, question_id, 40)
     sent = len(service.notifier.sent)
-    task = service.send_back_question(BUYER, question_id, "Count part-timers too").task
+    task = (
+        tf.Questionnaires(service)
+        .send_back_question(BUYER, question_id, "Count part-timers too")
+        .task
+    )
     assert (task.state, task.data.sent_back_reason) == ("sent_back", "Count part-timers too")
     assert task.data.answer == Answer(number=40)
     assert _ids(service.inbox(SUPPLIER)) == [question_id]
     told = [(n.recipient, n.event) for n in service.notifier.sent[sent:]]
     assert told == [(SUPPLIER.ref, "question_sent_back")]
-    task = service.answer_question(SUPPLIER, question_id, 52).task
+    task = tf.Questionnaires(service).answer_question(SUPPLIER, question_id, 52).task
     assert (task.state, task.data.answer, task.data.sent_back_reason) == (
         "answered",
         Answer(number=52),
@@ -536,25 +542,25 @@ def test_refusals_name_the_most_basic_problem_first():
     service = _service()
     _, question_id = _one(service, Question("Staff", T.NUMBER))
     with pytest.raises(ActionNotAllowed, match="'send_back' needs 'answered'"):
-        service.send_back_question(BUYER, question_id, "  ")
-    service.answer_question(SUPPLIER, question_id, 1)
+        tf.Questionnaires(service).send_back_question(BUYER, question_id, "  ")
+    tf.Questionnaires(service).answer_question(SUPPLIER, question_id, 1)
     with pytest.raises(InvalidPayload, match=r"SendBack.reason must be a non-blank string"):
-        service.send_back_question(BUYER, question_id, "  ")
+        tf.Questionnaires(service).send_back_question(BUYER, question_id, "  ")
     with pytest.raises(ActionNotAllowed, match="'answered'; 'answer' needs"):
-        service.answer_question(SUPPLIER, question_id, "not a number")
+        tf.Questionnaires(service).answer_question(SUPPLIER, question_id, "not a number")
     with pytest.raises(tf.ConcurrencyConflict, match="expected version 1"):
-        service.answer_question(SUPPLIER, question_id, "nan", expected_version=1)
+        tf.Questionnaires(service).answer_question(SUPPLIER, question_id, "nan", expected_version=1)
 
 
 @pytest.mark.parametrize(
     ("call", "message"),
     [
         (
-            lambda s, q: s.answer_question(BUYER, q, 3),
+            lambda s, q: tf.Questionnaires(s).answer_question(BUYER, q, 3),
             r"'answer' on task ACME-TASK-2 is for the recipient \(supco\); bea@acme is the requester",
         ),
         (
-            lambda s, q: s.delegate_question(BUYER, q, BUYER_COLLEAGUE.ref),
+            lambda s, q: tf.Questionnaires(s).delegate_question(BUYER, q, BUYER_COLLEAGUE.ref),
             "'delegate' on task ACME-TASK-2 is for the recipient",
         ),
     ],
@@ -569,23 +575,23 @@ def test_the_requester_cannot_answer_or_delegate(call, message):
 def test_the_supplier_cannot_accept_or_send_back():
     service = _service()
     _, question_id = _one(service, Question("Staff", T.NUMBER))
-    service.answer_question(SUPPLIER, question_id, 3)
+    tf.Questionnaires(service).answer_question(SUPPLIER, question_id, 3)
     with pytest.raises(PermissionDenied, match="'accept' on task ACME-TASK-2 is for the requester"):
-        service.accept_answer(SUPPLIER, question_id)
+        tf.Questionnaires(service).accept_answer(SUPPLIER, question_id)
     with pytest.raises(
         PermissionDenied, match="'send_back' on task ACME-TASK-2 is for the requester"
     ):
-        service.send_back_question(SUPPLIER, question_id, "no")
+        tf.Questionnaires(service).send_back_question(SUPPLIER, question_id, "no")
 
 
 def test_a_stranger_finds_no_question():
     service = _service()
     _, question_id = _one(service, Question("Staff", T.NUMBER))
     for call in (
-        lambda: service.answer_question(STRANGER, question_id, 3),
-        lambda: service.accept_answer(STRANGER, question_id),
-        lambda: service.delegate_question(STRANGER, question_id, STRANGER.ref),
-        lambda: service.send_back_question(STRANGER, question_id, "x"),
+        lambda: tf.Questionnaires(service).answer_question(STRANGER, question_id, 3),
+        lambda: tf.Questionnaires(service).accept_answer(STRANGER, question_id),
+        lambda: tf.Questionnaires(service).delegate_question(STRANGER, question_id, STRANGER.ref),
+        lambda: tf.Questionnaires(service).send_back_question(STRANGER, question_id, "x"),
     ):
         with pytest.raises(tf.TaskNotFound):
             call()
@@ -597,7 +603,7 @@ def test_question_calls_refuse_a_task_of_another_kind():
     with pytest.raises(
         InvalidPayload, match="task ACME-TASK-1 is a 'questionnaire' task, not a 'question'"
     ):
-        service.accept_answer(BUYER, questionnaire_id)
+        tf.Questionnaires(service).accept_answer(BUYER, questionnaire_id)
 
 
 # --- delegation (Q3) ---------------------------------------------------------------------------
@@ -607,7 +613,7 @@ def test_delegating_moves_the_question_to_the_colleagues_inbox_and_notifies_them
     service = _service()
     _, question_id = _one(service, Question("Staff", T.NUMBER))
     sent = len(service.notifier.sent)
-    outcome = service.delegate_question(
+    outcome = tf.Questionnaires(service).delegate_question(
         SUPPLIER, question_id, COLLEAGUE.ref, "You have the figures"
     )
     assert outcome.task.assignees == (BUYER.ref, COLLEAGUE.ref)
@@ -616,7 +622,10 @@ def test_delegating_moves_the_question_to_the_colleagues_inbox_and_notifies_them
     assert service.inbox(SUPPLIER) == []
     told = [(n.recipient, n.event) for n in service.notifier.sent[sent:]]
     assert told == [(COLLEAGUE.ref, "question_delegated")]
-    assert service.answer_question(COLLEAGUE, question_id, 12).task.state == "answered"
+    assert (
+        tf.Questionnaires(service).answer_question(COLLEAGUE, question_id, 12).task.state
+        == "answered"
+    )
 
 
 def test_delegating_to_a_co_assignee_makes_them_the_only_one_and_tells_both():
@@ -625,11 +634,11 @@ def test_delegating_to_a_co_assignee_makes_them_the_only_one_and_tells_both():
         service, Question("Staff", T.NUMBER), assignees=(SUPPLIER.ref, COLLEAGUE.ref)
     )
     sent = len(service.notifier.sent)
-    task = service.delegate_question(SUPPLIER, question_id, COLLEAGUE.ref).task
+    task = tf.Questionnaires(service).delegate_question(SUPPLIER, question_id, COLLEAGUE.ref).task
     assert task.assignees_of("supco") == (COLLEAGUE.ref,)
     assert [n.recipient for n in service.notifier.sent[sent:]] == [COLLEAGUE.ref]
     third = UserRef("supco", "tom")
-    service.delegate_question(COLLEAGUE, question_id, third)
+    tf.Questionnaires(service).delegate_question(COLLEAGUE, question_id, third)
     told = [n.recipient for n in service.notifier.sent[sent + 1 :]]
     assert told == [third]
 
@@ -637,7 +646,9 @@ def test_delegating_to_a_co_assignee_makes_them_the_only_one_and_tells_both():
 def test_the_requester_does_not_see_the_delegation_or_its_note():
     service = _service()
     _, question_id = _one(service, Question("Staff", T.NUMBER))
-    service.delegate_question(SUPPLIER, question_id, COLLEAGUE.ref, "internal note")
+    tf.Questionnaires(service).delegate_question(
+        SUPPLIER, question_id, COLLEAGUE.ref, "internal note"
+    )
     assert [e.action for e in service.get(BUYER, question_id).history] == ["open"]
     assert [e.action for e in service.get(SUPPLIER, question_id).history] == ["open", "delegate"]
     assert service.get(BUYER, question_id).assignees == (BUYER.ref, COLLEAGUE.ref)
@@ -659,18 +670,23 @@ def test_delegation_to_anyone_but_another_colleague_is_refused(user, message):
     _, question_id = _one(service, Question("Staff", T.NUMBER))
     before = _stored(service, question_id)
     with pytest.raises(InvalidPayload, match=message):
-        service.delegate_question(SUPPLIER, question_id, user)
+        tf.Questionnaires(service).delegate_question(SUPPLIER, question_id, user)
     assert _stored(service, question_id) == before
 
 
 def test_an_answered_question_cannot_be_delegated():
     service = _service()
     _, question_id = _one(service, Question("Staff", T.NUMBER))
-    service.answer_question(SUPPLIER, question_id, 1)
+    tf.Questionnaires(service).answer_question(SUPPLIER, question_id, 1)
     with pytest.raises(ActionNotAllowed, match="'delegate' needs 'sent_back' or 'unanswered'"):
-        service.delegate_question(SUPPLIER, question_id, COLLEAGUE.ref)
-    service.send_back_question(BUYER, question_id, "again")
-    assert service.delegate_question(SUPPLIER, question_id, COLLEAGUE.ref).task.state == "sent_back"
+        tf.Questionnaires(service).delegate_question(SUPPLIER, question_id, COLLEAGUE.ref)
+    tf.Questionnaires(service).send_back_question(BUYER, question_id, "again")
+    assert (
+        tf.Questionnaires(service)
+        .delegate_question(SUPPLIER, question_id, COLLEAGUE.ref)
+        .task.state
+        == "sent_back"
+    )
 
 
 # --- the questionnaire follows its questions (Q4) ---------------------------------------------
@@ -687,20 +703,20 @@ def test_the_questionnaire_state_follows_its_questions():
     qn = sent.questionnaire.id
     first, second, third = _ids(sent.questions)
     assert _status(service, qn) == ("unanswered", 0, 3, tf.Side.RECIPIENT)
-    service.answer_question(SUPPLIER, first, True)
+    tf.Questionnaires(service).answer_question(SUPPLIER, first, True)
     assert _status(service, qn) == ("in_progress", 1, 3, tf.Side.RECIPIENT)
-    service.answer_question(SUPPLIER, second, 9)
-    service.accept_answer(BUYER, first)
+    tf.Questionnaires(service).answer_question(SUPPLIER, second, 9)
+    tf.Questionnaires(service).accept_answer(BUYER, first)
     assert _status(service, qn) == ("in_progress", 2, 3, tf.Side.RECIPIENT)
-    service.answer_question(SUPPLIER, third, ["Red"])
+    tf.Questionnaires(service).answer_question(SUPPLIER, third, ["Red"])
     assert _status(service, qn) == ("complete", 3, 3, tf.Side.REQUESTER)
     assert qn in _ids(service.inbox(BUYER))
-    service.send_back_question(BUYER, third, "Only red?")
+    tf.Questionnaires(service).send_back_question(BUYER, third, "Only red?")
     assert _status(service, qn) == ("in_progress", 2, 3, tf.Side.RECIPIENT)
-    service.answer_question(SUPPLIER, third, ["Red", "Blue"])
-    service.accept_answer(BUYER, second)
+    tf.Questionnaires(service).answer_question(SUPPLIER, third, ["Red", "Blue"])
+    tf.Questionnaires(service).accept_answer(BUYER, second)
     assert _status(service, qn) == ("complete", 3, 3, tf.Side.REQUESTER)
-    service.accept_answer(BUYER, third)
+    tf.Questionnaires(service).accept_answer(BUYER, third)
     task = service.get(BUYER, qn)
     assert (task.state, task.is_open, task.data.answered) == ("accepted", False, 3)
     assert task.data.question_states == ("accepted",) * 3
@@ -723,9 +739,9 @@ def test_the_questionnaire_state_follows_its_questions():
 def test_a_sent_back_question_counts_as_work_begun():
     service = _service()
     questionnaire_id, question_id = _one(service, Question("Staff", T.NUMBER))
-    service.answer_question(SUPPLIER, question_id, 1)
+    tf.Questionnaires(service).answer_question(SUPPLIER, question_id, 1)
     assert _status(service, questionnaire_id)[0] == "complete"
-    service.send_back_question(BUYER, question_id, "again")
+    tf.Questionnaires(service).send_back_question(BUYER, question_id, "again")
     assert _status(service, questionnaire_id) == ("in_progress", 0, 1, tf.Side.RECIPIENT)
 
 
@@ -733,7 +749,7 @@ def test_a_complete_questionnaire_is_told_to_the_requester():
     service = _service()
     questionnaire_id, question_id = _one(service, Question("Staff", T.NUMBER))
     sent = len(service.notifier.sent)
-    service.answer_question(SUPPLIER, question_id, 1)
+    tf.Questionnaires(service).answer_question(SUPPLIER, question_id, 1)
     told = [(n.recipient, n.task_id, n.event) for n in service.notifier.sent[sent:]]
     assert told == [
         (BUYER.ref, question_id, "question_answered"),
@@ -771,22 +787,45 @@ def test_overall_state_adds_up_the_question_states(states, overall):
     assert overall_state(states) == overall
 
 
-def test_a_question_changed_with_plain_act_is_recorded_by_sync():
+def test_a_question_changed_with_plain_act_keeps_its_questionnaire_in_step():
     service = _service()
     questionnaire_id, question_id = _one(service, Question("Staff", T.NUMBER))
     service.act(SUPPLIER, question_id, "answer", Answer(number=3))
+    assert service.get(BUYER, questionnaire_id).state == "complete"
     service.act(BUYER, question_id, "accept")
+    questionnaire = service.get(BUYER, questionnaire_id)
+    assert (questionnaire.state, questionnaire.data.question_states) == ("accepted", ("accepted",))
+    tracked = questionnaire.history[-1]
+    assert tracked.actor == Actor.system("questionnaires", "acme")
+    assert tracked.cause.depth == 1
+    # Nothing is left to record: sync changes nothing.
+    assert tf.Questionnaires(service).sync_questionnaire(BUYER, questionnaire_id) == questionnaire
+
+
+def test_a_question_changed_before_the_handler_was_registered_is_recorded_by_sync():
+    service = _service()
+    questionnaire_id, question_id = _one(service, Question("Staff", T.NUMBER))
+    plain = tf.TaskService(
+        registry=service.registry,
+        repository=service.repository,
+        notifier=tf.RecordingNotifier(),
+        clock=service.clock,
+        ids=service.ids,
+    )
+    plain.act(SUPPLIER, question_id, "answer", Answer(number=3))
     assert service.get(BUYER, questionnaire_id).state == "unanswered"
-    synced = service.sync_questionnaire(BUYER, questionnaire_id)
-    assert (synced.state, synced.data.question_states) == ("accepted", ("accepted",))
-    assert service.sync_questionnaire(BUYER, questionnaire_id) == synced
+    synced = tf.Questionnaires(service).sync_questionnaire(BUYER, questionnaire_id)
+    assert (synced.state, synced.data.question_states) == ("complete", ("answered",))
 
 
 def test_a_question_outside_a_questionnaire_is_answered_on_its_own():
     service = _service()
     draft = NewTask("Staff?", "supco", Question("Staff", T.NUMBER), assignees=[SUPPLIER.ref])
     question_id = service.open(BUYER, "question", draft).task.id
-    assert service.answer_question(SUPPLIER, question_id, 5).task.state == "answered"
+    assert (
+        tf.Questionnaires(service).answer_question(SUPPLIER, question_id, 5).task.state
+        == "answered"
+    )
     with pytest.raises(InvalidPayload, match="a number question takes no options"):
         service.open(
             BUYER, "question", NewTask("x", "supco", Question("Staff", T.NUMBER, ("a", "b")))
@@ -887,12 +926,14 @@ ANSWERS = (
 def test_tasks_with_every_answer_type_round_trip_through_json():
     service = _service()
     sent = _send(service, tuple(q for q, _ in ANSWERS))
-    service.delegate_question(SUPPLIER, sent.questions[0].id, COLLEAGUE.ref, "yours")
-    service.answer_questions(
+    tf.Questionnaires(service).delegate_question(
+        SUPPLIER, sent.questions[0].id, COLLEAGUE.ref, "yours"
+    )
+    tf.Questionnaires(service).answer_questions(
         COLLEAGUE, sent.questionnaire.id, {i: value for i, (_, value) in enumerate(ANSWERS)}
     )
-    service.send_back_question(BUYER, sent.questions[1].id, "Sure?")
-    service.accept_answer(BUYER, sent.questions[2].id)
+    tf.Questionnaires(service).send_back_question(BUYER, sent.questions[1].id, "Sure?")
+    tf.Questionnaires(service).accept_answer(BUYER, sent.questions[2].id)
     serializer = Serializer(Registry([QUESTIONNAIRE, QUESTION]))
     for task_id in [sent.questionnaire.id, *_ids(sent.questions)]:
         task = _stored(service, task_id)

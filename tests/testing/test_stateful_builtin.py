@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 
 from taskflow.adapters.memory import InMemoryRepository
+from taskflow.application.service import TaskService
 from taskflow.domain.common import common_actions
 from taskflow.domain.notifications import Notification
 from taskflow.domain.query import TaskQuery
@@ -21,8 +22,7 @@ from taskflow.domain.values import Actor, Side, not_blank
 from taskflow.domain.workflow import BOTH_SIDES, OPEN_STATES, State, Transition, Workflow
 from taskflow.errors import ActionNotAllowed, InvalidWorkflow, TaskflowError, UnknownKind
 from taskflow.kinds import BUILTIN_KINDS, default_registry
-from taskflow.ports import Clock, IdFactory, Notifier, TaskRepository
-from taskflow.service import TaskService
+from taskflow.ports import Changeset, Clock, IdFactory, Notifier, TaskRepository
 from taskflow.testing.stateful import (
     Invariant,
     InvariantViolated,
@@ -221,13 +221,15 @@ class BallBlindRepository(InMemoryRepository):
 
 class RenumberingRepository(InMemoryRepository):
     # The engine refuses effects that touch identity, so only a broken adapter can renumber.
-    def save(self, task: Task, expected_version: int, **outbox: Any) -> None:
-        super().save(attrs.evolve(task, number=f"{task.number}-B"), expected_version, **outbox)
+    def commit(self, changes: Changeset) -> tuple[int, ...]:
+        saved = [(attrs.evolve(t, number=f"{t.number}-B"), v) for t, v in changes.saved]
+        return super().commit(attrs.evolve(changes, saved=saved))
 
 
 class VersionSkippingRepository(InMemoryRepository):
-    def save(self, task: Task, expected_version: int, **outbox: Any) -> None:
-        super().save(attrs.evolve(task, version=task.version + 1), expected_version, **outbox)
+    def commit(self, changes: Changeset) -> tuple[int, ...]:
+        saved = [(attrs.evolve(t, version=t.version + 1), v) for t, v in changes.saved]
+        return super().commit(attrs.evolve(changes, saved=saved))
 
 
 def with_hooks(

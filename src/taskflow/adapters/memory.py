@@ -5,15 +5,19 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+import attrs
+
+from taskflow.adapters._common import check_changeset, check_claim, revived_message
 from taskflow.domain.notifications import Notification
+from taskflow.domain.outbox import DeadLetter, OutboxEntry, OutboxMessage, check_payload
 from taskflow.domain.query import TaskQuery, sort_key
 from taskflow.domain.task import Task
 from taskflow.domain.values import CompanyId, TaskId, UserRef
 from taskflow.errors import ConcurrencyConflict, InvalidPayload, TaskNotFound
-from taskflow.outbox import OutboxEntry
+from taskflow.ports import Changeset
 
 __all__ = [
     "FixedClock",
@@ -26,8 +30,8 @@ __all__ = [
 class InMemoryRepository:
     """Keeps tasks in a dict, with indexes so inbox, Teambox and due-date queries scan no others.
 
-    Safe to share between threads: every write holds one lock. It is an `OutboxRepository`:
-    notifications given to `add` and `save` are queued under the same lock as the write.
+    Safe to share between threads: every write holds one lock, so a `commit` is all or
+    nothing. The outbox lives under the same lock: messages are queued with their tasks.
     """
 
     def __init__(self) -> None:
@@ -40,8 +44,9 @@ class InMemoryRepository:
         # overdue query (open, due before now) reads no closed task.
         self._due: dict[bool, list[tuple[datetime, TaskId]]] = {True: [], False: []}
         self._numbers: Counter[CompanyId] = Counter()
-        # The outbox: pending notifications by their id, in the order they were queued.
-        self._outbox: dict[int, OutboxEntry] = {}
+        # The outbox: messages by id in the order they were queued, and the dead letters.
+        self._outbox: dict[int, _Row] = {}
+        self._dead: dict[int, DeadLetter] = {}
         self._outbox_last = 0
 
     def get(self, task_id: TaskId) -> Task:
@@ -51,56 +56,141 @@ class InMemoryRepository:
         except KeyError:
             raise TaskNotFound(task_id) from None
 
-    def add(self, task: Task, *, notifications: Sequence[Notification] = ()) -> None:
-        """Store a new task and queue its notifications; raise `ConcurrencyConflict` if its id is taken."""
+    def commit(self, changes: Changeset) -> tuple[int, ...]:
+        """Write every task and message of `changes` under one lock, all or nothing; return the message ids."""
+        check_changeset(changes)
+        bodies = [check_payload(m.payload, f"outbox message {m.key!r}") for m in changes.messages]
         with self._lock:
-            stored = self._tasks.get(task.id)
-            if stored is not None:
-                raise ConcurrencyConflict(task.number, 0, stored.version, exists=True)
-            self._tasks[task.id] = task
-            self._index(task)
-            self._queue(task, notifications)
+            for task in changes.added:
+                stored = self._tasks.get(task.id)
+                if stored is not None:
+                    raise ConcurrencyConflict(task.number, 0, stored.version, exists=True)
+            for task, expected in changes.saved:
+                stored = self._tasks.get(task.id)
+                if stored is None:
+                    raise TaskNotFound(task.id)
+                if stored.version != expected:
+                    raise ConcurrencyConflict(task.number, expected, stored.version)
+            for task in changes.added:
+                self._tasks[task.id] = task
+                self._index(task)
+            for task, _ in changes.saved:
+                self._unindex(self._tasks[task.id])
+                self._tasks[task.id] = task
+                self._index(task)
+            ids: list[int] = []
+            for message, body in zip(changes.messages, bodies, strict=True):
+                self._outbox_last += 1
+                self._outbox[self._outbox_last] = _Row(self._outbox_last, message, body)
+                ids.append(self._outbox_last)
+            return tuple(ids)
 
-    def save(
-        self, task: Task, expected_version: int, *, notifications: Sequence[Notification] = ()
-    ) -> None:
-        """Replace the stored task if its version is still `expected_version`, else raise; queue its notifications."""
-        if task.version <= expected_version:
-            msg = (
-                f"saving task {task.number} needs a version above {expected_version}, "
-                f"got {task.version}"
+    def add(self, task: Task) -> None:
+        """Store one new task; raise `ConcurrencyConflict` if its id is taken."""
+        self.commit(Changeset(added=(task,)))
+
+    def save(self, task: Task, expected_version: int) -> None:
+        """Replace the stored task if its version is still `expected_version`, else raise."""
+        self.commit(Changeset(saved=((task, expected_version),)))
+
+    # --- the outbox ------------------------------------------------------------------------
+
+    def claim(
+        self,
+        worker: str,
+        now: datetime,
+        *,
+        lease: timedelta,
+        limit: int = 100,
+        topics: Iterable[str] | None = None,
+        ids: Iterable[int] | None = None,
+    ) -> list[OutboxEntry]:
+        """Lease up to `limit` ready messages to `worker`, oldest first."""
+        check_claim(worker, now, lease, limit)
+        wanted = None if topics is None else frozenset(topics)
+        with self._lock:
+            rows = (
+                self._outbox.values()
+                if ids is None
+                else [self._outbox[i] for i in sorted(set(ids)) if i in self._outbox]
             )
-            raise InvalidPayload(msg, field="version")
-        with self._lock:
-            stored = self._tasks.get(task.id)
-            if stored is None:
-                raise TaskNotFound(task.id)
-            if stored.version != expected_version:
-                raise ConcurrencyConflict(task.number, expected_version, stored.version)
-            self._unindex(stored)
-            self._tasks[task.id] = task
-            self._index(task)
-            self._queue(task, notifications)
+            taken: list[OutboxEntry] = []
+            for row in rows:
+                if len(taken) >= limit:
+                    break
+                if wanted is not None and row.message.topic not in wanted:
+                    continue
+                if not row.ready(now):
+                    continue
+                row.attempts += 1
+                row.claimed_by = worker
+                row.lease_until = now + lease
+                taken.append(row.entry())
+            return taken
 
-    def pending_notifications(self, limit: int | None = None) -> list[OutboxEntry]:
-        """Return up to `limit` undelivered notifications, oldest first."""
+    def complete(self, entries: Iterable[OutboxEntry]) -> None:
+        """Remove delivered messages whose claim is still the one given."""
         with self._lock:
-            entries = iter(self._outbox.values())
-            if limit is None:
-                return list(entries)
-            return [entry for entry, _ in zip(entries, range(limit), strict=False)]
+            for entry in entries:
+                row = self._outbox.get(entry.id)
+                if row is not None and row.holds(entry):
+                    del self._outbox[entry.id]
 
-    def mark_delivered(self, ids: Iterable[int]) -> None:
-        """Remove delivered notifications from the outbox; ids not pending are ignored."""
+    def retry(self, entry: OutboxEntry, *, not_before: datetime, error: str) -> None:
+        """Give a claimed message back, ready again from `not_before`."""
         with self._lock:
-            for entry_id in ids:
-                self._outbox.pop(entry_id, None)
+            row = self._outbox.get(entry.id)
+            if row is not None and row.holds(entry):
+                row.claimed_by = None
+                row.lease_until = None
+                row.not_before = not_before
+                row.last_error = error
 
-    def _queue(self, task: Task, notifications: Sequence[Notification]) -> None:
-        for notification in notifications:
-            self._outbox_last += 1
-            entry = OutboxEntry(self._outbox_last, task.id, task.version, notification)
-            self._outbox[entry.id] = entry
+    def bury(self, entry: OutboxEntry, *, reason: str, at: datetime) -> None:
+        """Move a message to the dead letters with `reason`."""
+        with self._lock:
+            row = self._outbox.get(entry.id)
+            if row is None or not row.holds(entry):
+                return
+            del self._outbox[entry.id]
+            message = row.message
+            self._dead[entry.id] = DeadLetter(
+                entry.id,
+                message.topic,
+                message.key,
+                row.body,
+                reason,
+                row.attempts,
+                at,
+                message.task_id,
+                message.task_version,
+            )
+
+    def pending(self, limit: int | None = None) -> list[OutboxEntry]:
+        """Return up to `limit` messages not delivered nor buried, oldest first."""
+        with self._lock:
+            rows = list(self._outbox.values())
+        return [row.entry() for row in (rows if limit is None else rows[: max(limit, 0)])]
+
+    def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
+        """Return up to `limit` dead letters, oldest first."""
+        with self._lock:
+            dead = list(self._dead.values())
+        return dead if limit is None else dead[: max(limit, 0)]
+
+    def revive(self, ids: Iterable[int], *, now: datetime) -> int:
+        """Queue dead letters again as new messages ready at `now`; return how many."""
+        with self._lock:
+            revived = 0
+            for dead_id in sorted(set(ids)):
+                dead = self._dead.pop(dead_id, None)
+                if dead is None:
+                    continue
+                message = revived_message(dead, now)
+                self._outbox_last += 1
+                self._outbox[self._outbox_last] = _Row(self._outbox_last, message, dead.body)
+                revived += 1
+            return revived
 
     def query(self, query: TaskQuery) -> list[Task]:
         """Return the tasks that match, ordered by creation time then id."""
@@ -165,6 +255,41 @@ class InMemoryRepository:
         if task.due_at is not None:
             due = self._due[task.is_open]
             del due[bisect.bisect_left(due, (task.due_at, task.id))]
+
+
+@attrs.define
+class _Row:
+    """One queued message with its delivery state (mutable, guarded by the repository's lock)."""
+
+    id: int
+    message: OutboxMessage
+    body: str
+    attempts: int = 0
+    claimed_by: str | None = None
+    lease_until: datetime | None = None
+    not_before: datetime | None = None
+    last_error: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        self.not_before = self.message.not_before
+
+    def ready(self, now: datetime) -> bool:
+        if self.not_before is not None and self.not_before > now:
+            return False
+        return self.lease_until is None or self.lease_until <= now
+
+    def holds(self, entry: OutboxEntry) -> bool:
+        return self.claimed_by == entry.claimed_by and self.attempts == entry.attempts
+
+    def entry(self) -> OutboxEntry:
+        return OutboxEntry(
+            self.id,
+            self.message,
+            self.attempts,
+            self.claimed_by,
+            self.lease_until,
+            self.last_error,
+        )
 
 
 class RecordingNotifier:

@@ -20,7 +20,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -28,7 +28,8 @@ from typing import Any
 
 import attrs
 
-from taskflow.domain.notifications import Notification
+from taskflow.adapters._common import check_changeset, check_claim
+from taskflow.domain.outbox import DeadLetter, OutboxEntry, OutboxMessage, check_payload
 from taskflow.domain.query import TaskQuery
 from taskflow.domain.registry import Registry
 from taskflow.domain.task import Task
@@ -38,19 +39,65 @@ from taskflow.errors import (
     DeserializationError,
     InvalidPayload,
     StorageError,
+    TaskflowError,
     TaskNotFound,
 )
-from taskflow.outbox import OutboxEntry
+from taskflow.ports import Changeset
 from taskflow.serialization import Serializer
 
 __all__ = ["STORAGE_VERSION", "SqliteRepository"]
 
-STORAGE_VERSION: int = 1
+STORAGE_VERSION: int = 2
 """The version of the table layout this taskflow writes, and the newest it opens."""
 
 # Each step turns a database of layout n into layout n + 1, inside the opening transaction:
 # _MIGRATIONS[n] is a tuple of SQL statements. Steps are never edited once released.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {}
+# The general outbox (storage version 2). AUTOINCREMENT: a delivered (deleted) message's id
+# is never given to a new one. Times are UTC microseconds; `not_before` 0 means "at once".
+_OUTBOX_SCHEMA: tuple[str, ...] = (
+    """CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic TEXT NOT NULL,
+        key TEXT NOT NULL,
+        task_id TEXT,
+        task_version INTEGER,
+        not_before INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        claimed_by TEXT,
+        lease_until INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        body TEXT NOT NULL
+    )""",
+    # A claim reads the ready messages in id order: those whose wait and lease are over.
+    "CREATE INDEX outbox_ready ON outbox (not_before, lease_until, id)",
+    """CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY,
+        topic TEXT NOT NULL,
+        key TEXT NOT NULL,
+        task_id TEXT,
+        task_version INTEGER,
+        attempts INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        buried_at INTEGER NOT NULL,
+        body TEXT NOT NULL
+    )""",
+)
+
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 1 -> 2: the notification outbox becomes the general outbox; pending notifications keep
+    # their ids and order, with the topic `notification` and a key made from their id.
+    1: (
+        "ALTER TABLE outbox RENAME TO outbox_v1",
+        *_OUTBOX_SCHEMA,
+        "INSERT INTO outbox (id, topic, key, task_id, task_version, not_before, body) "
+        "SELECT id, 'notification', 'notification/v1/' || id, task_id, task_version, 0, body "
+        "FROM outbox_v1 ORDER BY id",
+        # Keep the id sequence, so an id delivered under version 1 is never given again.
+        "DELETE FROM sqlite_sequence WHERE name = 'outbox'",
+        "UPDATE sqlite_sequence SET name = 'outbox' WHERE name = 'outbox_v1'",
+        "DROP TABLE outbox_v1",
+    ),
+}
 
 _SCHEMA: tuple[str, ...] = (
     "CREATE TABLE schema_version (version INTEGER NOT NULL)",
@@ -84,13 +131,7 @@ _SCHEMA: tuple[str, ...] = (
     ) WITHOUT ROWID""",
     "CREATE INDEX task_assignees_by_user ON task_assignees (company, user_id, ball_company)",
     "CREATE TABLE task_numbers (company TEXT PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID",
-    # AUTOINCREMENT: a delivered (deleted) entry's id is never given to a new one.
-    """CREATE TABLE outbox (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        task_id TEXT NOT NULL,
-        task_version INTEGER NOT NULL,
-        body TEXT NOT NULL
-    )""",
+    *_OUTBOX_SCHEMA,
 )
 
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -115,6 +156,15 @@ _UPDATE_TASK = (
 _INSERT_ASSIGNEE = (
     "INSERT INTO task_assignees (task_pk, company, user_id, ball_company) VALUES (?, ?, ?, ?)"
 )
+_INSERT_MESSAGE = (
+    "INSERT INTO outbox (topic, key, task_id, task_version, not_before, body) "
+    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
+)
+_BURY = (
+    "INSERT INTO dead_letters (id, topic, key, task_id, task_version, attempts, reason, "
+    "buried_at, body) SELECT id, topic, key, task_id, task_version, attempts, ?, ?, body "
+    "FROM outbox WHERE id = ?"
+)
 _NEXT_NUMBER = (
     "INSERT INTO task_numbers (company, last) VALUES (?, 1) "
     "ON CONFLICT (company) DO UPDATE SET last = last + 1 RETURNING last"
@@ -124,6 +174,49 @@ _NEXT_NUMBER = (
 def _micros(at: datetime) -> int:
     """Return an aware time as whole microseconds since 1970-01-01 UTC: sortable as the instant."""
     return (at - _EPOCH) // _MICROSECOND
+
+
+def _from_micros(micros: int) -> datetime:
+    """Return the aware UTC time that `_micros` made `micros` from."""
+    return _EPOCH + micros * _MICROSECOND
+
+
+def _describe_commit(changes: Changeset) -> str:
+    tasks = [t.number for t in changes.added] + [t.number for t, _ in changes.saved]
+    shown = ", ".join(tasks[:3]) + (f" and {len(tasks) - 3} more" if len(tasks) > 3 else "")
+    return f"commit {shown or 'outbox messages'}"
+
+
+def _outbox_entry(
+    row: tuple[Any, ...], worker: str | None, lease_until: datetime | None
+) -> tuple[OutboxEntry | None, str]:
+    """Return the entry a stored outbox row holds, or None and why it cannot be read."""
+    entry_id, topic, key, task_id, version, not_before, attempts, last_error, body = row
+    try:
+        payload = json.loads(body)
+        if not isinstance(payload, dict):
+            msg = f"the body is JSON but not an object: {body[:60]!r}"
+            raise ValueError(msg)
+        message = OutboxMessage(
+            topic,
+            key,
+            payload,
+            not_before=None if not not_before else _from_micros(not_before),
+            task_id=task_id,
+            task_version=version,
+        )
+    except (ValueError, TypeError, TaskflowError) as exc:
+        return None, f"outbox message {entry_id} cannot be read: {exc}"
+    return OutboxEntry(entry_id, message, attempts, worker, lease_until, last_error), ""
+
+
+def _log_unreadable_message(path: str, entry_id: int, problem: str) -> None:
+    logging.getLogger("taskflow.adapters.sqlite").warning(
+        "SQLite database %s: moved outbox message %d to the dead letters: %s",
+        path,
+        entry_id,
+        problem,
+    )
 
 
 def _columns(task: Task, body: str) -> tuple[Any, ...]:
@@ -238,7 +331,7 @@ def _log_broken_row(error: DeserializationError) -> None:
 
 
 class SqliteRepository:
-    """Stores tasks in a SQLite database file (or ":memory:"); an `OutboxRepository`.
+    """Stores tasks and their outbox in a SQLite database file (or ":memory:").
 
     `timeout` is how long a write waits for another connection's write lock (seconds);
     `synchronous` is SQLite's durability setting (NORMAL: a committed write survives a crash
@@ -314,53 +407,68 @@ class SqliteRepository:
             raise TaskNotFound(task_id)
         return self._load(task_id, row[0], row[1])
 
-    def add(self, task: Task, *, notifications: Sequence[Notification] = ()) -> None:
-        """Store a new task and queue its notifications, in one transaction.
+    def commit(self, changes: Changeset) -> tuple[int, ...]:
+        """Write every task and message of `changes` in one transaction; return the messages' ids.
 
-        Raises `ConcurrencyConflict` if the id is taken (the stored task stays, nothing is queued).
+        One conditional UPDATE per saved task; a refusal (`ConcurrencyConflict`, `TaskNotFound`,
+        `InvalidPayload`) rolls the whole transaction back, so nothing is written.
         """
-        body = self._dump(task)
-        with self._writing(f"add task {task.number}") as conn:
-            inserted = conn.execute(_INSERT_TASK, (task.id, *_columns(task, body))).fetchall()
-            if not inserted:
-                (stored,) = conn.execute(
-                    "SELECT version FROM tasks WHERE id = ?", (task.id,)
-                ).fetchone()
-                raise ConcurrencyConflict(task.number, 0, stored, exists=True)
-            self._put_assignees(conn, inserted[0][0], task, None)
-            self._queue(conn, task, notifications)
-        self._remember(task)
-
-    def save(
-        self, task: Task, expected_version: int, *, notifications: Sequence[Notification] = ()
-    ) -> None:
-        """Replace the stored task if its version is still `expected_version` (one conditional UPDATE).
-
-        A refused save (`ConcurrencyConflict`, `TaskNotFound`, `InvalidPayload`) writes nothing
-        and queues nothing.
-        """
-        if task.version <= expected_version:
-            msg = (
-                f"saving task {task.number} needs a version above {expected_version}, "
-                f"got {task.version}"
+        check_changeset(changes)
+        added = [(task, self._dump(task)) for task in changes.added]
+        saved = [(task, expected, self._dump(task)) for task, expected in changes.saved]
+        messages = [
+            (m, check_payload(m.payload, f"outbox message {m.key!r}")) for m in changes.messages
+        ]
+        what = _describe_commit(changes)
+        with self._writing(what) as conn:
+            for task, body in added:
+                inserted = conn.execute(_INSERT_TASK, (task.id, *_columns(task, body))).fetchall()
+                if not inserted:
+                    (stored,) = conn.execute(
+                        "SELECT version FROM tasks WHERE id = ?", (task.id,)
+                    ).fetchone()
+                    raise ConcurrencyConflict(task.number, 0, stored, exists=True)
+                self._put_assignees(conn, inserted[0][0], task, None)
+            for task, expected, body in saved:
+                params = (*_columns(task, body), task.id, expected)
+                updated = conn.execute(_UPDATE_TASK, params).fetchall()
+                if not updated:
+                    stored = conn.execute(
+                        "SELECT version FROM tasks WHERE id = ?", (task.id,)
+                    ).fetchone()
+                    if stored is None:
+                        raise TaskNotFound(task.id)
+                    raise ConcurrencyConflict(task.number, expected, stored[0])
+                # The cached entry of the expected version is what the row held before this UPDATE.
+                before = self._cache.get((task.id, expected), _UNKNOWN)
+                self._put_assignees(conn, updated[0][0], task, before)
+            ids = tuple(
+                conn.execute(
+                    _INSERT_MESSAGE,
+                    (
+                        m.topic,
+                        m.key,
+                        m.task_id,
+                        m.task_version,
+                        0 if m.not_before is None else _micros(m.not_before),
+                        body,
+                    ),
+                ).fetchone()[0]
+                for m, body in messages
             )
-            raise InvalidPayload(msg, field="version")
-        body = self._dump(task)
-        with self._writing(f"save task {task.number}") as conn:
-            params = (*_columns(task, body), task.id, expected_version)
-            updated = conn.execute(_UPDATE_TASK, params).fetchall()
-            if not updated:
-                stored = conn.execute(
-                    "SELECT version FROM tasks WHERE id = ?", (task.id,)
-                ).fetchone()
-                if stored is None:
-                    raise TaskNotFound(task.id)
-                raise ConcurrencyConflict(task.number, expected_version, stored[0])
-            # The cached entry of the expected version is what the row held before this UPDATE.
-            before = self._cache.get((task.id, expected_version), _UNKNOWN)
-            self._put_assignees(conn, updated[0][0], task, before)
-            self._queue(conn, task, notifications)
-        self._remember(task)
+        for task, _ in added:
+            self._remember(task)
+        for task, _, _ in saved:
+            self._remember(task)
+        return ids
+
+    def add(self, task: Task) -> None:
+        """Store one new task; raise `ConcurrencyConflict` if its id is taken (the stored task stays)."""
+        self.commit(Changeset(added=(task,)))
+
+    def save(self, task: Task, expected_version: int) -> None:
+        """Replace the stored task if its version is still `expected_version` (one conditional UPDATE)."""
+        self.commit(Changeset(saved=((task, expected_version),)))
 
     def query(self, query: TaskQuery) -> list[Task]:
         """Return the tasks that match, ordered by creation time then id; rows that do not load are skipped."""
@@ -399,24 +507,140 @@ class SqliteRepository:
 
     # --- the outbox ------------------------------------------------------------------------
 
-    def pending_notifications(self, limit: int | None = None) -> list[OutboxEntry]:
-        """Return up to `limit` undelivered notifications, oldest first."""
-        sql = "SELECT id, task_id, task_version, body FROM outbox ORDER BY id"
+    def claim(
+        self,
+        worker: str,
+        now: datetime,
+        *,
+        lease: timedelta,
+        limit: int = 100,
+        topics: Iterable[str] | None = None,
+        ids: Iterable[int] | None = None,
+    ) -> list[OutboxEntry]:
+        """Lease up to `limit` ready messages to `worker`, oldest first, in one write transaction.
+
+        The transaction holds SQLite's write lock, so two workers (threads or processes) never
+        claim the same message while its lease lasts. A message whose body does not parse is
+        moved to the dead letters with the reason, not returned.
+        """
+        check_claim(worker, now, lease, limit)
+        at = _micros(now)
+        clauses = ["not_before <= ?", "lease_until <= ?"]
+        params: list[Any] = [at, at]
+        if topics is not None:
+            wanted = sorted(set(topics))
+            if not wanted:
+                return []
+            clauses.append(f"topic IN ({', '.join('?' * len(wanted))})")
+            params += wanted
+        if ids is not None:
+            chosen = sorted(set(ids))
+            if not chosen:
+                return []
+            clauses.append(f"id IN ({', '.join('?' * len(chosen))})")
+            params += chosen
+        sql = (
+            "UPDATE outbox SET attempts = attempts + 1, claimed_by = ?, lease_until = ? "
+            f"WHERE id IN (SELECT id FROM outbox WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?) "
+            "RETURNING id, topic, key, task_id, task_version, not_before, attempts, last_error, body"
+        )
+        until = _micros(now + lease)
+        with self._writing("claim outbox messages") as conn:
+            rows = conn.execute(sql, (worker, until, *params, limit)).fetchall()
+            taken: list[OutboxEntry] = []
+            for row in sorted(rows):
+                entry, problem = _outbox_entry(row, worker, now + lease)
+                if entry is not None:
+                    taken.append(entry)
+                    continue
+                conn.execute(_BURY, (problem, at, row[0]))
+                conn.execute("DELETE FROM outbox WHERE id = ?", (row[0],))
+                _log_unreadable_message(self._path, row[0], problem)
+        return taken
+
+    def complete(self, entries: Iterable[OutboxEntry]) -> None:
+        """Remove delivered messages whose claim is still the one given (same worker and attempt)."""
+        done = [(e.id, e.claimed_by, e.attempts) for e in entries]
+        if not done:
+            return
+        with self._writing("complete outbox messages") as conn:
+            conn.executemany(
+                "DELETE FROM outbox WHERE id = ? AND claimed_by IS ? AND attempts = ?", done
+            )
+
+    def retry(self, entry: OutboxEntry, *, not_before: datetime, error: str) -> None:
+        """Give a claimed message back, ready again from `not_before`, with the error recorded."""
+        with self._writing("retry an outbox message") as conn:
+            conn.execute(
+                "UPDATE outbox SET claimed_by = NULL, lease_until = 0, not_before = ?, "
+                "last_error = ? WHERE id = ? AND claimed_by IS ? AND attempts = ?",
+                (_micros(not_before), error, entry.id, entry.claimed_by, entry.attempts),
+            )
+
+    def bury(self, entry: OutboxEntry, *, reason: str, at: datetime) -> None:
+        """Move a claimed message to the dead letters with `reason`."""
+        with self._writing("bury an outbox message") as conn:
+            held = conn.execute(
+                "SELECT 1 FROM outbox WHERE id = ? AND claimed_by IS ? AND attempts = ?",
+                (entry.id, entry.claimed_by, entry.attempts),
+            ).fetchone()
+            if held is None:
+                return
+            conn.execute(_BURY, (reason, _micros(at), entry.id))
+            conn.execute("DELETE FROM outbox WHERE id = ?", (entry.id,))
+
+    def pending(self, limit: int | None = None) -> list[OutboxEntry]:
+        """Return up to `limit` messages not delivered nor buried, oldest first, leased or not."""
+        sql = (
+            "SELECT id, topic, key, task_id, task_version, not_before, attempts, last_error, "
+            "body, claimed_by, lease_until FROM outbox ORDER BY id"
+        )
         params: tuple[Any, ...] = ()
         if limit is not None:
             sql += " LIMIT ?"
             params = (max(limit, 0),)
         with self._statements("read the outbox") as conn:
             rows = conn.execute(sql, params).fetchall()
-        return [self._entry(*row) for row in rows]
+        found: list[OutboxEntry] = []
+        for row in rows:
+            lease = None if not row[10] else _from_micros(row[10])
+            entry, _ = _outbox_entry(row[:9], row[9], lease)
+            if entry is not None:
+                found.append(entry)
+        return found
 
-    def mark_delivered(self, ids: Iterable[int]) -> None:
-        """Remove delivered notifications from the outbox; ids not pending are ignored."""
-        delivered = [(entry_id,) for entry_id in ids]
-        if not delivered:
-            return
-        with self._writing("mark notifications delivered") as conn:
-            conn.executemany("DELETE FROM outbox WHERE id = ?", delivered)
+    def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
+        """Return up to `limit` dead letters, oldest first."""
+        sql = (
+            "SELECT id, topic, key, body, reason, attempts, buried_at, task_id, task_version "
+            "FROM dead_letters ORDER BY id"
+        )
+        params: tuple[Any, ...] = ()
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = (max(limit, 0),)
+        with self._statements("read the dead letters") as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [
+            DeadLetter(i, topic, key, body, reason, attempts, _from_micros(at), task_id, version)
+            for i, topic, key, body, reason, attempts, at, task_id, version in rows
+        ]
+
+    def revive(self, ids: Iterable[int], *, now: datetime) -> int:
+        """Put dead letters back in the outbox as new messages ready at `now`; return how many."""
+        chosen = sorted(set(ids))
+        if not chosen:
+            return 0
+        marks = ", ".join("?" * len(chosen))
+        with self._writing("revive dead letters") as conn:
+            revived = conn.execute(
+                "INSERT INTO outbox (topic, key, task_id, task_version, not_before, body) "
+                f"SELECT topic, key, task_id, task_version, ?, body FROM dead_letters "
+                f"WHERE id IN ({marks}) ORDER BY id",
+                (_micros(now), *chosen),
+            ).rowcount
+            conn.execute(f"DELETE FROM dead_letters WHERE id IN ({marks})", chosen)
+        return int(revived)
 
     # --- beyond the port ---------------------------------------------------------------------
 
@@ -623,28 +847,3 @@ class SqliteRepository:
             conn.executemany(
                 _INSERT_ASSIGNEE, [(pk, ref.company, ref.user, ball) for ref in task.assignees]
             )
-
-    def _queue(
-        self, conn: sqlite3.Connection, task: Task, notifications: Sequence[Notification]
-    ) -> None:
-        if not notifications:
-            return
-        unstructure = self._serializer.converter.unstructure
-        conn.executemany(
-            "INSERT INTO outbox (task_id, task_version, body) VALUES (?, ?, ?)",
-            [
-                (task.id, task.version, json.dumps(unstructure(n), separators=(",", ":")))
-                for n in notifications
-            ],
-        )
-
-    def _entry(self, entry_id: int, task_id: str, version: int, body: str) -> OutboxEntry:
-        try:
-            notification = self._serializer.converter.structure(json.loads(body), Notification)
-        except Exception as exc:
-            msg = (
-                f"cannot load outbox entry {entry_id} of task '{task_id}' (version {version}): "
-                f"{exc}"
-            )
-            raise DeserializationError(msg, task_id=task_id) from exc
-        return OutboxEntry(entry_id, TaskId(task_id), version, notification)

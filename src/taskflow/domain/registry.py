@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 
 import attrs
 
+from taskflow.domain.notifications import NotificationPolicy
 from taskflow.domain.values import not_blank
 from taskflow.domain.workflow import Workflow
 from taskflow.errors import InvalidWorkflow, UnknownKind
@@ -15,12 +16,16 @@ __all__ = ["Registry", "TaskKind"]
 
 @attrs.frozen
 class TaskKind:
-    """A kind of task: its name, the type of its kind-specific data, and its workflow."""
+    """A kind of task: its name, the type of its kind-specific data, and its workflow.
+
+    `policy` decides who hears of the kind's events; None falls back to the service's policy.
+    """
 
     name: str = attrs.field(validator=not_blank)
     data_type: type
     workflow: Workflow
     description: str = ""
+    policy: NotificationPolicy | None = attrs.field(default=None, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if not attrs.has(self.data_type):

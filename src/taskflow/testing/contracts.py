@@ -15,6 +15,7 @@ import abc
 import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
@@ -26,6 +27,7 @@ from hypothesis import strategies as st
 from taskflow.domain import engine
 from taskflow.domain.common import ASSIGN, COMMENT, EDIT, AddComment, Assign, Edit
 from taskflow.domain.notifications import Notification
+from taskflow.domain.outbox import OutboxMessage
 from taskflow.domain.query import TaskQuery, sort_key
 from taskflow.domain.task import NewTask, Task
 from taskflow.domain.values import (
@@ -55,7 +57,7 @@ from taskflow.kinds.document import (
     Reject,
     UploadDocument,
 )
-from taskflow.ports import Clock, IdFactory, Notifier, OutboxRepository, TaskRepository
+from taskflow.ports import Changeset, Clock, IdFactory, Notifier, TaskRepository
 from taskflow.testing.strategies import aware_datetimes
 from taskflow.testing.strategies import tasks as generated_tasks
 
@@ -78,6 +80,7 @@ __all__ = [
     "accept",
     "act",
     "assign",
+    "decline",
     "make_task",
     "reject",
     "set_due",
@@ -163,6 +166,11 @@ def act(
 def upload(task: Task, actor: Actor, *, at: datetime | None = None) -> Task:
     """Upload `SAMPLE_PDF` as the recipient: the task becomes 'uploaded', the ball goes back."""
     return act(task, actor, UPLOAD, UploadDocument(SAMPLE_PDF, date(2030, 1, 1)), at=at)
+
+
+def decline(task: Task, actor: Actor, *, at: datetime | None = None) -> Task:
+    """Decline the request as the recipient, with a reason: the task goes back to the requester."""
+    return act(task, actor, DECLINE, Decline("We do not have it"), at=at)
 
 
 def accept(task: Task, actor: Actor, *, at: datetime | None = None) -> Task:
@@ -583,7 +591,8 @@ def _run(
 class RepositoryContract(abc.ABC):
     """What every `TaskRepository` must do: subclass it and implement `make_repository`.
 
-    An `OutboxRepository` also runs the outbox tests; for other repositories they are skipped.
+    Override `make_sibling` to return a second repository on the same store (another
+    connection to the same database file, say), so the concurrency tests use two doors.
     """
 
     max_examples: ClassVar[int | None] = None
@@ -958,98 +967,276 @@ class RepositoryContract(abc.ABC):
 
         check()
 
-    # the outbox (for repositories that are an `OutboxRepository`; skipped for the others)
+    # commit: one atomic write of several tasks and messages
 
-    def _outbox(self) -> OutboxRepository:
+    def test_commit_writes_every_task_and_message_and_returns_the_message_ids(self) -> None:
+        """A commit adds and saves several tasks and queues its messages, ids rising in order."""
         repo = self.make_repository()
-        if not isinstance(repo, OutboxRepository):
-            pytest.skip(f"{type(repo).__name__} is not an OutboxRepository")
-        return repo
+        first = make_task("t-1", assignees=[SUPPLIER.ref])
+        repo.add(first)
+        second = make_task("t-2", assignees=[SUPPLIER.ref])
+        uploaded = upload(first, SUPPLIER)
+        messages = _messages(3)
+        ids = repo.commit(Changeset(added=[second], saved=[(uploaded, 1)], messages=messages))
+        assert repo.get(TaskId("t-1")) == uploaded
+        assert repo.get(TaskId("t-2")) == second
+        assert len(ids) == 3
+        assert list(ids) == sorted(set(ids))
+        pending = repo.pending()
+        assert [e.id for e in pending] == list(ids)
+        assert [e.message for e in pending] == list(messages)
+        assert [e.message.payload for e in pending] == [m.payload for m in messages]
 
-    def test_add_and_save_queue_their_notifications_in_order_with_the_version(self) -> None:
-        """Notifications given to `add` and `save` are pending, oldest first, with their task version."""
-        repo = self._outbox()
-        notes = _notifications()
-        task = make_task("t-1", assignees=[SUPPLIER.ref])
-        repo.add(task, notifications=notes[:2])
-        uploaded = upload(task, SUPPLIER)
-        repo.save(uploaded, task.version, notifications=notes[2:])
-        pending = repo.pending_notifications()
-        assert [e.notification for e in pending] == list(notes)
-        assert [(e.task_id, e.task_version) for e in pending] == [
-            ("t-1", 1),
-            ("t-1", 1),
-            ("t-1", 2),
-        ]
-        assert [e.id for e in pending] == sorted({e.id for e in pending})
-
-    def test_writes_without_notifications_queue_nothing(self) -> None:
-        """`add` and `save` given no notifications (or an empty tuple) leave the outbox empty."""
-        repo = self._outbox()
-        task = make_task("t-1", assignees=[SUPPLIER.ref])
-        repo.add(task)
-        repo.save(upload(task, SUPPLIER), task.version, notifications=())
-        assert repo.pending_notifications() == []
-
-    def test_refused_writes_queue_no_notification(self) -> None:
-        """A stale save, a save of an unknown task, a malformed save and a taken id queue nothing."""
-        repo = self._outbox()
-        notes = _notifications()
-        task = make_task("t-1", assignees=[SUPPLIER.ref])
-        repo.add(task)
-        first = upload(task, SUPPLIER)
-        repo.save(first, task.version)
+    def test_commit_with_one_stale_task_writes_nothing_at_all(self) -> None:
+        """A stale version anywhere in a commit refuses all of it: no task, no message."""
+        repo = self.make_repository()
+        first = make_task("t-1", assignees=[SUPPLIER.ref])
+        other = make_task("t-2", assignees=[SUPPLIER.ref])
+        repo.add(first)
+        repo.add(other)
+        repo.save(upload(other, SUPPLIER), 1)
+        new = make_task("t-3")
         with pytest.raises(ConcurrencyConflict):
-            repo.save(set_due(task, BUYER, T0 + _DAY), task.version, notifications=notes)
-        with pytest.raises(TaskNotFound):
-            repo.save(
-                upload(make_task("t-2", assignees=[SUPPLIER.ref]), SUPPLIER), 1, notifications=notes
+            repo.commit(
+                Changeset(
+                    added=[new],
+                    saved=[(upload(first, SUPPLIER), 1), (upload(other, SUPPLIER), 1)],
+                    messages=_messages(2),
+                )
             )
+        assert repo.get(TaskId("t-1")) == first
+        assert repo.get(TaskId("t-2")).version == 2
+        with pytest.raises(TaskNotFound):
+            repo.get(TaskId("t-3"))
+        assert repo.pending() == []
+
+    @pytest.mark.parametrize("problem", ["taken", "unknown", "twice", "version"])
+    def test_every_refused_commit_writes_nothing(self, problem: str) -> None:
+        """A taken id, an unknown task, a task named twice or a version not above: nothing is written."""
+        repo = self.make_repository()
+        task = make_task("t-1", assignees=[SUPPLIER.ref])
+        repo.add(task)
+        fresh = make_task("t-9")
+        bad: Changeset
+        error: type[Exception]
+        if problem == "taken":
+            bad, error = Changeset(added=[fresh, task]), ConcurrencyConflict
+        elif problem == "unknown":
+            stranger = upload(make_task("t-2", assignees=[SUPPLIER.ref]), SUPPLIER)
+            bad, error = Changeset(added=[fresh], saved=[(stranger, 1)]), TaskNotFound
+        elif problem == "twice":
+            bad, error = Changeset(added=[fresh, fresh]), InvalidPayload
+        else:
+            bad, error = Changeset(added=[fresh], saved=[(task, 1)]), InvalidPayload
+        with pytest.raises(error):
+            repo.commit(attrs.evolve(bad, messages=_messages(2)))
+        assert repo.get(TaskId("t-1")) == task
+        with pytest.raises(TaskNotFound):
+            repo.get(TaskId("t-9"))
+        assert repo.pending() == []
+        assert repo.next_number(ACME) == 1
+
+    def test_commit_refuses_a_payload_that_is_not_json_ready(self) -> None:
+        """A message whose payload cannot be stored as JSON is refused before anything is written."""
         with pytest.raises(InvalidPayload):
-            repo.save(attrs.evolve(first, state="requested"), first.version, notifications=notes)
-        with pytest.raises(ConcurrencyConflict):
-            repo.add(task, notifications=notes)
-        assert repo.pending_notifications() == []
-        assert repo.get(task.id) == first
+            OutboxMessage("webhook", "k-1", {"when": T0})
+        repo = self.make_repository()
+        assert repo.commit(Changeset()) == ()
+        assert repo.pending() == []
 
-    def test_pending_notifications_limit_returns_the_oldest(self) -> None:
-        """`pending_notifications(limit)` gives the first `limit` in queue order; 0 gives none."""
-        repo = self._outbox()
-        notes = _notifications()
-        repo.add(make_task("t-1"), notifications=notes)
-        assert [e.notification for e in repo.pending_notifications(2)] == list(notes[:2])
-        assert repo.pending_notifications(0) == []
-        assert len(repo.pending_notifications(99)) == len(notes)
+    # the outbox: claim with a lease, complete, retry, dead letters
 
-    def test_mark_delivered_removes_only_those_and_keeps_the_order(self) -> None:
-        """Delivered entries leave the outbox; the rest stay in order; unknown ids are ignored."""
-        repo = self._outbox()
-        notes = _notifications()
-        repo.add(make_task("t-1"), notifications=notes)
-        first, second, third = repo.pending_notifications()
-        repo.mark_delivered([second.id, 10_000])
-        assert repo.pending_notifications() == [first, third]
-        repo.mark_delivered([second.id])
-        repo.mark_delivered([])
-        assert repo.pending_notifications() == [first, third]
-        repo.mark_delivered([first.id, third.id])
-        assert repo.pending_notifications() == []
+    def test_claim_leases_ready_messages_oldest_first_and_counts_attempts(self) -> None:
+        """A claim takes ready messages in order, leased to the worker, attempts one higher."""
+        repo = self.make_repository()
+        ids = repo.commit(Changeset(messages=_messages(3)))
+        taken = repo.claim("w1", T0, lease=_HOUR, limit=2)
+        assert [e.id for e in taken] == list(ids[:2])
+        assert all(e.attempts == 1 and e.claimed_by == "w1" for e in taken)
+        # Leased messages are not claimed again while the lease lasts; the third one is.
+        again = repo.claim("w2", T0 + _HOUR / 2, lease=_HOUR)
+        assert [e.id for e in again] == [ids[2]]
+        assert repo.claim("w3", T0 + _HOUR / 2, lease=_HOUR) == []
+        # After the lease ends, another worker may take them over.
+        later = repo.claim("w3", T0 + 2 * _HOUR, lease=_HOUR)
+        assert [e.id for e in later] == list(ids)
+        assert [e.attempts for e in later] == [2, 2, 2]
+
+    def test_complete_removes_only_messages_whose_claim_is_still_held(self) -> None:
+        """Completing removes a message; a claim that was taken over since completes nothing."""
+        repo = self.make_repository()
+        ids = repo.commit(Changeset(messages=_messages(2)))
+        first, second = repo.claim("w1", T0, lease=_HOUR)
+        repo.complete([first])
+        assert [e.id for e in repo.pending()] == [ids[1]]
+        (taken_over,) = repo.claim("w2", T0 + 2 * _HOUR, lease=_HOUR)
+        repo.complete([second])  # w1's lease ended: w2 holds the message now
+        assert [e.id for e in repo.pending()] == [ids[1]]
+        repo.complete([taken_over])
+        assert repo.pending() == []
+
+    def test_retry_gives_a_message_back_for_later_with_its_error(self) -> None:
+        """A retried message is claimed again only from its not-before time, with the error kept."""
+        repo = self.make_repository()
+        (message_id,) = repo.commit(Changeset(messages=_messages(1)))
+        (entry,) = repo.claim("w1", T0, lease=_HOUR)
+        repo.retry(entry, not_before=T0 + _DAY, error="boom")
+        assert repo.claim("w1", T0 + _HOUR * 2, lease=_HOUR) == []
+        (again,) = repo.claim("w1", T0 + _DAY, lease=_HOUR)
+        assert (again.id, again.attempts, again.last_error) == (message_id, 2, "boom")
+
+    def test_a_message_not_before_a_time_waits_until_then(self) -> None:
+        """A message queued with `not_before` is not claimed before that time, and is after."""
+        repo = self.make_repository()
+        late = OutboxMessage("webhook", "late", {"n": 1}, not_before=T0 + _DAY)
+        soon = OutboxMessage("webhook", "soon", {"n": 2})
+        repo.commit(Changeset(messages=[late, soon]))
+        (soon_entry,) = repo.claim("w", T0, lease=_HOUR)
+        assert soon_entry.message.key == "soon"
+        repo.complete([soon_entry])
+        assert [e.message.key for e in repo.claim("w", T0 + _DAY, lease=_HOUR)] == ["late"]
+
+    def test_claim_by_topic_and_by_id_narrows_the_choice(self) -> None:
+        """`topics` and `ids` keep a claim to those messages; the others stay ready."""
+        repo = self.make_repository()
+        ids = repo.commit(
+            Changeset(
+                messages=[
+                    OutboxMessage("a", "1", {}),
+                    OutboxMessage("b", "2", {}),
+                    OutboxMessage("a", "3", {}),
+                ]
+            )
+        )
+        assert [e.id for e in repo.claim("w", T0, lease=_HOUR, topics=["b"])] == [ids[1]]
+        assert [e.id for e in repo.claim("w", T0, lease=_HOUR, ids=[ids[2], 10_000])] == [ids[2]]
+        assert repo.claim("w", T0, lease=_HOUR, topics=[]) == []
+        assert [e.id for e in repo.claim("w", T0, lease=_HOUR)] == [ids[0]]
+
+    def test_buried_messages_are_dead_letters_with_their_reason_and_never_claimed(self) -> None:
+        """A buried message leaves the outbox for the dead letters, reason and attempts kept; revive requeues it."""
+        repo = self.make_repository()
+        ids = repo.commit(Changeset(messages=_messages(2)))
+        first, _ = repo.claim("w", T0, lease=_HOUR)
+        repo.bury(first, reason="no such user", at=T0)
+        (dead,) = repo.dead_letters()
+        assert (dead.id, dead.reason, dead.attempts, dead.buried_at) == (
+            ids[0],
+            "no such user",
+            1,
+            T0,
+        )
+        assert (dead.topic, dead.key) == (first.message.topic, first.message.key)
+        assert [e.id for e in repo.pending()] == [ids[1]]
+        assert repo.claim("w", T0 + _DAY, lease=_HOUR)[0].id == ids[1]
+        assert repo.revive([ids[0], 10_000], now=T0 + _DAY) == 1
+        assert repo.dead_letters() == []
+        (revived,) = [e for e in repo.pending() if e.message.key == first.message.key]
+        assert revived.id > max(ids)
+        assert revived.message.payload == first.message.payload
 
     def test_outbox_ids_are_never_reused_after_delivery(self) -> None:
-        """An entry queued after others were delivered gets a higher id than any before it."""
-        repo = self._outbox()
-        notes = _notifications()
+        """A message queued after others were completed gets a higher id than any before it."""
+        repo = self.make_repository()
+        old = repo.commit(Changeset(messages=_messages(2)))
+        repo.complete(repo.claim("w", T0, lease=_HOUR))
+        (new,) = repo.commit(Changeset(messages=_messages(1)))
+        assert new > max(old)
+
+    @pytest.mark.parametrize(
+        ("worker", "lease", "limit", "field"),
+        [("", _HOUR, 1, "worker"), ("w", timedelta(0), 1, "lease"), ("w", _HOUR, -1, "limit")],
+    )
+    def test_a_bad_claim_is_refused_naming_the_argument(
+        self, worker: str, lease: timedelta, limit: int, field: str
+    ) -> None:
+        """A blank worker, a lease that is not positive or a negative limit is refused by name."""
+        repo = self.make_repository()
+        with pytest.raises(InvalidPayload) as refused:
+            repo.claim(worker, T0, lease=lease, limit=limit)
+        assert refused.value.field == field
+
+    # concurrency: threads on one repository, and two repositories on one store
+
+    def make_sibling(self, repo: TaskRepository) -> TaskRepository | None:
+        """Return another repository on the same store as `repo` (None: the store has no second door)."""
+        return None
+
+    def _pair(self) -> tuple[TaskRepository, TaskRepository]:
+        repo = self.make_repository()
+        sibling = self.make_sibling(repo)
+        return repo, repo if sibling is None else sibling
+
+    def test_two_writers_of_one_version_one_wins_and_the_other_conflicts(self) -> None:
+        """Two commits from the same version, through two doors of one store: exactly one lands."""
+        repo, other = self._pair()
         task = make_task("t-1", assignees=[SUPPLIER.ref])
-        repo.add(task, notifications=notes)
-        old = repo.pending_notifications()
-        repo.mark_delivered(e.id for e in old)
-        repo.save(upload(task, SUPPLIER), task.version, notifications=notes[:1])
-        (new,) = repo.pending_notifications()
-        assert new.id > max(e.id for e in old)
-        assert (new.task_version, new.notification) == (2, notes[0])
-        # Marking the old ids again must not touch the new entry.
-        repo.mark_delivered(e.id for e in old)
-        assert repo.pending_notifications() == [new]
+        repo.add(task)
+        seen = other.get(TaskId("t-1"))
+        repo.commit(Changeset(saved=[(upload(task, SUPPLIER), 1)], messages=_messages(1)))
+        with pytest.raises(ConcurrencyConflict):
+            other.commit(Changeset(saved=[(decline(seen, SUPPLIER), 1)], messages=_messages(1)))
+        assert other.get(TaskId("t-1")).state == "uploaded"
+        assert len(other.pending()) == 1
+
+    def test_threads_racing_on_one_task_land_each_version_once(self) -> None:
+        """Threads commit against one task with retries: versions are gapless, every winner lands once."""
+        repo, other = self._pair()
+        repo.add(make_task("t-1", assignees=[SUPPLIER.ref]))
+        rounds = 10
+
+        def work(door: TaskRepository, name: str) -> int:
+            won = 0
+            for i in range(rounds):
+                while True:
+                    current = door.get(TaskId("t-1"))
+                    changed = act(current, SUPPLIER, COMMENT, AddComment(f"{name}-{i}"))
+                    try:
+                        door.commit(
+                            Changeset(
+                                saved=[(changed, current.version)],
+                                messages=[OutboxMessage("webhook", f"{name}-{i}", {"n": i})],
+                            )
+                        )
+                    except ConcurrencyConflict:
+                        continue
+                    won += 1
+                    break
+            return won
+
+        with ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(work, door, f"w{n}") for n, door in enumerate((repo, other) * 2)]
+            won = sum(f.result() for f in futures)
+        final = repo.get(TaskId("t-1"))
+        assert won == 4 * rounds
+        assert final.version == 1 + won
+        assert len(final.comments) == won
+        assert len(repo.pending()) == won
+
+    def test_two_workers_never_hold_the_same_message_at_once(self) -> None:
+        """Workers claiming concurrently through two doors split the messages: none taken twice."""
+        repo, other = self._pair()
+        ids = repo.commit(Changeset(messages=_messages(60)))
+
+        def drain(door: TaskRepository, worker: str) -> list[int]:
+            taken: list[int] = []
+            while batch := door.claim(worker, T0, lease=_DAY, limit=3):
+                taken += [e.id for e in batch]
+            return taken
+
+        with ThreadPoolExecutor(4) as pool:
+            futures = [
+                pool.submit(drain, door, f"w{n}") for n, door in enumerate((repo, other) * 2)
+            ]
+            taken = [i for f in futures for i in f.result()]
+        assert sorted(taken) == list(ids)
+
+
+def _messages(count: int) -> tuple[OutboxMessage, ...]:
+    return tuple(
+        OutboxMessage("webhook", f"m-{i}", {"n": i, "text": f"message {i}", "ok": True})
+        for i in range(count)
+    )
 
 
 # --- the other ports -----------------------------------------------------------------------

@@ -35,6 +35,7 @@ from taskflow.adapters.memory import (
     RecordingNotifier,
     SequentialIds,
 )
+from taskflow.application.service import TaskService
 from taskflow.domain import engine
 from taskflow.domain.engine import Outcome
 from taskflow.domain.notifications import Notification
@@ -54,7 +55,6 @@ from taskflow.errors import (
 )
 from taskflow.ports import Clock, IdFactory, Notifier, TaskRepository
 from taskflow.serialization import Serializer
-from taskflow.service import TaskService
 from taskflow.testing.strategies import (
     KindStrategies,
     Parties,

@@ -1,29 +1,32 @@
-"""The questionnaire calls of the service (Q1-Q4): send, answer one or many, delegate, review, overview.
+"""The questionnaire application service (Q1-Q4): send, answer one or many, delegate, review, overview.
 
-`TaskService` offers each function here as a method of the same name (`service.send_questionnaire(
-actor, draft)`); they are functions of a service so that this module stays beside, not inside,
-the generic service. Every call goes through `TaskService.open` and `TaskService.act`, so each
-answer is its own action, history entry and notification on its own question task.
+    questionnaires = Questionnaires(service)      # once, at start-up, in every process
+    sent = questionnaires.send_questionnaire(buyer, draft)
 
-After each change of a question task's state these calls record it on the questionnaire (one
-tracking action there), which keeps the questionnaire's state and its answered-vs-total
-count current for the overview. A question changed with the generic `TaskService.act` is
-recorded by the next questionnaire call that touches it, or at once by `sync_questionnaire`.
+`Questionnaires` is built on the generic `TaskService` and registers one handler with it:
+after every committed change of a question task's state, the handler records that state on
+the questionnaire (one tracking action there, taken by the system actor `questionnaires`),
+which keeps the questionnaire's state and its answered-vs-total count current for the
+overview, whether the question changed through these calls or through plain `service.act`.
+Sending is one unit of work: the questionnaire, its question tasks and the attachment of
+their ids are committed together or not at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
+from taskflow.application.service import TaskService
+from taskflow.application.unit_of_work import Subscription, UnitOfWork
 from taskflow.domain import engine
 from taskflow.domain.engine import Outcome
 from taskflow.domain.query import TaskQuery, check_time_range
 from taskflow.domain.registry import TaskKind
-from taskflow.domain.task import NewTask, Task
+from taskflow.domain.task import DomainEvent, NewTask, Task
 from taskflow.domain.values import Actor, CompanyId, Link, Side, TaskId, UserRef
 from taskflow.errors import (
     ConcurrencyConflict,
@@ -53,29 +56,22 @@ from taskflow.kinds.questionnaire import (
     tracking_action,
 )
 
-if TYPE_CHECKING:
-    from taskflow.service import TaskService
-
 __all__ = [
+    "TRACKER",
     "QuestionnaireSummary",
+    "Questionnaires",
     "SentQuestionnaire",
-    "accept_answer",
-    "answer_question",
-    "answer_questions",
-    "delegate_question",
-    "questions_of",
-    "received_questionnaires",
-    "send_back_question",
-    "send_questionnaire",
-    "sent_questionnaires",
-    "sync_questionnaire",
+    "questionnaire_handlers",
+    "track_question",
 ]
+
+TRACKER = "questionnaires"
+"""The name of the system actor that records question states on their questionnaire."""
+
+_HANDLER = "taskflow.questionnaires.track"
 
 # A question task's subject: the questionnaire's title, its position, and the text, clipped.
 _SUBJECT_LIMIT = 120
-# Saving a tracking action meets a conflict only when someone saved the questionnaire between
-# the load and the save; it is loaded again and the change recorded over the new version.
-_TRACK_ATTEMPTS = 3
 
 
 @attrs.frozen
@@ -177,14 +173,18 @@ def send_questionnaire(service: TaskService, actor: Actor, draft: NewTask) -> Se
     _dry_run(questionnaire_kind, questionnaire_draft, actor, at)
     for i, question in enumerate(data.questions):
         _dry_run(question_kind, _question_draft(draft, i, question, assignees), actor, at)
-    questionnaire = service.open(actor, QUESTIONNAIRE.name, questionnaire_draft).task
-    part_of = (Link(PART_OF, questionnaire.id),)
-    questions = tuple(
-        service.open(actor, QUESTION.name, _question_draft(draft, i, q, assignees, part_of)).task
-        for i, q in enumerate(data.questions)
-    )
-    ids = AttachQuestions(tuple(q.id for q in questions))
-    attached = service.act(actor, questionnaire.id, ATTACH_QUESTIONS, ids).task
+    # One unit of work: the questionnaire, every question and the attachment, or nothing.
+    with service.unit_of_work() as uow:
+        questionnaire = uow.open(actor, QUESTIONNAIRE.name, questionnaire_draft).task
+        part_of = (Link(PART_OF, questionnaire.id),)
+        questions = tuple(
+            uow.open(actor, QUESTION.name, _question_draft(draft, i, q, assignees, part_of)).task
+            for i, q in enumerate(data.questions)
+        )
+        ids = AttachQuestions(tuple(q.id for q in questions))
+        attached = uow.act(actor, questionnaire.id, ATTACH_QUESTIONS, ids).task
+    attached = attached.visible_to(actor.company)
+    questions = tuple(q.visible_to(actor.company) for q in questions)
     return SentQuestionnaire(attached, questions)
 
 
@@ -212,37 +212,52 @@ def _parent(question: Task) -> TaskId | None:
     return next((link.task_id for link in question.links if link.relation == PART_OF), None)
 
 
-def _track(service: TaskService, actor: Actor, question: Task) -> None:
+def _tracker(company: CompanyId) -> Actor:
+    return Actor.system(TRACKER, company)
+
+
+def _track(uow: UnitOfWork, question: Task) -> None:
     """Record the question's state on its questionnaire, if it is attached to one and changed."""
     parent = _parent(question)
     if parent is None:
         return
-    attempt = 1
-    while True:
-        questionnaire = service.get(actor, parent)
-        if questionnaire.kind != QUESTIONNAIRE.name:
-            return
-        data: Questionnaire = questionnaire.data
-        index = data.index_of(question.id)
-        if index is None or data.question_states[index] == question.state:
-            return
-        change = QuestionChange(question.id, question.state)
-        action = tracking_action(questionnaire, change)
-        try:
-            service.act(actor, parent, action, change, expected_version=questionnaire.version)
-        except ConcurrencyConflict:
-            if attempt == _TRACK_ATTEMPTS:
-                raise
-            attempt += 1
-        else:
-            return
+    actor = _tracker(question.requester.company)
+    questionnaire = uow.get(actor, parent)
+    if questionnaire.kind != QUESTIONNAIRE.name or questionnaire.requester != question.requester:
+        return
+    data: Questionnaire = questionnaire.data
+    index = data.index_of(question.id)
+    if index is None or data.question_states[index] == question.state:
+        return
+    change = QuestionChange(question.id, question.state)
+    uow.act(actor, parent, tracking_action(questionnaire, change), change)
+
+
+def track_question(event: DomainEvent, uow: UnitOfWork) -> None:
+    """Record a question task's new state on its questionnaire (the handler questionnaires register).
+
+    Idempotent: it reads the question as it is now, so a repeated or late event records
+    nothing twice.
+    """
+    if event.kind != QUESTION.name or event.from_state is None:
+        return
+    if event.from_state == event.to_state:
+        return
+    question = uow.get(_tracker(event.actor.company), event.task_id)
+    _track(uow, question)
+
+
+def questionnaire_handlers() -> tuple[Subscription, ...]:
+    """Return the handlers questionnaires need, to pass to `TaskService(handlers=...)`."""
+    return (Subscription(_HANDLER, track_question, kinds=QUESTION.name),)
 
 
 def sync_questionnaire(service: TaskService, actor: Actor, questionnaire_id: TaskId) -> Task:
     """Record on a questionnaire every question whose state changed unrecorded; return it."""
     questionnaire = _load(service, actor, questionnaire_id, QUESTIONNAIRE.name)
     for question_id in questionnaire.data.question_ids:
-        _track(service, actor, service.get(actor, question_id))
+        with service.unit_of_work() as uow:
+            _track(uow, uow.get(_tracker(questionnaire.requester.company), question_id))
     return service.get(actor, questionnaire_id)
 
 
@@ -274,9 +289,7 @@ def _answer(
     except InvalidPayload:
         _refuse_unless_allowed(service, actor, task, ANSWER, expected_version)
         raise
-    outcome = service.act(actor, task.id, ANSWER, answer, expected_version=expected_version)
-    _track(service, actor, outcome.task)
-    return outcome
+    return service.act(actor, task.id, ANSWER, answer, expected_version=expected_version)
 
 
 def answer_question(
@@ -405,9 +418,7 @@ def accept_answer(
 ) -> Outcome:
     """Accept a question's answer: the question is done for good."""
     _load(service, actor, question_id, QUESTION.name)
-    outcome = service.act(actor, question_id, ACCEPT, expected_version=expected_version)
-    _track(service, actor, outcome.task)
-    return outcome
+    return service.act(actor, question_id, ACCEPT, expected_version=expected_version)
 
 
 def send_back_question(
@@ -425,9 +436,7 @@ def send_back_question(
     except InvalidPayload:
         _refuse_unless_allowed(service, actor, task, SEND_BACK, expected_version)
         raise
-    outcome = service.act(actor, question_id, SEND_BACK, payload, expected_version=expected_version)
-    _track(service, actor, outcome.task)
-    return outcome
+    return service.act(actor, question_id, SEND_BACK, payload, expected_version=expected_version)
 
 
 # --- overview --------------------------------------------------------------------------------
@@ -520,3 +529,114 @@ def sent_questionnaires(
     wanted = _states(states)
     start, end = check_time_range(("sent_from", "sent_until"), sent_from, sent_until)
     return _overview(service, actor, Side.REQUESTER, recipient, wanted, start, end)
+
+
+class Questionnaires:
+    """The questionnaire calls (Q1-Q4), built on a `TaskService`; making one registers its handler."""
+
+    def __init__(self, service: TaskService) -> None:
+        self.service = service
+        for subscription in questionnaire_handlers():
+            service.add_subscription(subscription)
+
+    def send_questionnaire(self, actor: Actor, draft: NewTask) -> SentQuestionnaire:
+        """Send a questionnaire (`draft.data`) to `draft.recipient`: one question task per question, one commit."""
+        return send_questionnaire(self.service, actor, draft)
+
+    def questions_of(self, actor: Actor, questionnaire_id: TaskId) -> list[Task]:
+        """Return the question tasks of a questionnaire in order, as the actor sees them."""
+        return questions_of(self.service, actor, questionnaire_id)
+
+    def answer_question(
+        self,
+        actor: Actor,
+        question_id: TaskId,
+        value: Any,
+        *,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        """Answer one question task; `value` is parsed for the question's type."""
+        return answer_question(
+            self.service, actor, question_id, value, expected_version=expected_version
+        )
+
+    def answer_questions(
+        self, actor: Actor, questionnaire_id: TaskId, answers: Mapping[Any, Any]
+    ) -> tuple[Outcome, ...]:
+        """Answer several questions (by position or task id) at once; raise `InvalidAnswers` for the refused."""
+        return answer_questions(self.service, actor, questionnaire_id, answers)
+
+    def delegate_question(
+        self,
+        actor: Actor,
+        question_id: TaskId,
+        user: UserRef,
+        note: str = "",
+        *,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        """Hand a question to a colleague of the actor's company, who becomes its only assignee."""
+        return delegate_question(
+            self.service, actor, question_id, user, note, expected_version=expected_version
+        )
+
+    def accept_answer(
+        self, actor: Actor, question_id: TaskId, *, expected_version: int | None = None
+    ) -> Outcome:
+        """Accept a question's answer: the question is done for good."""
+        return accept_answer(self.service, actor, question_id, expected_version=expected_version)
+
+    def send_back_question(
+        self,
+        actor: Actor,
+        question_id: TaskId,
+        reason: str,
+        *,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        """Send a question back to the supplier with a reason, to be answered again."""
+        return send_back_question(
+            self.service, actor, question_id, reason, expected_version=expected_version
+        )
+
+    def sync_questionnaire(self, actor: Actor, questionnaire_id: TaskId) -> Task:
+        """Record on a questionnaire every question whose state changed unrecorded; return it."""
+        return sync_questionnaire(self.service, actor, questionnaire_id)
+
+    def received_questionnaires(
+        self,
+        actor: Actor,
+        *,
+        requester: CompanyId | None = None,
+        states: str | Iterable[str] | None = None,
+        received_from: datetime | None = None,
+        received_until: datetime | None = None,
+    ) -> list[QuestionnaireSummary]:
+        """List the questionnaires the actor's company received, with answered vs total (Q4)."""
+        return received_questionnaires(
+            self.service,
+            actor,
+            requester=requester,
+            states=states,
+            received_from=received_from,
+            received_until=received_until,
+        )
+
+    def sent_questionnaires(
+        self,
+        actor: Actor,
+        *,
+        recipient: CompanyId | None = None,
+        states: str | Iterable[str] | None = None,
+        sent_from: datetime | None = None,
+        sent_until: datetime | None = None,
+    ) -> list[QuestionnaireSummary]:
+        """List the questionnaires the actor's company sent, with answered vs total."""
+        return sent_questionnaires(
+            self.service,
+            actor,
+            recipient=recipient,
+            states=states,
+            sent_from=sent_from,
+            sent_until=sent_until,
+        )

@@ -1,0 +1,68 @@
+"""Checks every repository applies the same way before it writes or claims anything."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from taskflow.domain.outbox import DeadLetter, OutboxMessage
+from taskflow.errors import InvalidPayload
+from taskflow.ports import Changeset
+
+__all__ = ["check_changeset", "check_claim", "revived_message"]
+
+
+def check_changeset(changes: Changeset) -> None:
+    """Refuse a changeset that no repository may write: a task twice, a version not moving up."""
+    if not isinstance(changes, Changeset):
+        msg = f"commit needs a Changeset, got {type(changes).__name__}"
+        raise InvalidPayload(msg, field="changes")
+    seen: set[str] = set()
+    for task in (*changes.added, *(task for task, _ in changes.saved)):
+        if task.id in seen:
+            msg = f"a commit names task {task.number} ({task.id}) twice; write each task once"
+            raise InvalidPayload(msg, field="changes")
+        seen.add(task.id)
+    for task, expected in changes.saved:
+        if not isinstance(expected, int) or isinstance(expected, bool):
+            msg = (
+                f"saving task {task.number} needs a whole-number expected version, got {expected!r}"
+            )
+            raise InvalidPayload(msg, field="version")
+        if task.version <= expected:
+            msg = f"saving task {task.number} needs a version above {expected}, got {task.version}"
+            raise InvalidPayload(msg, field="version")
+
+
+def check_claim(worker: str, now: datetime, lease: timedelta, limit: int) -> None:
+    """Refuse a claim with a blank worker, a naive time, a lease that is not positive, a bad limit."""
+    if not isinstance(worker, str) or not worker.strip():
+        msg = f"claim needs a non-blank worker name, got {worker!r}"
+        raise InvalidPayload(msg, field="worker")
+    if not isinstance(now, datetime) or now.utcoffset() is None:
+        msg = f"claim needs a timezone-aware `now`, got {now!r}"
+        raise InvalidPayload(msg, field="now")
+    if not isinstance(lease, timedelta) or lease <= timedelta(0):
+        msg = f"claim needs a positive lease (a timedelta), got {lease!r}"
+        raise InvalidPayload(msg, field="lease")
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        msg = f"claim needs a limit that is a whole number >= 0, got {limit!r}"
+        raise InvalidPayload(msg, field="limit")
+
+
+def revived_message(dead: DeadLetter, now: datetime) -> OutboxMessage:
+    """Return the message a dead letter held, ready at `now`; a body that is no JSON object is kept as text."""
+    try:
+        payload = json.loads(dead.body)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        payload = {"unreadable": dead.body}
+    return OutboxMessage(
+        dead.topic,
+        dead.key,
+        payload,
+        not_before=now,
+        task_id=dead.task_id,
+        task_version=dead.task_version,
+    )

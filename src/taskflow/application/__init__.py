@@ -1,0 +1,1 @@
+"""The application layer: the generic `TaskService`, its unit of work, and the kind families' services."""

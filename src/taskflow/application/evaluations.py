@@ -1,0 +1,59 @@
+"""The evaluation application service (SP4): the evaluations a supplier received, filtered."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from taskflow.application.service import TaskService
+from taskflow.domain.query import TaskQuery, check_time_range
+from taskflow.domain.task import Task
+from taskflow.domain.values import Actor, CompanyId, Side
+from taskflow.errors import InvalidPayload
+from taskflow.kinds.evaluation import EVALUATION
+
+__all__ = ["Evaluations"]
+
+
+class Evaluations:
+    """The evaluation calls, built on a `TaskService`."""
+
+    def __init__(self, service: TaskService) -> None:
+        self.service = service
+
+    def received_evaluations(
+        self,
+        actor: Actor,
+        *,
+        requester: CompanyId | None = None,
+        states: str | Iterable[str] | None = None,
+        received_from: datetime | None = None,
+        received_until: datetime | None = None,
+    ) -> list[Task]:
+        """Return the evaluations the actor's company received, oldest first, filtered (SP4, C13).
+
+        `requester` keeps one evaluating company's; `states` keeps tasks in those states; a task
+        is kept when it was created between `received_from` and `received_until`, both included.
+        """
+        workflow = self.service.registry[EVALUATION.name].workflow
+        wanted = (
+            None if states is None else frozenset({states} if isinstance(states, str) else states)
+        )
+        unknown = sorted(wanted - set(workflow.state_names)) if wanted is not None else []
+        if unknown:
+            msg = (
+                f"received evaluations cannot be filtered by state {unknown}; "
+                f"states of '{workflow.name}': {workflow.state_names}"
+            )
+            raise InvalidPayload(msg, field="states")
+        check_time_range(("received_from", "received_until"), received_from, received_until)
+        query = TaskQuery(
+            kind=EVALUATION.name, states=wanted, company=actor.company, side=Side.RECIPIENT
+        )
+        return [
+            t
+            for t in self.service.find(actor, query)
+            if (requester is None or t.requester.company == requester)
+            and (received_from is None or received_from <= t.created_at)
+            and (received_until is None or t.created_at <= received_until)
+        ]

@@ -1,0 +1,577 @@
+"""The application service a host app calls: units of work, commit, outbox delivery, handlers.
+
+`TaskService` knows no task kind: kind families with calls of their own (questionnaires,
+evaluations, bookings) are application services built on it, in modules beside this one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import attrs
+
+from taskflow.application.unit_of_work import (
+    Committed,
+    Handler,
+    Subscription,
+    UnitOfWork,
+)
+from taskflow.domain import engine
+from taskflow.domain.common import ASSIGN, CLAIM, COMMENT, EDIT, AddComment, Assign, Edit
+from taskflow.domain.engine import Outcome
+from taskflow.domain.notifications import Notification, NotificationPolicy, default_policy
+from taskflow.domain.outbox import (
+    EVENT_TOPIC,
+    NOTIFICATION_TOPIC,
+    DeliveryReport,
+    OutboxEntry,
+    OutboxMessage,
+    RetryPolicy,
+)
+from taskflow.domain.query import TaskQuery
+from taskflow.domain.registry import Registry, TaskKind
+from taskflow.domain.task import Cause, DomainEvent, NewTask, Task
+from taskflow.domain.values import Actor, CompanyId, TaskId, UserRef, Visibility
+from taskflow.errors import (
+    ConcurrencyConflict,
+    InvalidPayload,
+    InvalidWorkflow,
+    TaskflowError,
+    TaskNotFound,
+)
+from taskflow.ports import Clock, IdFactory, Notifier, TaskRepository
+
+__all__ = [
+    "DEPTH_LIMIT",
+    "Dashboard",
+    "Sender",
+    "TaskService",
+    "default_company_code",
+    "retry_on_conflict",
+]
+
+_T = TypeVar("_T")
+
+DEPTH_LIMIT = 10
+"""How many handler hops one request may cause before the chain is stopped."""
+
+Sender = Callable[[OutboxEntry], None]
+"""Delivers one outbox message of a host topic (a tracker item, a webhook); raise to retry it."""
+
+# Messages claimed per round while delivering: a long backlog is read in steps, never whole.
+_DELIVERY_BATCH = 100
+# A handler whose commit meets a conflict runs again at once, on fresh reads, this many times.
+_HANDLER_ATTEMPTS = 3
+
+
+def default_company_code(company: CompanyId) -> str:
+    """Return the code task numbers of `company` start with: its id in upper case."""
+    return str(company).upper()
+
+
+@attrs.frozen
+class Dashboard:
+    """How many of a company's tasks are in each state, per kind (C13)."""
+
+    company: CompanyId
+    counts: dict[tuple[str, str], int]
+
+    def total(self, kind: str | None = None) -> int:
+        """Return the number of tasks, of one kind or of all."""
+        return sum(n for (k, _), n in self.counts.items() if kind is None or k == kind)
+
+
+def _view(outcome: Outcome, actor: Actor) -> Outcome:
+    return Outcome(outcome.task.visible_to(actor.company), outcome.events)
+
+
+def _notification(payload: Mapping[str, Any]) -> Notification:
+    recipient = payload["recipient"]
+    return Notification(
+        UserRef(recipient["company"], recipient["user"]),
+        TaskId(payload["task_id"]),
+        payload["task_number"],
+        payload["event"],
+        payload["message"],
+    )
+
+
+class TaskService:
+    """Runs tasks for a host app; the host passes every adapter in (one composition point).
+
+    Every call that changes tasks is one unit of work, committed in one atomic write with its
+    outbox messages. After the commit the service delivers those messages (notifications, and
+    the events registered handlers wait for) unless `deliver_after_commit` is False, in which
+    case a worker calls `deliver()`. A failing or slow receiver never fails or undoes an action.
+    """
+
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        repository: TaskRepository,
+        notifier: Notifier,
+        clock: Clock,
+        ids: IdFactory,
+        policy: NotificationPolicy = default_policy,
+        company_code: Callable[[CompanyId], str] = default_company_code,
+        handlers: Iterable[Subscription] = (),
+        senders: Mapping[str, Sender] | None = None,
+        deliver_after_commit: bool = True,
+        retry: RetryPolicy | None = None,
+        lease: timedelta = timedelta(minutes=5),
+        worker: str = "taskflow",
+        depth_limit: int = DEPTH_LIMIT,
+    ) -> None:
+        self.registry = registry
+        self.repository = repository
+        self.notifier = notifier
+        self.clock = clock
+        self.ids = ids
+        self.policy = policy
+        self.company_code = company_code
+        self.deliver_after_commit = deliver_after_commit
+        self.retry = retry if retry is not None else RetryPolicy()
+        if not isinstance(lease, timedelta) or lease <= timedelta(0):
+            msg = f"TaskService: lease must be a positive timedelta, got {lease!r}"
+            raise InvalidPayload(msg, field="lease")
+        self.lease = lease
+        if not isinstance(worker, str) or not worker.strip():
+            msg = f"TaskService: worker must be a non-blank name, got {worker!r}"
+            raise InvalidPayload(msg, field="worker")
+        self.worker = worker
+        if not isinstance(depth_limit, int) or isinstance(depth_limit, bool) or depth_limit < 0:
+            msg = f"TaskService: depth_limit must be a whole number >= 0, got {depth_limit!r}"
+            raise InvalidPayload(msg, field="depth_limit")
+        self.depth_limit = depth_limit
+        self._subscriptions: dict[str, Subscription] = {}
+        self._senders: dict[str, Sender] = {}
+        self._serializer: Any = None
+        for subscription in handlers:
+            self.add_subscription(subscription)
+        for topic, sender in (senders or {}).items():
+            self.add_sender(topic, sender)
+
+    # --- changing tasks: each call one unit of work ---------------------------------------
+
+    def unit_of_work(self, *, correlation_id: str | None = None) -> UnitOfWork:
+        """Start a unit of work; use it as a context manager, which commits on a clean exit."""
+        if correlation_id is None:
+            return UnitOfWork(self)
+        return UnitOfWork(self, cause=Cause(correlation_id))
+
+    def open(self, actor: Actor, kind: str, draft: NewTask) -> Outcome:
+        """Open a task of `kind` from `draft`; `actor` becomes its requester."""
+        with self.unit_of_work() as uow:
+            outcome = uow.open(actor, kind, draft)
+        return _view(outcome, actor)
+
+    def act(
+        self,
+        actor: Actor,
+        task_id: TaskId,
+        action: str,
+        payload: Any = None,
+        *,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        """Take `action` on a task; with `expected_version`, only if nobody changed it since."""
+        with self.unit_of_work() as uow:
+            outcome = uow.act(actor, task_id, action, payload, expected_version=expected_version)
+        return _view(outcome, actor)
+
+    def comment(
+        self,
+        actor: Actor,
+        task_id: TaskId,
+        text: str,
+        visibility: Visibility = Visibility.PUBLIC,
+    ) -> Outcome:
+        """Comment on a task, public to the partner or internal to the actor's company."""
+        return self.act(actor, task_id, COMMENT, AddComment(text, visibility))
+
+    def assign(self, actor: Actor, task_id: TaskId, users: Iterable[UserRef]) -> Outcome:
+        """Make `users` (of the actor's company) the company's assignees on a task."""
+        return self.act(actor, task_id, ASSIGN, Assign(tuple(users)))
+
+    def claim(self, actor: Actor, task_id: TaskId) -> Outcome:
+        """Take a task from the Teambox: the actor becomes the company's only assignee."""
+        return self.act(actor, task_id, CLAIM)
+
+    def edit(self, actor: Actor, task_id: TaskId, edit: Edit) -> Outcome:
+        """Change editable fields of an open task, as far as the actor's side may."""
+        return self.act(actor, task_id, EDIT, edit)
+
+    def act_with_retry(
+        self,
+        actor: Actor,
+        task_id: TaskId,
+        action: str,
+        payload: Any = None,
+        *,
+        attempts: int = 3,
+    ) -> Outcome:
+        """Take `action`, reloading the task and applying it again after a `ConcurrencyConflict`.
+
+        At most `attempts` tries; when all of them meet a conflict, the last one is raised.
+        Any other refusal (the action is no longer allowed on the reloaded task) is raised at once.
+        """
+        return retry_on_conflict(
+            lambda: self.act(actor, task_id, action, payload), attempts=attempts
+        )
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def get(self, actor: Actor, task_id: TaskId) -> Task:
+        """Return a task as the actor may see it; a stranger's task is not found."""
+        return self.load(actor, task_id).visible_to(actor.company)
+
+    def load(self, actor: Actor, task_id: TaskId) -> Task:
+        """Return the stored task, unfiltered, if the actor may see it (for application services)."""
+        task = self.repository.get(task_id)
+        if not task.is_party(actor.company) or not self.may_see(actor, task):
+            raise TaskNotFound(task_id)
+        return task
+
+    def allowed_actions(self, actor: Actor, task_id: TaskId) -> tuple[str, ...]:
+        """Return the actions the actor may take on a task now."""
+        task = self.load(actor, task_id)
+        return engine.allowed_actions(self.registry[task.kind].workflow, task, actor)
+
+    def task_at(self, actor: Actor, task_id: TaskId, at: datetime) -> Task | None:
+        """Return a task as it stood at `at`, rebuilt from its history (None if not yet opened)."""
+        task = self.load(actor, task_id)
+        past = engine.task_at(self.registry[task.kind].workflow, task, at)
+        return None if past is None else past.visible_to(actor.company)
+
+    def inbox(self, actor: Actor) -> list[Task]:
+        """Return the open tasks waiting on the actor's company that the actor is assigned to."""
+        return self._found(actor, TaskQuery(ball_company=actor.company, assignee=actor.ref))
+
+    def teambox(self, actor: Actor) -> list[Task]:
+        """Return all open tasks waiting on the actor's company, whoever is assigned (C4)."""
+        return self._found(actor, TaskQuery(ball_company=actor.company))
+
+    def dashboard(self, actor: Actor) -> Dashboard:
+        """Count the tasks the actor's company is a party to, per kind and state (C13)."""
+        counts = self.repository.count(TaskQuery(company=actor.company))
+        return Dashboard(actor.company, counts)
+
+    def find(self, actor: Actor, query: TaskQuery) -> list[Task]:
+        """Return the tasks that match `query` among those the actor's company is a party to."""
+        if query.company is not None and query.company != actor.company:
+            return []
+        return self._found(actor, attrs.evolve(query, company=actor.company))
+
+    def may_see(self, actor: Actor, task: Task) -> bool:
+        """Tell whether `actor` may read `task` (a party company; the authorizer decides more)."""
+        return task.is_party(actor.company)
+
+    # --- handlers and outbox delivery ------------------------------------------------------
+
+    def subscribe(
+        self,
+        handler: Handler,
+        *,
+        name: str | None = None,
+        kinds: Iterable[str] | None = None,
+        events: Iterable[str] | None = None,
+    ) -> Subscription:
+        """Run `handler` after every commit with an event it wants; handlers must be idempotent.
+
+        `name` (default: the handler's qualified name) must be unique: a queued event names its
+        handler, so a worker in another process finds the same one.
+        """
+        label = name if name is not None else getattr(handler, "__qualname__", "")
+        return self.add_subscription(Subscription(label, handler, kinds, events))
+
+    def add_subscription(self, subscription: Subscription) -> Subscription:
+        """Register a `Subscription`; the same one twice is kept once, another of its name refused."""
+        if not isinstance(subscription, Subscription):
+            msg = f"handlers must be Subscriptions, got {type(subscription).__name__}"
+            raise InvalidWorkflow(msg)
+        if not subscription.name or not subscription.name.strip():
+            msg = "a handler needs a non-blank name (pass name=...)"
+            raise InvalidWorkflow(msg)
+        known = self._subscriptions.get(subscription.name)
+        if known is not None:
+            if known.handler is subscription.handler and known == subscription:
+                return known
+            msg = f"a handler named '{subscription.name}' is already registered"
+            raise InvalidWorkflow(msg)
+        self._subscriptions[subscription.name] = subscription
+        return subscription
+
+    @property
+    def subscriptions(self) -> tuple[Subscription, ...]:
+        """Return the registered handlers, in registration order."""
+        return tuple(self._subscriptions.values())
+
+    def add_sender(self, topic: str, sender: Sender) -> None:
+        """Deliver outbox messages of `topic` with `sender` (a host's tracker, webhook, ...)."""
+        if topic in (NOTIFICATION_TOPIC, EVENT_TOPIC) or not topic.strip():
+            msg = (
+                f"cannot register a sender for topic {topic!r}: '{NOTIFICATION_TOPIC}' and "
+                f"'{EVENT_TOPIC}' are taskflow's own; choose another non-blank name"
+            )
+            raise InvalidWorkflow(msg)
+        self._senders[topic] = sender
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """Return the outbox topics this service delivers."""
+        return (NOTIFICATION_TOPIC, EVENT_TOPIC, *self._senders)
+
+    def deliver(self, *, limit: int | None = None) -> DeliveryReport:
+        """Deliver ready outbox messages of this service's topics, oldest first; return what happened.
+
+        Call it from a worker (a timer, a separate process) when `deliver_after_commit` is off,
+        and to retry messages that failed. A failing message is retried later with back-off,
+        moved to the dead letters after `retry.attempts` tries, and never blocks the others.
+        """
+        if limit is not None and (
+            not isinstance(limit, int) or isinstance(limit, bool) or limit < 0
+        ):
+            msg = f"deliver: limit must be None or a whole number >= 0, got {limit!r}"
+            raise InvalidPayload(msg, field="limit")
+        report = DeliveryReport()
+        while limit is None or report.delivered < limit:
+            size = (
+                _DELIVERY_BATCH if limit is None else min(_DELIVERY_BATCH, limit - report.delivered)
+            )
+            entries = self.repository.claim(
+                self.worker, self.clock.now(), lease=self.lease, limit=size, topics=self.topics
+            )
+            report += self._deliver(entries, {})
+            if len(entries) < size:
+                break
+        return report
+
+    def after_commit(self, committed: Committed, carried: Mapping[int, DomainEvent]) -> None:
+        """Deliver the messages a commit wrote, when the service delivers after commits."""
+        if not self.deliver_after_commit or not committed.message_ids:
+            return
+        try:
+            entries = self.repository.claim(
+                self.worker,
+                self.clock.now(),
+                lease=self.lease,
+                limit=len(committed.message_ids),
+                ids=committed.message_ids,
+            )
+            self._deliver(entries, carried)
+        except Exception as exc:  # the commit stands; its messages wait for `deliver()`
+            _log().warning(
+                "committed, but delivering its %d outbox messages failed; they stay queued: %r",
+                len(committed.message_ids),
+                exc,
+                exc_info=exc,
+            )
+
+    # --- what units of work ask of the service ---------------------------------------------
+
+    def check_open(self, kind: TaskKind, draft: NewTask, actor: Actor, at: datetime) -> None:
+        """Raise what opening a task of `kind` from `draft` would raise; store nothing."""
+        engine.open_task(
+            kind.workflow, kind.name, draft, actor, at, TaskId("-"), "-", data_type=kind.data_type
+        )
+
+    def task_number(self, company: CompanyId) -> str:
+        """Take the next task number of `company` from the repository."""
+        return f"{self.company_code(company)}-TASK-{self.repository.next_number(company)}"
+
+    def run_open(
+        self,
+        kind: TaskKind,
+        draft: NewTask,
+        actor: Actor,
+        at: datetime,
+        task_id: TaskId,
+        number: str,
+        cause: Cause,
+    ) -> Outcome:
+        """Open a task with the engine (the unit of work stores it)."""
+        return engine.open_task(
+            kind.workflow,
+            kind.name,
+            draft,
+            actor,
+            at,
+            task_id,
+            number,
+            data_type=kind.data_type,
+            cause=cause,
+        )
+
+    def run_action(
+        self, task: Task, action: str, actor: Actor, payload: Any, cause: Cause
+    ) -> Outcome:
+        """Take an action with the engine (the unit of work stores it)."""
+        workflow = self.registry[task.kind].workflow
+        return engine.apply(workflow, task, action, actor, self.clock.now(), payload, cause=cause)
+
+    def notifications(
+        self, before: Task | None, after: Task, events: Iterable[DomainEvent]
+    ) -> tuple[Notification, ...]:
+        """Return who hears of `events`: the kind's policy, or the service's for kinds with none."""
+        kind = self.registry[after.kind]
+        policy = kind.policy if kind.policy is not None else self.policy
+        return tuple(policy(kind.workflow, before, after, tuple(events)))
+
+    def subscriptions_for(self, event: DomainEvent) -> list[Subscription]:
+        """Return the handlers that want `event`."""
+        return [s for s in self._subscriptions.values() if s.wants(event)]
+
+    def event_message(self, subscription: Subscription, event: DomainEvent) -> OutboxMessage:
+        """Return the outbox message that hands `event` to one handler."""
+        payload = {"handler": subscription.name, "event": self._events().dump_event(event)}
+        return OutboxMessage(
+            EVENT_TOPIC,
+            f"{event.id}>{subscription.name}",
+            payload,
+            task_id=event.task_id,
+            task_version=event.version,
+        )
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _events(self) -> Any:
+        if self._serializer is None:
+            # Made on first use: a service without handlers never builds the converter.
+            from taskflow.serialization import Serializer
+
+            self._serializer = Serializer(self.registry)
+        return self._serializer
+
+    def _found(self, actor: Actor, query: TaskQuery) -> list[Task]:
+        return [
+            task.visible_to(actor.company)
+            for task in self.repository.query(query)
+            if task.is_party(actor.company) and self.may_see(actor, task)
+        ]
+
+    def _deliver(
+        self, entries: Iterable[OutboxEntry], carried: Mapping[int, DomainEvent]
+    ) -> DeliveryReport:
+        report = DeliveryReport()
+        for entry in entries:
+            report += self._deliver_one(entry, carried.get(entry.id))
+        return report
+
+    def _deliver_one(self, entry: OutboxEntry, event: DomainEvent | None) -> DeliveryReport:
+        topic = entry.topic
+        what = f"outbox message {entry.id} ({topic} {entry.message.key})"
+        try:
+            if topic == NOTIFICATION_TOPIC:
+                note = self._read(entry, _notification)
+                if note is None:
+                    return DeliveryReport(buried=(entry.id,))
+                self.notifier.notify(note)
+            elif topic == EVENT_TOPIC:
+                stopped = self._handle(entry, event)
+                if stopped is not None:
+                    return stopped
+            else:
+                sender = self._senders.get(topic)
+                if sender is None:
+                    # Another worker knows this topic: give it back at once, untouched.
+                    self.repository.retry(entry, not_before=self.clock.now(), error="")
+                    return DeliveryReport()
+                sender(entry)
+        except Exception as exc:  # any receiver failure: retried later, never the action's
+            return self._failed(entry, what, exc)
+        self.repository.complete((entry,))
+        return DeliveryReport(delivered=1)
+
+    def _read(self, entry: OutboxEntry, read: Callable[[Mapping[str, Any]], _T]) -> _T | None:
+        try:
+            return read(entry.message.payload)
+        except (KeyError, TypeError, ValueError, TaskflowError) as exc:
+            reason = f"the payload of a '{entry.topic}' message cannot be read: {exc!r}"
+            self._bury(entry, reason)
+            return None
+
+    def _handle(self, entry: OutboxEntry, event: DomainEvent | None) -> DeliveryReport | None:
+        payload = entry.message.payload
+        name = payload.get("handler") if isinstance(payload, Mapping) else None
+        subscription = self._subscriptions.get(name) if isinstance(name, str) else None
+        if subscription is None:
+            reason = f"no handler named {name!r} is registered with this service"
+            self._bury(entry, reason)
+            return DeliveryReport(buried=(entry.id,), errors=(reason,))
+        if event is None:
+            loaded = self._read(entry, lambda p: self._events().load_event(p["event"]))
+            if loaded is None:
+                return DeliveryReport(buried=(entry.id,))
+            event = loaded
+        depth = 0 if event.cause is None else event.cause.depth
+        if depth + 1 > self.depth_limit:
+            reason = (
+                f"handler '{subscription.name}' was not run for event {event.id}: the chain "
+                f"reached the depth limit of {self.depth_limit}"
+            )
+            _log().warning("%s (task %s)", reason, event.task_number)
+            self._bury(entry, reason)
+            return DeliveryReport(buried=(entry.id,), errors=(reason,))
+        correlation = event.cause.correlation_id if event.cause is not None else event.id
+        cause = Cause(correlation, event.id, depth + 1)
+        current = event
+
+        def run() -> None:
+            with UnitOfWork(self, cause=cause) as uow:
+                subscription.handler(current, uow)
+
+        retry_on_conflict(run, attempts=_HANDLER_ATTEMPTS)
+        return None
+
+    def _failed(self, entry: OutboxEntry, what: str, exc: Exception) -> DeliveryReport:
+        error = f"{type(exc).__name__}: {exc}"
+        handler = entry.message.payload.get("handler") if entry.topic == EVENT_TOPIC else None
+        who = f" by handler '{handler}'" if handler else ""
+        if self.retry.gives_up(entry.attempts):
+            reason = f"failed {entry.attempts} times{who}; last error: {error}"
+            _log().error("%s moved to the dead letters: %s", what, reason, exc_info=exc)
+            self._bury(entry, reason)
+            return DeliveryReport(buried=(entry.id,), errors=(error,))
+        wait = self.retry.delay(entry.attempts)
+        _log().warning(
+            "%s failed%s (attempt %d), tried again in %s: %r",
+            what,
+            who,
+            entry.attempts,
+            wait,
+            exc,
+            exc_info=exc,
+        )
+        self.repository.retry(entry, not_before=self.clock.now() + wait, error=error)
+        return DeliveryReport(failed=(entry,), errors=(error,))
+
+    def _bury(self, entry: OutboxEntry, reason: str) -> None:
+        self.repository.bury(entry, reason=reason, at=self.clock.now())
+
+
+def retry_on_conflict(fn: Callable[[], _T], *, attempts: int = 3) -> _T:
+    """Call `fn` until it ends without `ConcurrencyConflict`, at most `attempts` times.
+
+    `fn` must load what it changes each time (as `TaskService.act` does). The last conflict is
+    raised when every attempt met one; any other error is raised at once.
+    """
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+        msg = f"retry_on_conflict: attempts must be a whole number >= 1, got {attempts!r}"
+        raise InvalidPayload(msg, field="attempts")
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except ConcurrencyConflict:
+            if attempt == attempts:
+                raise
+    msg = "retry_on_conflict: unreachable"  # pragma: no cover - the loop returns or raises
+    raise AssertionError(msg)  # pragma: no cover
+
+
+def _log() -> logging.Logger:
+    # Looked up when needed: importing taskflow configures and creates nothing.
+    return logging.getLogger("taskflow.service")

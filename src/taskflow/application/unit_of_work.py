@@ -1,0 +1,244 @@
+"""The unit of work: the tasks one service call opens and changes, committed in one atomic write.
+
+    with service.unit_of_work() as uow:
+        questionnaire = uow.open(actor, "questionnaire", draft).task
+        ...                                       # more opens and actions, any tasks
+    # leaving the block commits every task and outbox message at once, then runs the handlers
+
+A unit of work reads through the repository, keeps every task it opened or changed, and at
+the end writes them with one `TaskRepository.commit`: all of them or none. Each action's
+notifications and each event a handler subscribed to become outbox messages of the same
+commit. An exception inside the block discards everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from taskflow.domain.engine import Outcome
+from taskflow.domain.notifications import Notification
+from taskflow.domain.outbox import NOTIFICATION_TOPIC, OutboxMessage
+from taskflow.domain.task import Cause, DomainEvent, NewTask, Task
+from taskflow.domain.values import Actor, TaskId
+from taskflow.errors import ConcurrencyConflict, InvalidPayload, TaskNotFound
+from taskflow.ports import Changeset
+
+if TYPE_CHECKING:
+    from taskflow.application.service import TaskService
+
+__all__ = ["Committed", "Handler", "Subscription", "UnitOfWork"]
+
+Handler = Callable[[DomainEvent, "UnitOfWork"], None]
+"""Reacts to one committed event; its changes go in the unit of work it is given (committed after it returns)."""
+
+
+def _names(value: Iterable[str] | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return frozenset({value})
+    return frozenset(value)
+
+
+@attrs.frozen
+class Subscription:
+    """A handler, its unique name, and the events it wants (None: every kind, every event)."""
+
+    name: str
+    handler: Handler = attrs.field(eq=False)
+    kinds: frozenset[str] | None = attrs.field(default=None, converter=_names)
+    events: frozenset[str] | None = attrs.field(default=None, converter=_names)
+
+    def wants(self, event: DomainEvent) -> bool:
+        """Tell whether this handler is for `event`."""
+        return (self.kinds is None or event.kind in self.kinds) and (
+            self.events is None or event.name in self.events
+        )
+
+
+@attrs.frozen
+class Committed:
+    """What a commit wrote: the tasks as stored, the events, and the outbox message ids."""
+
+    tasks: tuple[Task, ...]
+    events: tuple[DomainEvent, ...]
+    message_ids: tuple[int, ...]
+
+
+def notification_message(note: Notification, version: int) -> OutboxMessage:
+    """Return the outbox message that carries `note` (its key drops a duplicate delivery)."""
+    recipient = note.recipient
+    payload = {
+        "recipient": {"company": recipient.company, "user": recipient.user},
+        "task_id": note.task_id,
+        "task_number": note.task_number,
+        "event": note.event,
+        "message": note.message,
+    }
+    key = f"{note.task_id}@{version}/{note.event}/{recipient}"
+    return OutboxMessage(
+        NOTIFICATION_TOPIC, key, payload, task_id=note.task_id, task_version=version
+    )
+
+
+class UnitOfWork:
+    """One service call's work: open and change tasks, queue messages, then commit all at once."""
+
+    def __init__(self, service: TaskService, *, cause: Cause | None = None) -> None:
+        self._service = service
+        self._cause = cause
+        self._loaded: dict[TaskId, int] = {}  # the version each changed task was read at
+        self._tasks: dict[TaskId, Task] = {}  # every task read or written, latest version
+        self._new: dict[TaskId, None] = {}  # opened here, in order
+        self._changed: dict[TaskId, None] = {}  # changed here, in order
+        self._events: list[DomainEvent] = []
+        self._messages: list[OutboxMessage] = []
+        # Outbox position -> the event it carries, so the service hands handlers the live event.
+        self._carried: dict[int, DomainEvent] = {}
+        self._done = False
+
+    @property
+    def cause(self) -> Cause | None:
+        """Return what caused this work (None until the first action of a request from outside)."""
+        return self._cause
+
+    @property
+    def service(self) -> TaskService:
+        """Return the service this unit of work belongs to."""
+        return self._service
+
+    def get(self, actor: Actor, task_id: TaskId) -> Task:
+        """Return a task as this unit of work sees it (its own changes included); strangers get `TaskNotFound`."""
+        task = self._read(task_id)
+        if not task.is_party(actor.company) or not self._service.may_see(actor, task):
+            raise TaskNotFound(task_id)
+        return task
+
+    def open(self, actor: Actor, kind: str, draft: NewTask) -> Outcome:
+        """Open a task of `kind` from `draft` in this unit of work; `actor` becomes its requester."""
+        self._check_open()
+        service = self._service
+        task_kind = service.registry[kind]
+        at = service.clock.now()
+        # Check everything before a number is taken, so a refused draft leaves no gap.
+        service.check_open(task_kind, draft, actor, at)
+        task_id = service.ids.new_task_id()
+        if task_id in self._tasks:
+            msg = f"the id factory gave '{task_id}' twice in one unit of work"
+            raise InvalidPayload(msg, field="id")
+        number = service.task_number(actor.company)
+        cause = self._cause_for(task_id, 1)
+        outcome = service.run_open(task_kind, draft, actor, at, task_id, number, cause)
+        self._tasks[task_id] = outcome.task
+        self._new[task_id] = None
+        self._record(None, outcome)
+        return outcome
+
+    def act(
+        self,
+        actor: Actor,
+        task_id: TaskId,
+        action: str,
+        payload: Any = None,
+        *,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        """Take `action` on a task in this unit of work; with `expected_version`, only on that version."""
+        self._check_open()
+        task = self.get(actor, task_id)
+        if expected_version is not None and task.version != expected_version:
+            raise ConcurrencyConflict(task.number, expected_version, task.version)
+        cause = self._cause_for(task_id, task.version + 1)
+        outcome = self._service.run_action(task, action, actor, payload, cause)
+        if task_id not in self._new and task_id not in self._loaded:
+            self._loaded[task_id] = task.version
+            self._changed[task_id] = None
+        self._tasks[task_id] = outcome.task
+        self._record(task, outcome)
+        return outcome
+
+    def enqueue(self, message: OutboxMessage) -> None:
+        """Queue an outbox message (a tracker item, a webhook) to be committed with the tasks."""
+        self._check_open()
+        if not isinstance(message, OutboxMessage):
+            msg = f"enqueue needs an OutboxMessage, got {type(message).__name__}"
+            raise InvalidPayload(msg, field="message")
+        self._messages.append(message)
+
+    @property
+    def events(self) -> tuple[DomainEvent, ...]:
+        """Return the events of every action taken so far, in order."""
+        return tuple(self._events)
+
+    def commit(self) -> Committed:
+        """Write every opened and changed task and every message in one atomic commit."""
+        self._check_open()
+        self._done = True
+        changes = Changeset(
+            added=[self._tasks[i] for i in self._new],
+            saved=[(self._tasks[i], self._loaded[i]) for i in self._changed],
+            messages=self._messages,
+        )
+        ids = () if changes.empty else self._service.repository.commit(changes)
+        tasks = (*changes.added, *(task for task, _ in changes.saved))
+        return Committed(tasks, tuple(self._events), tuple(ids))
+
+    def carried(self, committed: Committed) -> dict[int, DomainEvent]:
+        """Return, by outbox id, the events whose handler messages `committed` wrote."""
+        return {committed.message_ids[i]: event for i, event in self._carried.items()}
+
+    def __enter__(self) -> UnitOfWork:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is not None or self._done:
+            self._done = True
+            return
+        committed = self.commit()
+        self._service.after_commit(committed, self.carried(committed))
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._done:
+            msg = "this unit of work was committed or discarded; start a new one"
+            raise InvalidPayload(msg, field="unit_of_work")
+
+    def _read(self, task_id: TaskId) -> Task:
+        task = self._tasks.get(task_id)
+        if task is None:
+            task = self._service.repository.get(task_id)
+            self._tasks[task_id] = task
+        return task
+
+    def _cause_for(self, task_id: TaskId, version: int) -> Cause:
+        if self._cause is None:
+            # A request from outside: everything it causes shares the id of its first change.
+            self._cause = Cause(f"{task_id}@{version}")
+        return self._cause
+
+    def _record(self, before: Task | None, outcome: Outcome) -> None:
+        service = self._service
+        task = outcome.task
+        self._events.extend(outcome.events)
+        for note in service.notifications(before, task, outcome.events):
+            self._messages.append(notification_message(note, task.version))
+        for event in outcome.events:
+            for subscription in service.subscriptions_for(event):
+                self._carried[len(self._messages)] = event
+                self._messages.append(service.event_message(subscription, event))
+
+
+def open_task_checked(service: TaskService, kind: str, draft: NewTask, actor: Actor) -> None:
+    """Raise what opening a task of `kind` from `draft` would raise now; store nothing."""
+    task_kind = service.registry[kind]
+    service.check_open(task_kind, draft, actor, service.clock.now())
