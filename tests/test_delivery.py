@@ -534,3 +534,33 @@ def test_retry_policy_doubles_its_wait_up_to_the_longest() -> None:
     assert [policy.gives_up(n) for n in (3, 4)] == [False, True]
     with pytest.raises(InvalidPayload, match="attempts"):
         tf.RetryPolicy(attempts=0)
+
+
+def test_a_kind_may_choose_its_own_notification_policy() -> None:
+    def silent(workflow, before, after, events):
+        return ()
+
+    registry = tf.Registry(
+        [
+            tf.TaskKind(
+                "quiet_request",
+                DocumentRequest,
+                tf.DOCUMENT_REQUEST.workflow,
+                policy=silent,
+            ),
+            tf.DOCUMENT_REQUEST,
+        ]
+    )
+    notifier = FlakyNotifier()
+    service = tf.TaskService(
+        registry=registry,
+        repository=InMemoryRepository(),
+        notifier=notifier,
+        clock=tf.FixedClock(START),
+        ids=tf.SequentialIds(),
+    )
+    draft = NewTask("Cert", "supco", DocumentRequest("ISO"), assignees=[SAM.ref])
+    service.open(BEA, "quiet_request", draft)
+    assert notifier.sent == []
+    service.open(BEA, "document_request", draft)  # the service's policy for the others
+    assert [n.event for n in notifier.sent] == ["opened"]

@@ -600,3 +600,47 @@ def test_a_question_linked_to_something_else_records_nothing():
     stray = service.open(BUYER, "question", other).task
     tf.Questionnaires(service).answer_question(SUPPLIER, stray.id, True)
     assert service.get(BUYER, sent.questionnaire.id).data.question_states == ("unanswered",)
+
+
+class _FailingCommit(tf.InMemoryRepository):
+    """Refuses the next commit as a full disk would."""
+
+    def commit(self, changes):
+        msg = "disk full"
+        raise tf.StorageError(msg)
+
+
+def test_sending_is_one_commit_so_a_failed_write_leaves_no_orphan_question_tasks():
+    repository = _FailingCommit()
+    service = tf.TaskService(
+        registry=Registry([QUESTIONNAIRE, QUESTION]),
+        repository=repository,
+        notifier=tf.RecordingNotifier(),
+        clock=tf.FixedClock(START),
+        ids=tf.SequentialIds(),
+    )
+    with pytest.raises(tf.StorageError, match="disk full"):
+        _send(service)
+    assert len(repository) == 0
+    assert repository.pending() == []
+
+
+def test_sending_writes_the_questionnaire_and_every_question_in_one_commit():
+    commits = []
+
+    class Counting(tf.InMemoryRepository):
+        def commit(self, changes):
+            commits.append((len(changes.added), len(changes.saved)))
+            return super().commit(changes)
+
+    service = tf.TaskService(
+        registry=Registry([QUESTIONNAIRE, QUESTION]),
+        repository=Counting(),
+        notifier=tf.RecordingNotifier(),
+        clock=tf.FixedClock(START),
+        ids=tf.SequentialIds(),
+    )
+    sent = _send(service)
+    assert commits == [(1 + len(QUESTIONS), 0)]
+    assert sent.questionnaire.version == 2  # opened, then the questions attached
+    assert [e.action for e in sent.questionnaire.history] == ["open", "attach_questions"]

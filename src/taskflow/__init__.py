@@ -1,12 +1,14 @@
 """taskflow: immutable tasks and declarative workflows for the work businesses exchange."""
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from taskflow.adapters.memory import (
     FixedClock,
     InMemoryRepository,
     RecordingNotifier,
     SequentialIds,
 )
-from taskflow.adapters.sqlite import STORAGE_VERSION, SqliteRepository
 from taskflow.application.evaluations import Evaluations
 from taskflow.application.questionnaires import (
     Questionnaires,
@@ -127,7 +129,27 @@ from taskflow.kinds.ticket import (
 from taskflow.ports import Changeset, Clock, IdFactory, Notifier, Outbox, TaskRepository
 from taskflow.serialization import SCHEMA_VERSION, Serializer
 
+if TYPE_CHECKING:
+    from taskflow.adapters.sqlite import STORAGE_VERSION, SqliteRepository
+
 __version__ = "0.1.0"
+
+# The SQLite adapter does I/O: it is imported when first named, not by `import taskflow`.
+_LAZY = {
+    "SqliteRepository": "taskflow.adapters.sqlite",
+    "STORAGE_VERSION": "taskflow.adapters.sqlite",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'taskflow' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AGREEMENT",

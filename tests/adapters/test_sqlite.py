@@ -294,3 +294,89 @@ def test_broken_rows_of_a_sound_database_is_empty(db: Path) -> None:
     _three_tasks(db)
     with _open_repo(db) as repository:
         assert repository.broken_rows() == []
+
+
+# --- storage version 1 -> 2: the general outbox ----------------------------------------------
+
+# The tables as storage version 1 created them (taskflow before issue 8), verbatim.
+_VERSION_1 = (
+    "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+    """CREATE TABLE tasks (pk INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+        state TEXT NOT NULL, requester_company TEXT NOT NULL, recipient_company TEXT NOT NULL,
+        ball_company TEXT, is_open INTEGER NOT NULL, due_at INTEGER, created_at INTEGER NOT NULL,
+        number TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL)""",
+    "CREATE INDEX tasks_by_ball ON tasks (ball_company, created_at, id)",
+    "CREATE INDEX tasks_by_requester ON tasks (requester_company, kind, state)",
+    "CREATE INDEX tasks_by_recipient ON tasks (recipient_company, kind, state, requester_company)",
+    "CREATE INDEX tasks_by_due ON tasks (is_open, due_at)",
+    """CREATE TABLE task_assignees (task_pk INTEGER NOT NULL, company TEXT NOT NULL,
+        user_id TEXT NOT NULL, ball_company TEXT, PRIMARY KEY (task_pk, company, user_id))
+        WITHOUT ROWID""",
+    "CREATE INDEX task_assignees_by_user ON task_assignees (company, user_id, ball_company)",
+    "CREATE TABLE task_numbers (company TEXT PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID",
+    """CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL,
+        task_version INTEGER NOT NULL, body TEXT NOT NULL)""",
+)
+
+
+def test_a_version_1_database_keeps_its_pending_notifications_in_the_general_outbox(
+    db: Path,
+) -> None:
+    note = {
+        "recipient": {"company": "acme", "user": "bea"},
+        "task_id": "t-1",
+        "task_number": "ACME-TASK-1",
+        "event": "document_uploaded",
+        "message": "ACME-TASK-1 'Cert': document uploaded by sam@supco",
+    }
+    with _raw(db) as raw:
+        for statement in _VERSION_1:
+            raw.execute(statement)
+        raw.execute("INSERT INTO schema_version VALUES (1)")
+        for n in range(1, 5):
+            raw.execute(
+                "INSERT INTO outbox (task_id, task_version, body) VALUES ('t-1', ?, ?)",
+                (n, json.dumps(note)),
+            )
+        raw.execute("DELETE FROM outbox WHERE id IN (1, 4)")  # delivered under version 1
+    with _open_repo(db) as repository:
+        pending = repository.pending()
+        assert [e.id for e in pending] == [2, 3]
+        assert [(e.topic, e.message.task_version) for e in pending] == [
+            ("notification", 2),
+            ("notification", 3),
+        ]
+        assert pending[0].message.payload == note
+        # Ids delivered under version 1 are never given again.
+        (new,) = repository.commit(tf.Changeset(messages=[tf.OutboxMessage("webhook", "k", {})]))
+        assert new == 5
+        notifier = tf.RecordingNotifier()
+        service = tf.TaskService(
+            registry=REGISTRY,
+            repository=repository,
+            notifier=notifier,
+            clock=tf.FixedClock(T0),
+            ids=tf.SequentialIds(),
+        )
+        assert service.deliver().delivered == 2
+        assert [n.event for n in notifier.sent] == ["document_uploaded"] * 2
+    with _raw(db) as raw:
+        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(STORAGE_VERSION,)]
+
+
+def test_an_outbox_row_that_cannot_be_read_becomes_a_dead_letter_and_blocks_none(
+    repo: SqliteRepository, db: Path, caplog
+) -> None:
+    ids = repo.commit(
+        tf.Changeset(messages=[tf.OutboxMessage("webhook", f"k{n}", {"n": n}) for n in range(3)])
+    )
+    with _raw(db) as raw:
+        raw.execute("UPDATE outbox SET body = '{not json' WHERE id = ?", (ids[0],))
+    with caplog.at_level(logging.WARNING, logger="taskflow.adapters.sqlite"):
+        taken = repo.claim("w", T0, lease=timedelta(minutes=1))
+    assert [e.id for e in taken] == list(ids[1:])
+    (dead,) = repo.dead_letters()
+    assert dead.id == ids[0]
+    assert "cannot be read" in dead.reason
+    assert dead.body == "{not json"
+    assert "dead letters" in caplog.text
