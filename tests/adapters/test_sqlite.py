@@ -10,12 +10,15 @@ from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
+import attrs
 import pytest
 
 import taskflow as tf
 from taskflow import (
     DeserializationError,
+    DocumentRequest,
     InvalidPayload,
+    NewTask,
     TaskQuery,
 )
 from taskflow.adapters.sqlite import STORAGE_VERSION, SqliteRepository
@@ -224,9 +227,21 @@ def _break_row(db: Path, task_id: str, change) -> None:
         raw.execute("UPDATE tasks SET body = ? WHERE id = ?", (change(body), task_id))
 
 
+def _break_entry(db: Path, task_id: str, seq: int, change) -> None:
+    with _raw(db) as raw:
+        (pk,) = raw.execute("SELECT pk FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        (body,) = raw.execute(
+            "SELECT body FROM task_history WHERE task_pk = ? AND seq = ?", (pk, seq)
+        ).fetchone()
+        raw.execute(
+            "UPDATE task_history SET body = ? WHERE task_pk = ? AND seq = ?",
+            (change(body), pk, seq),
+        )
+
+
 def _bad_media_type(body: str) -> str:
     data = json.loads(body)
-    data["history"][1]["payload"]["file"]["media_type"] = "PDF"
+    data["payload"]["file"]["media_type"] = "PDF"
     return json.dumps(data)
 
 
@@ -240,7 +255,7 @@ def _three_tasks(db: Path) -> None:
 
 def test_get_of_a_row_that_no_longer_loads_names_the_task_and_the_field(db: Path) -> None:
     _three_tasks(db)
-    _break_row(db, "t-2", _bad_media_type)
+    _break_entry(db, "t-2", 1, _bad_media_type)
     with _open_repo(db) as repository, pytest.raises(DeserializationError) as caught:
         repository.get(tf.TaskId("t-2"))
     assert caught.value.task_id == "t-2"
@@ -267,7 +282,7 @@ def test_row_whose_json_names_another_version_is_refused(db: Path) -> None:
 
 def test_query_skips_a_broken_row_reports_it_and_still_fills_the_limit(db: Path) -> None:
     _three_tasks(db)
-    _break_row(db, "t-1", _bad_media_type)
+    _break_entry(db, "t-1", 1, _bad_media_type)
     reported: list[DeserializationError] = []
     with _open_repo(db, on_broken_row=reported.append) as repository:
         assert [t.id for t in repository.query(TaskQuery())] == ["t-2", "t-3"]
@@ -281,13 +296,22 @@ def test_query_skips_a_broken_row_reports_it_and_still_fills_the_limit(db: Path)
 
 def test_broken_row_is_reported_as_a_logged_warning_by_default(db: Path, caplog) -> None:
     _three_tasks(db)
-    _break_row(db, "t-3", _bad_media_type)
+    _break_entry(db, "t-3", 1, _bad_media_type)
     with (
         caplog.at_level(logging.WARNING, logger="taskflow.adapters.sqlite"),
         _open_repo(db) as repository,
     ):
         assert [t.id for t in repository.query(TaskQuery())] == ["t-1", "t-2"]
     assert "cannot load task 't-3'" in caplog.text
+
+
+def test_a_task_whose_history_rows_are_missing_is_refused_naming_the_count(db: Path) -> None:
+    _three_tasks(db)
+    with _raw(db) as raw:
+        raw.execute("DELETE FROM task_history WHERE seq = 1")
+    with _open_repo(db) as repository, pytest.raises(DeserializationError) as caught:
+        repository.get(tf.TaskId("t-2"))
+    assert "counts 2 history entries but 1 are stored" in str(caught.value)
 
 
 def test_broken_rows_of_a_sound_database_is_empty(db: Path) -> None:
@@ -380,3 +404,101 @@ def test_an_outbox_row_that_cannot_be_read_becomes_a_dead_letter_and_blocks_none
     assert "cannot be read" in dead.reason
     assert dead.body == "{not json"
     assert "dead letters" in caplog.text
+
+
+# --- history entries and comments as rows of their own -------------------------------------
+
+
+def _count_inserts(db: Path) -> None:
+    with _raw(db) as raw:
+        raw.execute("CREATE TABLE inserted (tbl TEXT)")
+        for table in ("task_history", "task_comments"):
+            raw.execute(
+                f"CREATE TRIGGER count_{table} AFTER INSERT ON {table} "
+                f"BEGIN INSERT INTO inserted VALUES ('{table}'); END"
+            )
+
+
+def _inserted(db: Path) -> dict[str, int]:
+    with _raw(db) as raw:
+        rows = raw.execute("SELECT tbl, COUNT(*) FROM inserted GROUP BY tbl").fetchall()
+        raw.execute("DELETE FROM inserted")
+    return dict(rows)
+
+
+def test_a_save_appends_only_the_new_history_entry_and_comment(db: Path) -> None:
+    repository = _open_repo(db)
+    _count_inserts(db)
+    service = tf.TaskService(
+        registry=REGISTRY,
+        repository=repository,
+        notifier=tf.RecordingNotifier(),
+        clock=tf.FixedClock(T0),
+        ids=tf.SequentialIds(),
+    )
+    draft = NewTask("Cert", "supco", DocumentRequest("ISO"), assignees=[SUPPLIER.ref])
+    task = service.open(BUYER, "document_request", draft).task
+    assert _inserted(db) == {"task_history": 1}
+    for n in range(30):
+        service.comment(SUPPLIER, task.id, f"note {n}")
+    assert _inserted(db) == {"task_history": 30, "task_comments": 30}
+    service.comment(BUYER, task.id, "one more")
+    assert _inserted(db) == {"task_history": 1, "task_comments": 1}
+    current = repository.get(task.id)
+    repository.close()
+    with _open_repo(db) as again:
+        stored = again.get(task.id)
+        assert len(stored.history) == 32
+        assert [c.text for c in stored.comments][-2:] == ["note 29", "one more"]
+        assert stored == current
+
+
+def test_a_save_without_the_previous_version_at_hand_rewrites_the_rows_correctly(db: Path) -> None:
+    task = make_task("t-1", assignees=[SUPPLIER.ref])
+    with _open_repo(db, cache_size=0) as repository:
+        repository.add(task)
+        uploaded = upload(task, SUPPLIER)
+        repository.save(uploaded, 1)
+        # A host may save any next version: here one whose history was rewritten.
+        odd = attrs.evolve(uploaded, history=uploaded.history[1:], version=3)
+        repository.save(odd, 2)
+    with _open_repo(db) as again:
+        assert again.get(task.id) == odd
+
+
+def test_a_version_1_database_has_its_history_and_comments_moved_into_rows(db: Path) -> None:
+    task = make_task("t-1", assignees=[SUPPLIER.ref])
+    saved = upload(task, SUPPLIER)
+    saved = tf.apply(
+        REGISTRY["document_request"].workflow,
+        saved,
+        "comment",
+        BUYER,
+        T0 + timedelta(days=1),
+        tf.AddComment("thanks"),
+    ).task
+    body = json.dumps(SERIALIZER.dump_task(saved))
+    with _raw(db) as raw:
+        for statement in _VERSION_1:
+            raw.execute(statement)
+        raw.execute("INSERT INTO schema_version VALUES (1)")
+        raw.execute(
+            "INSERT INTO tasks (id, kind, state, requester_company, recipient_company, "
+            "ball_company, is_open, due_at, created_at, number, version, body) "
+            "VALUES (?, 'document_request', ?, 'acme', 'supco', ?, 1, NULL, 0, ?, ?, ?)",
+            (saved.id, saved.state, saved.ball_company, saved.number, saved.version, body),
+        )
+        raw.execute(
+            "INSERT INTO tasks (id, kind, state, requester_company, recipient_company, "
+            "ball_company, is_open, due_at, created_at, number, version, body) "
+            "VALUES ('t-broken', 'document_request', 'requested', 'acme', 'supco', "
+            "'supco', 1, NULL, 1, 'X', 1, '{not json')"
+        )
+    with _open_repo(db) as repository:
+        assert repository.get(saved.id) == saved
+        assert [e.task_id for e in repository.broken_rows()] == ["t-broken"]
+    with _raw(db) as raw:
+        assert raw.execute("SELECT COUNT(*) FROM task_history").fetchone() == (3,)
+        assert raw.execute("SELECT COUNT(*) FROM task_comments").fetchone() == (1,)
+        (head,) = raw.execute("SELECT body FROM tasks WHERE id = ?", (saved.id,)).fetchone()
+        assert json.loads(head)["history"] == []

@@ -32,8 +32,8 @@ from taskflow.adapters._common import check_changeset, check_claim
 from taskflow.domain.outbox import DeadLetter, OutboxEntry, OutboxMessage, check_payload
 from taskflow.domain.query import TaskQuery
 from taskflow.domain.registry import Registry
-from taskflow.domain.task import Task
-from taskflow.domain.values import CompanyId, Side, TaskId
+from taskflow.domain.task import Task, replace_fields
+from taskflow.domain.values import Comment, CompanyId, Side, TaskId
 from taskflow.errors import (
     ConcurrencyConflict,
     DeserializationError,
@@ -43,7 +43,7 @@ from taskflow.errors import (
     TaskNotFound,
 )
 from taskflow.ports import Changeset
-from taskflow.serialization import Serializer
+from taskflow.serialization import SCHEMA_VERSION, Serializer
 
 __all__ = ["STORAGE_VERSION", "SqliteRepository"]
 
@@ -83,6 +83,31 @@ _OUTBOX_SCHEMA: tuple[str, ...] = (
     )""",
 )
 
+# History entries and comments as rows of their own (storage version 2): a save appends the
+# new ones and never writes the whole history again. `body` is the entry or comment as it
+# appears inside the task's JSON; the task row's body holds empty lists in their place.
+_ROWS_SCHEMA: tuple[str, ...] = (
+    """CREATE TABLE task_history (
+        task_pk INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (task_pk, seq)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE task_comments (
+        task_pk INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (task_pk, seq)
+    ) WITHOUT ROWID""",
+)
+
+# A version-1 row whose body is valid JSON with list-valued history and comments is split;
+# any other row (already broken) is left as it was, and still reported by `broken_rows`.
+_SPLITTABLE = (
+    "json_valid(body) AND json_type(body, '$.history') = 'array' "
+    "AND json_type(body, '$.comments') = 'array'"
+)
+
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # 1 -> 2: the notification outbox becomes the general outbox; pending notifications keep
     # their ids and order, with the topic `notification` and a key made from their id.
@@ -96,6 +121,18 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "DELETE FROM sqlite_sequence WHERE name = 'outbox'",
         "UPDATE sqlite_sequence SET name = 'outbox' WHERE name = 'outbox_v1'",
         "DROP TABLE outbox_v1",
+        # 1 -> 2: history entries and comments move out of the task's JSON into rows.
+        "ALTER TABLE tasks ADD COLUMN history_len INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE tasks ADD COLUMN comments_len INTEGER NOT NULL DEFAULT 0",
+        *_ROWS_SCHEMA,
+        "INSERT INTO task_history (task_pk, seq, body) SELECT t.pk, CAST(j.key AS INTEGER), "
+        f"j.value FROM tasks t, json_each(t.body, '$.history') j WHERE {_SPLITTABLE}",
+        "INSERT INTO task_comments (task_pk, seq, body) SELECT t.pk, CAST(j.key AS INTEGER), "
+        f"j.value FROM tasks t, json_each(t.body, '$.comments') j WHERE {_SPLITTABLE}",
+        "UPDATE tasks SET history_len = json_array_length(body, '$.history'), "
+        "comments_len = json_array_length(body, '$.comments'), "
+        "body = json_set(body, '$.history', json('[]'), '$.comments', json('[]')) "
+        f"WHERE {_SPLITTABLE}",
     ),
 }
 
@@ -114,7 +151,9 @@ _SCHEMA: tuple[str, ...] = (
         created_at INTEGER NOT NULL,
         number TEXT NOT NULL,
         version INTEGER NOT NULL,
-        body TEXT NOT NULL
+        body TEXT NOT NULL,
+        history_len INTEGER NOT NULL DEFAULT 0,
+        comments_len INTEGER NOT NULL DEFAULT 0
     )""",
     # Teambox (ball) and its ordering; dashboard and side queries; due-before per open flag.
     "CREATE INDEX tasks_by_ball ON tasks (ball_company, created_at, id)",
@@ -131,6 +170,7 @@ _SCHEMA: tuple[str, ...] = (
     ) WITHOUT ROWID""",
     "CREATE INDEX task_assignees_by_user ON task_assignees (company, user_id, ball_company)",
     "CREATE TABLE task_numbers (company TEXT PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID",
+    *_ROWS_SCHEMA,
     *_OUTBOX_SCHEMA,
 )
 
@@ -142,17 +182,28 @@ _MICROSECOND = timedelta(microseconds=1)
 
 _COLUMNS = (
     "kind, state, requester_company, recipient_company, ball_company, is_open, "
-    "due_at, created_at, number, version, body"
+    "due_at, created_at, number, version, body, history_len, comments_len"
 )
 _INSERT_TASK = (
-    f"INSERT INTO tasks (id, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    f"INSERT INTO tasks (id, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (id) DO NOTHING RETURNING pk"
 )
 _UPDATE_TASK = (
     "UPDATE tasks SET kind = ?, state = ?, requester_company = ?, recipient_company = ?, "
     "ball_company = ?, is_open = ?, due_at = ?, created_at = ?, number = ?, version = ?, "
-    "body = ? WHERE id = ? AND version = ? RETURNING pk"
+    "body = ?, history_len = ?, comments_len = ? WHERE pk = ? AND version = ?"
 )
+# What a save needs to know of the stored row: whether it may append to its rows.
+_STORED = (
+    "SELECT pk, version, history_len, comments_len, json_extract(body, '$.schema') "
+    "FROM tasks WHERE id = ?"
+)
+_INSERT_ENTRY = "INSERT INTO task_history (task_pk, seq, body) VALUES (?, ?, ?)"
+_INSERT_COMMENT = "INSERT INTO task_comments (task_pk, seq, body) VALUES (?, ?, ?)"
+# Rows of many tasks are read in batches of this many task keys (SQLite limits parameters).
+_ROW_BATCH = 500
+# What every read selects of a task row, in the order `_load_rows` takes it.
+_HEAD = "id, version, body, pk, history_len, comments_len"
 _INSERT_ASSIGNEE = (
     "INSERT INTO task_assignees (task_pk, company, user_id, ball_company) VALUES (?, ?, ?, ?)"
 )
@@ -219,8 +270,39 @@ def _log_unreadable_message(path: str, entry_id: int, problem: str) -> None:
     )
 
 
+def _read_rows(
+    conn: sqlite3.Connection, table: str, wanted: list[tuple[int, int]]
+) -> dict[int, list[str]]:
+    """Return the first n row bodies of each (task pk, n), in order, one query per batch."""
+    found: dict[int, list[str]] = {}
+    counts = {pk: n for pk, n in wanted if n > 0}
+    keys = sorted(counts)
+    for start in range(0, len(keys), _ROW_BATCH):
+        batch = keys[start : start + _ROW_BATCH]
+        marks = ", ".join("?" * len(batch))
+        rows = conn.execute(
+            f"SELECT task_pk, seq, body FROM {table} WHERE task_pk IN ({marks}) "
+            "ORDER BY task_pk, seq",
+            batch,
+        )
+        for pk, seq, body in rows:
+            if seq < counts[pk]:
+                found.setdefault(pk, []).append(body)
+    return found
+
+
+def _kept(before: tuple[Any, ...], after: tuple[Any, ...], stored: int) -> int:
+    """Return how many stored rows `after` keeps as they are (-1: rewrite them all)."""
+    if len(before) != stored or len(after) < stored:
+        return -1
+    # One C-level comparison; entries the engine carried over are the very same objects, so it
+    # mostly compares pointers.
+    return stored if after[:stored] == before else -1
+
+
 def _columns(task: Task, body: str) -> tuple[Any, ...]:
     due = None if task.due_at is None else _micros(task.due_at)
+    lengths = (len(task.history), len(task.comments))
     return (
         task.kind,
         task.state,
@@ -233,6 +315,7 @@ def _columns(task: Task, body: str) -> tuple[Any, ...]:
         task.number,
         task.version,
         body,
+        *lengths,
     )
 
 
@@ -292,7 +375,7 @@ def _select(query: TaskQuery, limit: int | None) -> tuple[str, list[Any]] | None
     if found is None:
         return None
     where, params = found
-    sql = f"SELECT id, version, body FROM tasks{where} ORDER BY created_at, id"
+    sql = f"SELECT {_HEAD} FROM tasks{where} ORDER BY created_at, id"
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
@@ -399,13 +482,14 @@ class SqliteRepository:
 
     def get(self, task_id: TaskId) -> Task:
         """Return the stored task, or raise `TaskNotFound`; a row that does not load raises `DeserializationError`."""
-        with self._statements(f"read task '{task_id}'") as conn:
-            row = conn.execute(
-                "SELECT version, body FROM tasks WHERE id = ?", (task_id,)
-            ).fetchone()
-        if row is None:
-            raise TaskNotFound(task_id)
-        return self._load(task_id, row[0], row[1])
+        with self._reading(f"read task '{task_id}'") as conn:
+            row = conn.execute(f"SELECT {_HEAD} FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            if row is None:
+                raise TaskNotFound(task_id)
+            found, broken = self._load_rows(conn, [row])
+        if broken:
+            raise broken[0]
+        return found[0]
 
     def commit(self, changes: Changeset) -> tuple[int, ...]:
         """Write every task and message of `changes` in one transaction; return the messages' ids.
@@ -428,20 +512,27 @@ class SqliteRepository:
                         "SELECT version FROM tasks WHERE id = ?", (task.id,)
                     ).fetchone()
                     raise ConcurrencyConflict(task.number, 0, stored, exists=True)
-                self._put_assignees(conn, inserted[0][0], task, None)
+                pk = inserted[0][0]
+                self._put_assignees(conn, pk, task, None)
+                self._put_rows(conn, pk, task, 0, 0)
             for task, expected, body in saved:
-                params = (*_columns(task, body), task.id, expected)
-                updated = conn.execute(_UPDATE_TASK, params).fetchall()
-                if not updated:
-                    stored = conn.execute(
-                        "SELECT version FROM tasks WHERE id = ?", (task.id,)
-                    ).fetchone()
-                    if stored is None:
-                        raise TaskNotFound(task.id)
-                    raise ConcurrencyConflict(task.number, expected, stored[0])
+                found = conn.execute(_STORED, (task.id,)).fetchone()
+                if found is None:
+                    raise TaskNotFound(task.id)
+                pk, version, history_len, comments_len, schema = found
+                if version != expected:
+                    raise ConcurrencyConflict(task.number, expected, version)
+                conn.execute(_UPDATE_TASK, (*_columns(task, body), pk, expected))
                 # The cached entry of the expected version is what the row held before this UPDATE.
                 before = self._cache.get((task.id, expected), _UNKNOWN)
-                self._put_assignees(conn, updated[0][0], task, before)
+                self._put_assignees(conn, pk, task, before)
+                if schema != SCHEMA_VERSION or not isinstance(before, Task):
+                    # Rows of another schema, or nothing to compare with: write them all anew.
+                    history_len = comments_len = -1
+                else:
+                    history_len = _kept(before.history, task.history, history_len)
+                    comments_len = _kept(before.comments, task.comments, comments_len)
+                self._put_rows(conn, pk, task, history_len, comments_len)
             ids = tuple(
                 conn.execute(
                     _INSERT_MESSAGE,
@@ -480,9 +571,9 @@ class SqliteRepository:
             select = _select(query, limit)
             if select is None:
                 return []
-            with self._statements("query tasks") as conn:
+            with self._reading("query tasks") as conn:
                 rows = conn.execute(*select).fetchall()
-            found, broken = self._load_rows(rows)
+                found, broken = self._load_rows(conn, rows)
             if limit is None or len(found) >= limit - skipped or len(rows) < limit:
                 break
             skipped = len(broken)  # more than before, since the full window fell short
@@ -646,11 +737,12 @@ class SqliteRepository:
 
     def broken_rows(self) -> list[DeserializationError]:
         """Read every stored task and return the error of each row that no longer loads."""
-        with self._statements("check every task") as conn:
-            rows = conn.execute("SELECT id, version, body FROM tasks ORDER BY created_at, id")
+        with self._reading("check every task") as conn:
+            heads = conn.execute(f"SELECT {_HEAD} FROM tasks ORDER BY created_at, id").fetchall()
             broken: list[DeserializationError] = []
-            while batch := rows.fetchmany(1000):
-                broken += self._load_rows(batch, cached=False)[1]
+            for start in range(0, len(heads), _ROW_BATCH):
+                batch = heads[start : start + _ROW_BATCH]
+                broken += self._load_rows(conn, batch, cached=False)[1]
         return broken
 
     def query_plan(self, query: TaskQuery, *, count: bool = False) -> list[str]:
@@ -713,6 +805,18 @@ class SqliteRepository:
                 raise self._unstorable(what, exc) from exc
             except sqlite3.Error as exc:
                 raise self._error(what, exc) from exc
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[sqlite3.Connection]:
+        """Hold the lock and one read transaction, so a task row and its rows are one snapshot."""
+        with self._statements(what) as conn:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("COMMIT")
 
     @contextmanager
     def _writing(self, what: str) -> Iterator[sqlite3.Connection]:
@@ -786,7 +890,40 @@ class SqliteRepository:
         return row[0]
 
     def _dump(self, task: Task) -> str:
-        return json.dumps(self._serializer.dump_task(task), separators=(",", ":"))
+        """Return the task row's JSON: the task with its history and comments left for their rows."""
+        head = replace_fields(task, {"history": (), "comments": ()})
+        return json.dumps(self._serializer.dump_task(head), separators=(",", ":"))
+
+    def _put_rows(
+        self, conn: sqlite3.Connection, pk: int, task: Task, history_kept: int, comments_kept: int
+    ) -> None:
+        """Append the history entries and comments after the kept ones (-1: rewrite all)."""
+        for table, insert, items, kept, dump in (
+            ("task_history", _INSERT_ENTRY, task.history, history_kept, self._dump_entry(task)),
+            ("task_comments", _INSERT_COMMENT, task.comments, comments_kept, self._dump_comment),
+        ):
+            if kept < 0:
+                conn.execute(f"DELETE FROM {table} WHERE task_pk = ?", (pk,))
+                kept = 0
+            if len(items) > kept:
+                conn.executemany(
+                    insert, [(pk, seq, dump(items[seq])) for seq in range(kept, len(items))]
+                )
+
+    def _dump_entry(self, task: Task) -> Callable[[Any], str]:
+        kind = task.kind
+        dump_entry = self._serializer.dump_entry
+
+        def dump(entry: Any) -> str:
+            data = dump_entry(kind, entry)
+            del data["schema"]  # the task row's schema covers its rows
+            return json.dumps(data, separators=(",", ":"))
+
+        return dump
+
+    def _dump_comment(self, comment: Any) -> str:
+        data = self._serializer.converter.unstructure(comment, Comment)
+        return json.dumps(data, separators=(",", ":"))
 
     def _remember(self, task: Task) -> None:
         if not self._cache_size:
@@ -796,12 +933,20 @@ class SqliteRepository:
             while len(self._cache) > self._cache_size:
                 del self._cache[next(iter(self._cache))]
 
-    def _load(self, task_id: str, version: int, body: str, *, cached: bool = True) -> Task:
-        hit = self._cache.get((task_id, version)) if cached else None
-        if hit is not None:
-            return hit
+    def _load(
+        self, task_id: str, version: int, body: str, entries: list[str], comments: list[str]
+    ) -> Task:
         try:
             data = json.loads(body)
+            if not isinstance(data, dict):
+                msg = "the task row holds JSON that is not an object"
+                raise ValueError(msg)
+            for key, rows in (("history", entries), ("comments", comments)):
+                if rows:
+                    if data.get(key):
+                        msg = f"{key} is both in the task row and in rows of its own"
+                        raise ValueError(msg)
+                    data[key] = [json.loads(row) for row in rows]
         except (TypeError, ValueError) as exc:
             msg = f"cannot load task '{task_id}': its stored JSON does not parse: {exc}"
             raise DeserializationError(msg, task_id=task_id) from exc
@@ -817,13 +962,48 @@ class SqliteRepository:
         return task
 
     def _load_rows(
-        self, rows: Iterable[tuple[str, int, str]], *, cached: bool = True
+        self,
+        conn: sqlite3.Connection,
+        rows: Iterable[tuple[str, int, str, int, int, int]],
+        *,
+        cached: bool = True,
     ) -> tuple[list[Task], list[DeserializationError]]:
+        """Load task rows (see `_HEAD`), reading the history and comment rows of those not cached."""
+        heads = list(rows)
+        hits: dict[int, Task] = {}
+        if cached:
+            for task_id, version, _, pk, _, _ in heads:
+                hit = self._cache.get((task_id, version))
+                if hit is not None:
+                    hits[pk] = hit
+        missing = [
+            (pk, history_len, comments_len)
+            for _, _, _, pk, history_len, comments_len in heads
+            if pk not in hits
+        ]
+        entries = _read_rows(conn, "task_history", [(pk, n) for pk, n, _ in missing])
+        comments = _read_rows(conn, "task_comments", [(pk, n) for pk, _, n in missing])
         found: list[Task] = []
         broken: list[DeserializationError] = []
-        for task_id, version, body in rows:
+        for task_id, version, body, pk, history_len, comments_len in heads:
+            hit = hits.get(pk)
+            if hit is not None:
+                found.append(hit)
+                continue
             try:
-                found.append(self._load(task_id, version, body, cached=cached))
+                for what, expected, got in (
+                    ("history entries", history_len, entries.get(pk, [])),
+                    ("comments", comments_len, comments.get(pk, [])),
+                ):
+                    if len(got) != expected:
+                        msg = (
+                            f"cannot load task '{task_id}': the row counts {expected} {what} "
+                            f"but {len(got)} are stored"
+                        )
+                        raise DeserializationError(msg, task_id=task_id)
+                found.append(
+                    self._load(task_id, version, body, entries.get(pk, []), comments.get(pk, []))
+                )
             except DeserializationError as error:
                 broken.append(error)
         return found, broken
