@@ -8,6 +8,18 @@ from taskflow.adapters.memory import (
 )
 from taskflow.adapters.sqlite import STORAGE_VERSION, SqliteRepository
 from taskflow.diagrams import describe, to_dot, to_mermaid
+from taskflow.domain.authorization import (
+    ALLOW,
+    ANY_KIND,
+    DEFAULT_AUTHORIZER,
+    Authorizer,
+    Decision,
+    DefaultAuthorizer,
+    Operation,
+    RoleMatrix,
+    is_system_actor,
+    operation_of,
+)
 from taskflow.domain.common import (
     DEFAULT_EDITABLE,
     AddComment,
@@ -108,6 +120,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AGREEMENT",
+    "ALLOW",
+    "ANY_KIND",
     "ANY_STATE",
     "AUDIT",
     "BOTH_SIDES",
@@ -115,6 +129,7 @@ __all__ = [
     "COMPLAINT_TICKET",
     "CONTACT",
     "CORRECTIVE_ACTION",
+    "DEFAULT_AUTHORIZER",
     "DEFAULT_CATEGORIES",
     "DEFAULT_EDITABLE",
     "DOCUMENT_REQUEST",
@@ -138,6 +153,7 @@ __all__ = [
     "Assign",
     "Audience",
     "Audit",
+    "Authorizer",
     "Change",
     "Clock",
     "Comment",
@@ -149,7 +165,9 @@ __all__ = [
     "CorrectiveAction",
     "Criterion",
     "Dashboard",
+    "Decision",
     "Decline",
+    "DefaultAuthorizer",
     "Delegate",
     "DeliveryReport",
     "DeserializationError",
@@ -172,6 +190,7 @@ __all__ = [
     "Notification",
     "NotificationPolicy",
     "Notifier",
+    "Operation",
     "OutboxEntry",
     "OutboxRepository",
     "Outcome",
@@ -190,6 +209,7 @@ __all__ = [
     "ReplaceDocument",
     "RequestMore",
     "Resolve",
+    "RoleMatrix",
     "SendBack",
     "SentQuestionnaire",
     "SequentialIds",
@@ -226,7 +246,9 @@ __all__ = [
     "default_policy",
     "default_registry",
     "describe",
+    "is_system_actor",
     "open_task",
+    "operation_of",
     "replay",
     "retry_on_conflict",
     "task_at",
