@@ -12,6 +12,7 @@ import attrs
 
 from taskflow import questionnaires as _questionnaires
 from taskflow.domain import engine
+from taskflow.domain.authorization import DEFAULT_AUTHORIZER, Authorizer
 from taskflow.domain.common import ASSIGN, CLAIM, COMMENT, EDIT, AddComment, Assign, Edit
 from taskflow.domain.engine import Outcome
 from taskflow.domain.notifications import NotificationPolicy, default_policy
@@ -63,6 +64,7 @@ class TaskService:
         ids: IdFactory,
         policy: NotificationPolicy = default_policy,
         company_code: Callable[[CompanyId], str] = default_company_code,
+        authorizer: Authorizer = DEFAULT_AUTHORIZER,
     ) -> None:
         self.registry = registry
         self.repository = repository
@@ -71,6 +73,7 @@ class TaskService:
         self.ids = ids
         self.policy = policy
         self.company_code = company_code
+        self.authorizer = authorizer
         # One delivery round at a time, so two threads never send the same pending notification.
         self._delivery_lock = threading.Lock()
 
@@ -88,6 +91,7 @@ class TaskService:
             TaskId("-"),
             "-",
             data_type=task_kind.data_type,
+            authorizer=self.authorizer,
         )
         number = (
             f"{self.company_code(actor.company)}-TASK-{self.repository.next_number(actor.company)}"
@@ -101,6 +105,7 @@ class TaskService:
             self.ids.new_task_id(),
             number,
             data_type=task_kind.data_type,
+            authorizer=self.authorizer,
         )
         self._write(None, outcome)
         return Outcome(outcome.task.visible_to(actor.company), outcome.events)
@@ -119,7 +124,9 @@ class TaskService:
         if expected_version is not None and task.version != expected_version:
             raise ConcurrencyConflict(task.number, expected_version, task.version)
         workflow = self.registry[task.kind].workflow
-        outcome = engine.apply(workflow, task, action, actor, self.clock.now(), payload)
+        outcome = engine.apply(
+            workflow, task, action, actor, self.clock.now(), payload, authorizer=self.authorizer
+        )
         self._write(task, outcome)
         return Outcome(outcome.task.visible_to(actor.company), outcome.events)
 
@@ -152,7 +159,8 @@ class TaskService:
     def allowed_actions(self, actor: Actor, task_id: TaskId) -> tuple[str, ...]:
         """Return the actions the actor may take on a task now."""
         task = self._load(actor, task_id)
-        return engine.allowed_actions(self.registry[task.kind].workflow, task, actor)
+        workflow = self.registry[task.kind].workflow
+        return engine.allowed_actions(workflow, task, actor, authorizer=self.authorizer)
 
     def task_at(self, actor: Actor, task_id: TaskId, at: datetime) -> Task | None:
         """Return a task as it stood at `at`, rebuilt from its history (None if not yet opened)."""
@@ -163,24 +171,28 @@ class TaskService:
     def inbox(self, actor: Actor) -> list[Task]:
         """Return the open tasks waiting on the actor's company that the actor is assigned to."""
         query = TaskQuery(ball_company=actor.company, assignee=actor.ref)
-        return [t.visible_to(actor.company) for t in self.repository.query(query)]
+        return [t.visible_to(actor.company) for t in self._seen(actor, query)]
 
     def teambox(self, actor: Actor) -> list[Task]:
         """Return all open tasks waiting on the actor's company, whoever is assigned (C4)."""
         query = TaskQuery(ball_company=actor.company)
-        return [t.visible_to(actor.company) for t in self.repository.query(query)]
+        return [t.visible_to(actor.company) for t in self._seen(actor, query)]
 
     def dashboard(self, actor: Actor) -> Dashboard:
-        """Count the tasks the actor's company is a party to, per kind and state (C13)."""
+        """Count the tasks the actor's company is a party to, per kind and state (C13).
+
+        Only kinds the actor may see at all are counted (`Authorizer.may_see_kind`).
+        """
         counts = self.repository.count(TaskQuery(company=actor.company))
-        return Dashboard(actor.company, counts)
+        seen = {kind for kind, _ in counts if self.authorizer.may_see_kind(kind, actor)}
+        return Dashboard(actor.company, {k: n for k, n in counts.items() if k[0] in seen})
 
     def find(self, actor: Actor, query: TaskQuery) -> list[Task]:
         """Return the tasks that match `query` among those the actor's company is a party to."""
         if query.company is not None and query.company != actor.company:
             return []
         scoped = attrs.evolve(query, company=actor.company)
-        return [t.visible_to(actor.company) for t in self.repository.query(scoped)]
+        return [t.visible_to(actor.company) for t in self._seen(actor, scoped)]
 
     def received_evaluations(
         self,
@@ -213,7 +225,7 @@ class TaskService:
         )
         return [
             t.visible_to(actor.company)
-            for t in self.repository.query(query)
+            for t in self._seen(actor, query)
             if (requester is None or t.requester.company == requester)
             and (received_from is None or received_from <= t.created_at)
             and (received_until is None or t.created_at <= received_until)
@@ -324,9 +336,20 @@ class TaskService:
 
     def _load(self, actor: Actor, task_id: TaskId) -> Task:
         task = self.repository.get(task_id)
-        if not task.is_party(actor.company):
+        # A task the actor may not see is not found, as for a stranger: its existence stays hidden.
+        if not task.is_party(actor.company) or not self.authorizer.may_see(task, actor):
             raise TaskNotFound(task_id)
         return task
+
+    def _seen(self, actor: Actor, query: TaskQuery) -> list[Task]:
+        """Return the tasks matching `query` that the actor may see, up to the query's limit."""
+        tasks = self.repository.query(query)
+        seen = [t for t in tasks if self.authorizer.may_see(t, actor)]
+        if query.limit is None or len(seen) == len(tasks):
+            return seen
+        # Hidden tasks took places within the limit: read on past them.
+        everything = self.repository.query(attrs.evolve(query, limit=None))
+        return [t for t in everything if self.authorizer.may_see(t, actor)][: query.limit]
 
     def _notify(self, before: Task | None, outcome: Outcome) -> None:
         workflow = self.registry[outcome.task.kind].workflow
