@@ -3,6 +3,8 @@ from typing import ClassVar
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from taskflow import (
     ALLOW,
@@ -28,11 +30,13 @@ from taskflow import (
     allowed_actions,
     apply,
     common_actions,
+    default_registry,
     is_system_actor,
     open_task,
     operation_of,
 )
 from taskflow.domain.task import EDITABLE_FIELDS
+from taskflow.testing.strategies import Parties, builtin_strategies, tasks
 
 R, Q = Side.REQUESTER, Side.RECIPIENT
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
@@ -459,3 +463,71 @@ def test_role_matrix_passes_on_the_refusals_of_its_base():
 def test_only_an_edit_transition_has_editable_fields():
     submit = WORKFLOW.transition("submit")
     assert DEFAULT_AUTHORIZER.editable_fields(WORKFLOW, _task(), submit, ALICE) == frozenset()
+
+
+# --- allowed_actions and apply agree, for any authorizer -------------------------------------
+
+REGISTRY = default_registry()
+TABLE = builtin_strategies()
+ROLES = ("admin", "agent", "auditor")
+
+
+def _role_matrices() -> st.SearchStrategy[RoleMatrix]:
+    rows = st.dictionaries(
+        st.sampled_from(ROLES), st.frozensets(st.sampled_from(Operation)), min_size=1
+    )
+    return st.dictionaries(st.sampled_from([*REGISTRY.names, "*"]), rows, min_size=1).map(
+        RoleMatrix
+    )
+
+
+AUTHORIZERS = st.one_of(st.just(DEFAULT_AUTHORIZER), _role_matrices())
+ACTORS = st.builds(
+    lambda system, user, company, roles: (SystemActor if system else Actor)(user, company, roles),
+    st.booleans(),
+    st.sampled_from(["u1", "u2"]),
+    st.sampled_from(["req", "rcp", "other"]),
+    st.frozensets(st.sampled_from(ROLES)),
+)
+WHO = Parties(
+    (Actor("req-1", "req", {"admin"}), Actor("req-2", "req")),
+    (Actor("rcp-1", "rcp", {"admin"}), Actor("rcp-2", "rcp")),
+    Actor("eve", "other", {"admin"}),
+)
+
+
+@given(task=tasks(REGISTRY), actor=ACTORS, authorizer=AUTHORIZERS, data=st.data())
+def test_offered_actions_are_permitted_and_refused_ones_raise_permission_denied(
+    task, actor, authorizer, data
+):
+    workflow = REGISTRY[task.kind].workflow
+    allowed = allowed_actions(workflow, task, actor, authorizer=authorizer)
+    seen = authorizer.may_see(task, actor)
+    if not seen:
+        assert allowed == ()
+    for t in workflow.transitions_from(task.state):
+        decision = authorizer.may_take(workflow, task, t, actor)
+        editable = authorizer.editable_fields(workflow, task, t, actor)
+        payload = data.draw(TABLE.payload(t.payload, task, WHO), label=t.name)
+        if t.name in allowed:
+            assert seen
+            assert decision
+            assert t.editable is None or editable
+            try:
+                apply(workflow, task, t.name, actor, T0, payload, authorizer=authorizer)
+            except PermissionDenied:
+                # Only for the fields an edit names that the actor may not change.
+                assert t.editable is not None
+                assert not set(payload.fields()) <= editable
+            except InvalidPayload:
+                pass
+        elif not seen or not decision or (t.editable is not None and not editable):
+            with pytest.raises(PermissionDenied) as caught:
+                apply(workflow, task, t.name, actor, T0, payload, authorizer=authorizer)
+            reason = seen.reason or decision.reason
+            if reason:
+                assert str(caught.value) == reason
+        else:
+            # Permitted but not offered: only the guard may refuse it, and says why.
+            assert t.guard is not None
+            assert t.guard(task, actor) is not None
