@@ -6,6 +6,7 @@ import sys
 import unicodedata
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -361,6 +362,17 @@ def test_labels_with_quotes_and_backslashes_are_escaped_in_dot():
 def test_roles_and_sides_are_named_on_edges():
     assert "    draft --> done : finish (requester with role lead)\n" in to_mermaid(QUOTED)
     assert '"draft" -> "done" [label="finish (requester with role lead)"];' in to_dot(QUOTED)
+
+
+def test_system_only_actions_say_so_on_edges():
+    wf = attrs.evolve(
+        QUOTED,
+        transitions=(
+            Transition("finish", "draft", "done", R, system_only=True),
+            *QUOTED.transitions[1:],
+        ),
+    )
+    assert "    draft --> done : finish (requester, system only)\n" in to_mermaid(wf)
 
 
 def test_staying_and_everywhere_actions_are_listed_once_not_drawn():

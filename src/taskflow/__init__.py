@@ -26,6 +26,18 @@ from taskflow.application.service import (
 )
 from taskflow.application.unit_of_work import Committed, Handler, Subscription, UnitOfWork
 from taskflow.diagrams import describe, to_dot, to_mermaid
+from taskflow.domain.authorization import (
+    ALLOW,
+    ANY_KIND,
+    DEFAULT_AUTHORIZER,
+    Authorizer,
+    Decision,
+    DefaultAuthorizer,
+    Operation,
+    RoleMatrix,
+    is_system_actor,
+    operation_of,
+)
 from taskflow.domain.common import (
     DEFAULT_EDITABLE,
     AddComment,
@@ -153,6 +165,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AGREEMENT",
+    "ALLOW",
+    "ANY_KIND",
     "ANY_STATE",
     "AUDIT",
     "BOTH_SIDES",
@@ -160,6 +174,7 @@ __all__ = [
     "COMPLAINT_TICKET",
     "CONTACT",
     "CORRECTIVE_ACTION",
+    "DEFAULT_AUTHORIZER",
     "DEFAULT_CATEGORIES",
     "DEFAULT_EDITABLE",
     "DEPTH_LIMIT",
@@ -187,6 +202,7 @@ __all__ = [
     "Assign",
     "Audience",
     "Audit",
+    "Authorizer",
     "Cause",
     "Change",
     "Changeset",
@@ -202,7 +218,9 @@ __all__ = [
     "Criterion",
     "Dashboard",
     "DeadLetter",
+    "Decision",
     "Decline",
+    "DefaultAuthorizer",
     "Delegate",
     "DeliveryReport",
     "DeserializationError",
@@ -227,6 +245,7 @@ __all__ = [
     "Notification",
     "NotificationPolicy",
     "Notifier",
+    "Operation",
     "Outbox",
     "OutboxEntry",
     "OutboxMessage",
@@ -248,6 +267,7 @@ __all__ = [
     "RequestMore",
     "Resolve",
     "RetryPolicy",
+    "RoleMatrix",
     "SendBack",
     "Sender",
     "SentQuestionnaire",
@@ -287,7 +307,9 @@ __all__ = [
     "default_policy",
     "default_registry",
     "describe",
+    "is_system_actor",
     "open_task",
+    "operation_of",
     "questionnaire_handlers",
     "replay",
     "retry_on_conflict",

@@ -41,6 +41,8 @@ def _who(t: Transition) -> str:
     who = "either side" if len(sides) > 1 else sides[0]
     if t.roles:
         who += " with role " + " or ".join(sorted(t.roles))
+    if t.system_only:
+        who += ", system only"
     return who
 
 

@@ -1,8 +1,25 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from taskflow import Actor, Cause, CompanyId, DomainEvent, InvalidPayload, TaskId, UserId
+from taskflow import (
+    Actor,
+    AddComment,
+    Cause,
+    CompanyId,
+    DomainEvent,
+    InvalidPayload,
+    TaskId,
+    UserId,
+    Visibility,
+    apply,
+    default_registry,
+)
+from taskflow.domain.task import kept_of
+from taskflow.testing.contracts import BUYER, SUPPLIER, make_task
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
@@ -32,3 +49,51 @@ def test_event_id_names_task_version_and_event():
     )
     assert event.id == "t1@3/uploaded"
     assert event.cause is None
+
+
+# --- views: what a company may read, and the shortcut that skips the scan ---------------------
+
+
+_WORKFLOW = default_registry()["document_request"].workflow
+
+
+def _brute_view(task, company):
+    comments = tuple(c for c in task.comments if c.visible_to(company))
+    history = tuple(
+        e
+        for e in task.history
+        if getattr(e.payload, "visible_to_company", None) is None
+        or e.payload.visible_to_company(e.actor.company, company)
+    )
+    return comments, history
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([BUYER, SUPPLIER]), st.sampled_from(list(Visibility))),
+        max_size=12,
+    ),
+    st.integers(0, 12),
+)
+def test_a_view_hides_exactly_the_other_companies_internal_notes(steps, asked_at):
+    """Whenever the private authors are asked (carried or computed), views equal a brute-force filter."""
+    task = make_task("t-1", assignees=[SUPPLIER.ref])
+    at = task.created_at
+    for n, (actor, visibility) in enumerate(steps):
+        if n == asked_at:
+            _ = task.private_authors  # computed here, then carried by each action
+        at += timedelta(minutes=1)
+        task = apply(_WORKFLOW, task, "comment", actor, at, AddComment(f"c{n}", visibility)).task
+        for company in ("acme", "supco", "initech"):
+            view = task.visible_to(company)
+            assert (view.comments, view.history) == _brute_view(task, company)
+
+
+def test_kept_of_tells_an_engine_extension_from_a_rewritten_history():
+    task = make_task("t-1", assignees=[SUPPLIER.ref])
+    after = apply(_WORKFLOW, task, "comment", BUYER, task.created_at, AddComment("hi")).task
+    assert kept_of(after, task) == (1, 0)
+    rewritten = attrs.evolve(after, comments=(attrs.evolve(after.comments[0], text="erased"),))
+    again = apply(_WORKFLOW, rewritten, "comment", BUYER, task.created_at, AddComment("x")).task
+    assert kept_of(again, after) is None  # the first comment differs from the stored one
+    assert kept_of(again, rewritten) == (2, 1)

@@ -13,6 +13,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from taskflow.adapters.memory import InMemoryRepository
 from taskflow.application.service import TaskService
+from taskflow.domain.authorization import RoleMatrix
 from taskflow.domain.common import common_actions
 from taskflow.domain.notifications import Notification
 from taskflow.domain.query import TaskQuery
@@ -20,7 +21,13 @@ from taskflow.domain.registry import Registry, TaskKind
 from taskflow.domain.task import DomainEvent, Task
 from taskflow.domain.values import Actor, Side, not_blank
 from taskflow.domain.workflow import BOTH_SIDES, OPEN_STATES, State, Transition, Workflow
-from taskflow.errors import ActionNotAllowed, InvalidWorkflow, TaskflowError, UnknownKind
+from taskflow.errors import (
+    ActionNotAllowed,
+    InvalidWorkflow,
+    TaskflowError,
+    TaskNotFound,
+    UnknownKind,
+)
 from taskflow.kinds import BUILTIN_KINDS, default_registry
 from taskflow.ports import Changeset, Clock, IdFactory, Notifier, TaskRepository
 from taskflow.testing.stateful import (
@@ -286,3 +293,54 @@ def test_healthy_errand_machine_run_by_hand_finds_nothing():
     run_state_machine_as_test(
         with_hooks(), settings=settings(max_examples=10, stateful_step_count=20, deadline=None)
     )
+
+
+# --- the machine under a host's authorizer ---------------------------------------------------
+
+MATRIX = RoleMatrix(
+    {"*": {"admin": {"create", "see", "modify", "resolve"}, "agent": {"create", "see", "modify"}}}
+)
+
+
+@pytest.mark.parametrize("kind", ["support_ticket", "corrective_action"])
+def test_builtin_kind_keeps_every_invariant_under_a_role_matrix(kind):
+    # Users with every role resolve, agents only modify, users with no role see nothing.
+    machine = workflow_machine(default_registry(), kind, authorizer=MATRIX, roles={"agent"})
+    assert machine.authorizer is MATRIX
+    run_state_machine_as_test(
+        machine,
+        settings=settings(max_examples=per_kind_examples(), stateful_step_count=30, deadline=None),
+    )
+
+
+def test_system_only_actions_are_never_offered_to_users_and_always_refused():
+    machine = errand_with(stay("remind", system_only=True))
+    run_state_machine_as_test(
+        machine, settings=settings(max_examples=10, stateful_step_count=20, deadline=None)
+    )
+
+
+class ReadsPastTheAuthorizer(TaskService):
+    def get(self, actor, task_id):
+        task = self.repository.get(task_id)
+        if not task.is_party(actor.company):
+            raise TaskNotFound(task_id)
+        return task.visible_to(actor.company)
+
+
+class Unauthorized(workflow_machine(errand_registry(), "errand", ERRAND_TABLE, roles={"agent"})):
+    authorizer = MATRIX
+
+    def make_service(self, repository, notifier, clock, ids):
+        return ReadsPastTheAuthorizer(
+            registry=self.task_registry,
+            repository=repository,
+            notifier=notifier,
+            clock=clock,
+            ids=ids,
+            authorizer=self.authorizer,
+        )
+
+
+def test_machine_catches_a_read_that_skips_the_authorizer():
+    assert violation_of(Unauthorized) is Invariant.COMPANY_ISOLATION

@@ -32,7 +32,7 @@ from taskflow.adapters._common import check_changeset, check_claim
 from taskflow.domain.outbox import DeadLetter, OutboxEntry, OutboxMessage, check_payload
 from taskflow.domain.query import TaskQuery
 from taskflow.domain.registry import Registry
-from taskflow.domain.task import Task, replace_fields
+from taskflow.domain.task import Task, kept_of, replace_fields
 from taskflow.domain.values import Comment, CompanyId, Side, TaskId
 from taskflow.errors import (
     ConcurrencyConflict,
@@ -291,15 +291,6 @@ def _read_rows(
     return found
 
 
-def _kept(before: tuple[Any, ...], after: tuple[Any, ...], stored: int) -> int:
-    """Return how many stored rows `after` keeps as they are (-1: rewrite them all)."""
-    if len(before) != stored or len(after) < stored:
-        return -1
-    # One C-level comparison; entries the engine carried over are the very same objects, so it
-    # mostly compares pointers.
-    return stored if after[:stored] == before else -1
-
-
 def _columns(task: Task, body: str) -> tuple[Any, ...]:
     due = None if task.due_at is None else _micros(task.due_at)
     lengths = (len(task.history), len(task.comments))
@@ -526,12 +517,10 @@ class SqliteRepository:
                 # The cached entry of the expected version is what the row held before this UPDATE.
                 before = self._cache.get((task.id, expected), _UNKNOWN)
                 self._put_assignees(conn, pk, task, before)
-                if schema != SCHEMA_VERSION or not isinstance(before, Task):
-                    # Rows of another schema, or nothing to compare with: write them all anew.
+                kept = kept_of(task, before) if isinstance(before, Task) else None
+                if schema != SCHEMA_VERSION or kept != (history_len, comments_len):
+                    # Rows of another schema, or not a prefix of the new task's: write all anew.
                     history_len = comments_len = -1
-                else:
-                    history_len = _kept(before.history, task.history, history_len)
-                    comments_len = _kept(before.comments, task.comments, comments_len)
                 self._put_rows(conn, pk, task, history_len, comments_len)
             ids = tuple(
                 conn.execute(

@@ -137,10 +137,20 @@ def _question_draft(
     )
 
 
-def _dry_run(kind: TaskKind, draft: NewTask, actor: Actor, at: datetime) -> None:
+def _dry_run(
+    service: TaskService, kind: TaskKind, draft: NewTask, actor: Actor, at: datetime
+) -> None:
     """Raise what opening a task of `kind` from `draft` would raise; store nothing."""
     engine.open_task(
-        kind.workflow, kind.name, draft, actor, at, TaskId("-"), "-", data_type=kind.data_type
+        kind.workflow,
+        kind.name,
+        draft,
+        actor,
+        at,
+        TaskId("-"),
+        "-",
+        data_type=kind.data_type,
+        authorizer=service.authorizer,
     )
 
 
@@ -170,9 +180,9 @@ def send_questionnaire(service: TaskService, actor: Actor, draft: NewTask) -> Se
     # Check every draft before a task is stored or a number taken, so a refusal leaves nothing;
     # the questionnaire first, since its check names every bad question at once.
     at = service.clock.now()
-    _dry_run(questionnaire_kind, questionnaire_draft, actor, at)
+    _dry_run(service, questionnaire_kind, questionnaire_draft, actor, at)
     for i, question in enumerate(data.questions):
-        _dry_run(question_kind, _question_draft(draft, i, question, assignees), actor, at)
+        _dry_run(service, question_kind, _question_draft(draft, i, question, assignees), actor, at)
     # One unit of work: the questionnaire, every question and the attachment, or nothing.
     with service.unit_of_work() as uow:
         questionnaire = uow.open(actor, QUESTIONNAIRE.name, questionnaire_draft).task
@@ -275,7 +285,9 @@ def _refuse_unless_allowed(
         raise ConcurrencyConflict(task.number, expected_version, task.version)
     workflow = service.registry[task.kind].workflow
     try:
-        engine.apply(workflow, task, action, actor, service.clock.now(), None)
+        engine.apply(
+            workflow, task, action, actor, service.clock.now(), None, authorizer=service.authorizer
+        )
     except InvalidPayload:
         return
 

@@ -20,6 +20,7 @@ from taskflow.application.unit_of_work import (
     UnitOfWork,
 )
 from taskflow.domain import engine
+from taskflow.domain.authorization import DEFAULT_AUTHORIZER, Authorizer
 from taskflow.domain.common import ASSIGN, CLAIM, COMMENT, EDIT, AddComment, Assign, Edit
 from taskflow.domain.engine import Outcome
 from taskflow.domain.notifications import Notification, NotificationPolicy, default_policy
@@ -117,6 +118,7 @@ class TaskService:
         clock: Clock,
         ids: IdFactory,
         policy: NotificationPolicy = default_policy,
+        authorizer: Authorizer = DEFAULT_AUTHORIZER,
         company_code: Callable[[CompanyId], str] = default_company_code,
         handlers: Iterable[Subscription] = (),
         senders: Mapping[str, Sender] | None = None,
@@ -132,6 +134,7 @@ class TaskService:
         self.clock = clock
         self.ids = ids
         self.policy = policy
+        self.authorizer = authorizer
         self.company_code = company_code
         self.deliver_after_commit = deliver_after_commit
         self.retry = retry if retry is not None else RetryPolicy()
@@ -239,7 +242,8 @@ class TaskService:
     def allowed_actions(self, actor: Actor, task_id: TaskId) -> tuple[str, ...]:
         """Return the actions the actor may take on a task now."""
         task = self.load(actor, task_id)
-        return engine.allowed_actions(self.registry[task.kind].workflow, task, actor)
+        workflow = self.registry[task.kind].workflow
+        return engine.allowed_actions(workflow, task, actor, authorizer=self.authorizer)
 
     def task_at(self, actor: Actor, task_id: TaskId, at: datetime) -> Task | None:
         """Return a task as it stood at `at`, rebuilt from its history (None if not yet opened)."""
@@ -256,9 +260,13 @@ class TaskService:
         return self._found(actor, TaskQuery(ball_company=actor.company))
 
     def dashboard(self, actor: Actor) -> Dashboard:
-        """Count the tasks the actor's company is a party to, per kind and state (C13)."""
+        """Count the tasks the actor's company is a party to, per kind and state (C13).
+
+        Only kinds the actor may see at all are counted (`Authorizer.may_see_kind`).
+        """
         counts = self.repository.count(TaskQuery(company=actor.company))
-        return Dashboard(actor.company, counts)
+        seen = {kind for kind, _ in counts if self.authorizer.may_see_kind(kind, actor)}
+        return Dashboard(actor.company, {k: n for k, n in counts.items() if k[0] in seen})
 
     def find(self, actor: Actor, query: TaskQuery) -> list[Task]:
         """Return the tasks that match `query` among those the actor's company is a party to."""
@@ -267,8 +275,8 @@ class TaskService:
         return self._found(actor, attrs.evolve(query, company=actor.company))
 
     def may_see(self, actor: Actor, task: Task) -> bool:
-        """Tell whether `actor` may read `task` (a party company; the authorizer decides more)."""
-        return task.is_party(actor.company)
+        """Tell whether `actor` may read `task`: its company is a party and the authorizer agrees."""
+        return task.is_party(actor.company) and bool(self.authorizer.may_see(task, actor))
 
     # --- handlers and outbox delivery ------------------------------------------------------
 
@@ -376,7 +384,15 @@ class TaskService:
     def check_open(self, kind: TaskKind, draft: NewTask, actor: Actor, at: datetime) -> None:
         """Raise what opening a task of `kind` from `draft` would raise; store nothing."""
         engine.open_task(
-            kind.workflow, kind.name, draft, actor, at, TaskId("-"), "-", data_type=kind.data_type
+            kind.workflow,
+            kind.name,
+            draft,
+            actor,
+            at,
+            TaskId("-"),
+            "-",
+            data_type=kind.data_type,
+            authorizer=self.authorizer,
         )
 
     def task_number(self, company: CompanyId) -> str:
@@ -404,6 +420,7 @@ class TaskService:
             number,
             data_type=kind.data_type,
             cause=cause,
+            authorizer=self.authorizer,
         )
 
     def run_action(
@@ -411,7 +428,10 @@ class TaskService:
     ) -> Outcome:
         """Take an action with the engine (the unit of work stores it)."""
         workflow = self.registry[task.kind].workflow
-        return engine.apply(workflow, task, action, actor, self.clock.now(), payload, cause=cause)
+        now = self.clock.now()
+        return engine.apply(
+            workflow, task, action, actor, now, payload, cause=cause, authorizer=self.authorizer
+        )
 
     def notifications(
         self, before: Task | None, after: Task, events: Iterable[DomainEvent]
@@ -447,11 +467,14 @@ class TaskService:
         return self._serializer
 
     def _found(self, actor: Actor, query: TaskQuery) -> list[Task]:
-        return [
-            task.visible_to(actor.company)
-            for task in self.repository.query(query)
-            if task.is_party(actor.company) and self.may_see(actor, task)
-        ]
+        """Return the matching tasks the actor may see, as it may see them, up to the limit."""
+        tasks = self.repository.query(query)
+        seen = [t for t in tasks if self.may_see(actor, t)]
+        if query.limit is not None and len(seen) < len(tasks):
+            # Hidden tasks took places within the limit: read on past them.
+            everything = self.repository.query(attrs.evolve(query, limit=None))
+            seen = [t for t in everything if self.may_see(actor, t)][: query.limit]
+        return [task.visible_to(actor.company) for task in seen]
 
     def _deliver(
         self, entries: Iterable[OutboxEntry], carried: Mapping[int, DomainEvent]

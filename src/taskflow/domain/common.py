@@ -21,7 +21,7 @@ from taskflow.domain.values import (
     not_blank,
 )
 from taskflow.domain.workflow import ANY_STATE, BOTH_SIDES, OPEN_STATES, Audience, Transition
-from taskflow.errors import InvalidPayload, InvalidWorkflow, PermissionDenied
+from taskflow.errors import InvalidPayload, InvalidWorkflow
 
 __all__ = [
     "ASSIGN",
@@ -160,29 +160,17 @@ def _claim(task: Task, payload: None, actor: Actor, at: datetime) -> dict[str, A
     return {"assignees": _replace_own_assignees(task, actor.company, (actor.ref,))}
 
 
-def _edit_rule(editable: Mapping[Side, frozenset[str]]) -> Any:
-    def check_edit(task: Task, payload: Edit, actor: Actor, at: datetime) -> None:
-        wanted = payload.fields()
-        if not wanted:
-            msg = f"'{EDIT}' on task {task.number} names no field to change"
-            raise InvalidPayload(msg, action=EDIT)
-        allowed: frozenset[str] = frozenset().union(
-            *(editable.get(side, frozenset()) for side in task.sides_of(actor.company))
-        )
-        refused = sorted(set(wanted) - allowed)
-        if refused:
-            msg = (
-                f"{actor} may not edit {refused} on task {task.number}; "
-                f"may edit: {sorted(allowed) or 'nothing'}"
-            )
-            raise PermissionDenied(msg, task=task.number, action=EDIT)
-        parties = (task.requester.company, task.recipient)
-        strangers = [str(r) for r in wanted.get("watchers", ()) if r.company not in parties]
-        if strangers:
-            msg = f"watchers of task {task.number} must belong to {parties}; not: {strangers}"
-            raise InvalidPayload(msg, field="watchers", action=EDIT)
-
-    return check_edit
+def _check_edit(task: Task, payload: Edit, actor: Actor, at: datetime) -> None:
+    # Which fields the actor may change is the authorizer's call, made before this check.
+    wanted = payload.fields()
+    if not wanted:
+        msg = f"'{EDIT}' on task {task.number} names no field to change"
+        raise InvalidPayload(msg, action=EDIT)
+    parties = (task.requester.company, task.recipient)
+    strangers = [str(r) for r in wanted.get("watchers", ()) if r.company not in parties]
+    if strangers:
+        msg = f"watchers of task {task.number} must belong to {parties}; not: {strangers}"
+        raise InvalidPayload(msg, field="watchers", action=EDIT)
 
 
 def _edit(task: Task, payload: Edit, actor: Actor, at: datetime) -> dict[str, Any]:
@@ -194,7 +182,11 @@ def common_actions(
     editable: Mapping[Side, frozenset[str]] = DEFAULT_EDITABLE,
     public_comment_passes_ball: bool = False,
 ) -> tuple[Transition, ...]:
-    """Return the shared actions to put in a workflow: comment, assign, claim and edit."""
+    """Return the shared actions to put in a workflow: comment, assign, claim and edit.
+
+    `editable` says which fields each side may change with `edit`; it is kept on the edit
+    transition (`Transition.editable`), where the authorizer reads it.
+    """
     unknown = set().union(*editable.values()) - EDITABLE_FIELDS
     if unknown:
         msg = f"editable fields {sorted(unknown)} are not editable; choose from {sorted(EDITABLE_FIELDS)}"
@@ -241,10 +233,11 @@ def common_actions(
             None,
             BOTH_SIDES,
             payload=Edit,
-            check=_edit_rule(editable),
+            check=_check_edit,
             effect=_edit,
             events=("edited",),
             notify=Audience.OTHER_SIDE,
             description="Change subject, body, category, priority, tags, due date or watchers",
+            editable=editable,
         ),
     )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import attrs
 
+from taskflow.domain.authorization import DEFAULT_AUTHORIZER, Authorizer
 from taskflow.domain.task import (
     OPEN,
     TASK_FIELDS,
@@ -17,7 +19,7 @@ from taskflow.domain.task import (
     Task,
     replace_fields,
 )
-from taskflow.domain.values import Actor, Side, TaskId
+from taskflow.domain.values import Actor, TaskId
 from taskflow.domain.workflow import Transition, Workflow
 from taskflow.errors import ActionNotAllowed, InvalidPayload, InvalidWorkflow, PermissionDenied
 
@@ -75,17 +77,16 @@ def open_task(
     *,
     data_type: type | None = None,
     cause: Cause | None = None,
+    authorizer: Authorizer = DEFAULT_AUTHORIZER,
 ) -> Outcome:
     """Open a task from `draft`: `actor` becomes the requester and the first assignee on its side.
 
     A system actor (a rule, a scheduler) is the requester but not an assignee: nobody works on
     the task as it.
     """
-    if workflow.open_roles and not (actor.roles & workflow.open_roles):
-        msg = (
-            f"opening a task of kind '{kind}' needs one of the roles {sorted(workflow.open_roles)}; "
-            f"{actor} has {sorted(actor.roles) or 'none'}"
-        )
+    decision = authorizer.may_open(workflow, kind, actor)
+    if not decision:
+        msg = decision.reason
         raise PermissionDenied(msg, action=OPEN)
     if data_type is not None and not isinstance(draft.data, data_type):
         msg = (
@@ -135,28 +136,48 @@ def open_task(
     return Outcome(task, (event,))
 
 
-def allowed_actions(workflow: Workflow, task: Task, actor: Actor) -> tuple[str, ...]:
+def allowed_actions(
+    workflow: Workflow,
+    task: Task,
+    actor: Actor,
+    *,
+    authorizer: Authorizer = DEFAULT_AUTHORIZER,
+) -> tuple[str, ...]:
     """Return the actions `actor` may take on `task` now, in declaration order."""
-    sides = task.sides_of(actor.company)
-    if not sides:
+    if not authorizer.may_see(task, actor):
         return ()
     return tuple(
         t.name
         for t in workflow.transitions_from(task.state)
-        if _permitted(t, sides, actor) and (t.guard is None or t.guard(task, actor) is None)
+        if _permitted(authorizer, workflow, t, task, actor) is None
+        and (t.guard is None or t.guard(task, actor) is None)
     )
 
 
 def _not_allowed(
-    workflow: Workflow, task: Task, actor: Actor, action: str, **why: Any
+    workflow: Workflow,
+    task: Task,
+    actor: Actor,
+    action: str,
+    authorizer: Authorizer,
+    **why: Any,
 ) -> ActionNotAllowed:
-    allowed = allowed_actions(workflow, task, actor)
+    allowed = allowed_actions(workflow, task, actor, authorizer=authorizer)
     final = workflow.state(task.state).final
     return ActionNotAllowed(task.number, task.state, action, allowed, final=final, **why)
 
 
-def _permitted(t: Transition, sides: frozenset[Side], actor: Actor) -> bool:
-    return bool(t.by & sides) and (not t.roles or bool(t.roles & actor.roles))
+def _permitted(
+    authorizer: Authorizer, workflow: Workflow, t: Transition, task: Task, actor: Actor
+) -> str | None:
+    """Return why `actor` may not take `t` on `task` (the authorizer's reason), or None."""
+    decision = authorizer.may_take(workflow, task, t, actor)
+    if not decision:
+        return decision.reason
+    # An edit that could change no field is not offered, so it is refused the same way.
+    if t.editable is not None and not authorizer.editable_fields(workflow, task, t, actor):
+        return f"{actor} may edit no field of task {task.number} with '{t.name}'"
+    return None
 
 
 def apply(
@@ -168,12 +189,13 @@ def apply(
     payload: Any = None,
     *,
     cause: Cause | None = None,
+    authorizer: Authorizer = DEFAULT_AUTHORIZER,
 ) -> Outcome:
     """Take `action` on `task` as `actor` at `at`; return the new task and events, or raise."""
     # A stranger learns nothing about the task, not even which actions it has.
-    sides = task.sides_of(actor.company)
-    if not sides:
-        msg = f"{actor} is not a party to task {task.number}; only its requester and recipient are"
+    seen = authorizer.may_see(task, actor)
+    if not seen:
+        msg = seen.reason
         raise PermissionDenied(msg, task=task.number, action=action)
     transition = workflow.transition(action)
     if transition is None:
@@ -181,17 +203,18 @@ def apply(
             f"'{action}' is not an action of workflow '{workflow.name}' "
             f"(its actions: {', '.join(workflow.action_names)})"
         )
-        raise _not_allowed(workflow, task, actor, action, reason=reason)
+        raise _not_allowed(workflow, task, actor, action, authorizer, reason=reason)
     if not transition.starts_from(workflow.state(task.state)):
         if transition.everywhere:
             reason = f"'{action}' needs an open state"
-            raise _not_allowed(workflow, task, actor, action, reason=reason)
-        raise _not_allowed(workflow, task, actor, action, needs=sorted(transition.sources))
-    _check_permission(transition, task, actor, sides)
+            raise _not_allowed(workflow, task, actor, action, authorizer, reason=reason)
+        needs = sorted(transition.sources)
+        raise _not_allowed(workflow, task, actor, action, authorizer, needs=needs)
+    _check_permission(authorizer, workflow, transition, task, actor, payload)
     if transition.guard is not None:
         refused = transition.guard(task, actor)
         if refused is not None:
-            raise _not_allowed(workflow, task, actor, action, reason=refused)
+            raise _not_allowed(workflow, task, actor, action, authorizer, reason=refused)
     _check_payload(transition, task, payload)
     if transition.check is not None:
         transition.check(task, payload, actor, at)
@@ -201,16 +224,29 @@ def apply(
     return _advance(workflow, task, transition, actor, at, payload, changes, cause)
 
 
-def _check_permission(t: Transition, task: Task, actor: Actor, sides: frozenset[Side]) -> None:
-    if not t.by & sides:
-        wanted = " or ".join(f"the {s.value} ({task.company_of(s)})" for s in sorted(t.by))
-        have = " and ".join(s.value for s in sorted(sides))
-        msg = f"'{t.name}' on task {task.number} is for {wanted}; {actor} is the {have}"
+def _check_permission(
+    authorizer: Authorizer,
+    workflow: Workflow,
+    t: Transition,
+    task: Task,
+    actor: Actor,
+    payload: Any,
+) -> None:
+    refused = _permitted(authorizer, workflow, t, task, actor)
+    if refused is not None:
+        msg = refused
         raise PermissionDenied(msg, task=task.number, action=t.name)
-    if t.roles and not t.roles & actor.roles:
+    # The fields an edit names are a question of permission, answered before its payload check.
+    fits = t.payload is not None and isinstance(payload, t.payload)
+    if t.editable is None or not fits:
+        return
+    allowed = authorizer.editable_fields(workflow, task, t, actor)
+    wanted: Iterable[str] = payload.fields()
+    denied = sorted(name for name in wanted if name not in allowed)
+    if denied:
         msg = (
-            f"'{t.name}' on task {task.number} needs one of the roles {sorted(t.roles)}; "
-            f"{actor} has {sorted(actor.roles) or 'none'}"
+            f"{actor} may not edit {denied} on task {task.number}; "
+            f"may edit: {sorted(allowed) or 'nothing'}"
         )
         raise PermissionDenied(msg, task=task.number, action=t.name)
 
@@ -265,7 +301,7 @@ def _advance(
     changes["history"] = (*task.history, entry)
     changes["version"] = version
     try:
-        new = replace_fields(task, changes)
+        new = replace_fields(task, changes, history_appended=True)
     except (TypeError, ValueError) as exc:
         msg = f"'{t.name}' on task {task.number} would leave it invalid: {exc}"
         raise InvalidPayload(msg, action=t.name) from exc

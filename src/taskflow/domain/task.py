@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from taskflow.domain.values import (
     Side,
     TaskId,
     UserRef,
+    Visibility,
     aware,
     not_blank,
     whole_number,
@@ -32,6 +34,7 @@ __all__ = [
     "HistoryEntry",
     "NewTask",
     "Task",
+    "kept_of",
     "replace_fields",
 ]
 
@@ -191,8 +194,21 @@ class Task:
         """Tell whether the task is open and its due time has passed at `now`."""
         return self.is_open and self.due_at is not None and self.due_at < now
 
+    @functools.cached_property
+    def private_authors(self) -> frozenset[CompanyId]:
+        """Return the companies that wrote something on this task another party may not read."""
+        return _private_authors(self, self.comments, self.history)
+
+    @functools.cached_property
+    def _lineage(self) -> tuple[int, int] | None:
+        # Set by `replace_fields` when this task's history and comments extend those of the task
+        # it was made from: their lengths then. None: not known (a task built another way).
+        return None
+
     def visible_to(self, company: CompanyId) -> Task:
         """Return the task as a user of `company` may see it: other companies' internal notes removed."""
+        if not self.private_authors - {company}:
+            return self  # nothing here is hidden from `company`: no copy, no scan
         comments = tuple(c for c in self.comments if c.visible_to(company))
         history = tuple(e for e in self.history if _entry_visible(e, company))
         if len(comments) == len(self.comments) and len(history) == len(self.history):
@@ -207,7 +223,7 @@ _SLOTS = tuple((Task.__dict__[name].__get__, Task.__dict__[name].__set__) for na
 _new = object.__new__
 
 
-def replace_fields(task: Task, changes: dict[str, Any]) -> Task:
+def replace_fields(task: Task, changes: dict[str, Any], *, history_appended: bool = False) -> Task:
     """Return a copy of `task` with `changes` applied, converting and validating only those fields.
 
     The unchanged fields were converted and validated when they were first set; re-running
@@ -216,6 +232,7 @@ def replace_fields(task: Task, changes: dict[str, Any]) -> Task:
     new = _new(Task)
     for get, put in _SLOTS:
         put(new, get(task))
+    _carry_derived(task, new, changes, history_appended)
     for name, value in changes.items():
         field = _FIELDS.get(name)
         if field is None:
@@ -227,6 +244,68 @@ def replace_fields(task: Task, changes: dict[str, Any]) -> Task:
             field.validator(new, field, value)
         object.__setattr__(new, name, value)
     return new
+
+
+# The slot in which `Task.private_authors` is cached once computed (attrs makes it a slot).
+_PRIVATE = Task.__dict__["private_authors"]
+_LINEAGE = Task.__dict__["_lineage"]
+
+
+def _private_authors(
+    task: Task, comments: tuple[Comment, ...], history: tuple[HistoryEntry, ...]
+) -> frozenset[CompanyId]:
+    parties = (task.requester.company, task.recipient)
+    authors = {c.author.company for c in comments if c.visibility is not Visibility.PUBLIC}
+    for entry in history:
+        author = entry.actor.company
+        if author not in authors and not all(_entry_visible(entry, p) for p in parties):
+            authors.add(author)
+    return frozenset(authors)
+
+
+def _carry_derived(task: Task, new: Task, changes: dict[str, Any], history_appended: bool) -> None:
+    """Record on `new` what it keeps of `task`'s history and comments, and carry its private authors.
+
+    The one place the kept items are compared: cheap when the engine appended, since the kept
+    items are then the very same objects.
+    """
+    added: dict[str, tuple[Any, ...]] = {}
+    for name in ("comments", "history"):
+        if name in changes:
+            old, value = getattr(task, name), changes[name]
+            if name == "history" and history_appended:
+                pass  # the engine made it as (*old, entry): nothing to compare
+            elif not isinstance(value, tuple) or value[: len(old)] != old:
+                return  # not an extension: `new` works out what it needs when asked
+            added[name] = value[len(old) :]
+    _LINEAGE.__set__(new, (len(task.history), len(task.comments)))
+    try:
+        known: frozenset[CompanyId] = _PRIVATE.__get__(task)
+    except AttributeError:
+        return  # never computed for `task`: `new` computes its own when asked
+    if added:
+        more = _private_authors(task, added.get("comments", ()), added.get("history", ()))
+        known = known | more if more else known
+    _PRIVATE.__set__(new, known)
+
+
+def kept_of(after: Task, before: Task) -> tuple[int, int] | None:
+    """Return how many history entries and comments `after` keeps unchanged from `before`, if all.
+
+    None when `after` does not extend `before` (a rewritten history or comment). Cheap when
+    `after` was made from `before` by the engine; a full comparison otherwise.
+    """
+    lineage = after._lineage
+    h, c = len(before.history), len(before.comments)
+    if (
+        lineage == (h, c)
+        and (h == 0 or after.history[h - 1] is before.history[h - 1])
+        and (c == 0 or after.comments[c - 1] is before.comments[c - 1])
+    ):
+        return lineage
+    if after.history[:h] == before.history and after.comments[:c] == before.comments:
+        return h, c
+    return None
 
 
 def _entry_visible(entry: HistoryEntry, company: CompanyId) -> bool:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 import attrs
 
-from taskflow.domain.task import OPEN, NewTask, Task
+from taskflow.domain.authorization import Operation
+from taskflow.domain.task import EDITABLE_FIELDS, OPEN, NewTask, Task
 from taskflow.domain.values import Actor, Side
 from taskflow.errors import InvalidWorkflow
 
@@ -80,6 +82,27 @@ def _names(value: str | Iterable[str]) -> frozenset[str]:
     return frozenset(value)
 
 
+def _editable(
+    value: Mapping[Any, Iterable[str]] | None,
+) -> Mapping[Side, frozenset[str]] | None:
+    if value is None:
+        return None
+    rights: dict[Side, frozenset[str]] = {}
+    for side, fields in value.items():
+        if side not in Side.__members__.values():
+            msg = f"editable fields are given for {side!r}, which is not a side; sides: {[s.value for s in Side]}"
+            raise InvalidWorkflow(msg)
+        rights[Side(side)] = frozenset(fields)
+    return MappingProxyType(rights)
+
+
+def _operation(value: Operation | str | None) -> Operation | str | None:
+    # A name that is no operation stays as given, for the workflow check to name with its action.
+    if isinstance(value, str) and value in Operation.__members__.values():
+        return Operation(value)
+    return value
+
+
 @attrs.frozen
 class State:
     """A named state of a workflow; a non-final state says whose court the ball is in."""
@@ -97,7 +120,12 @@ class State:
 
 @attrs.frozen
 class Transition:
-    """A named action: from which states, to which state, who may take it, and what it does."""
+    """A named action: from which states, to which state, who may take it, and what it does.
+
+    `operation` says what a role matrix counts it as (default: `resolve` into a final state,
+    `modify` otherwise); `system_only` lets only system actors take it; `editable` makes it an
+    edit action and says which fields each side may change with it.
+    """
 
     name: str
     sources: frozenset[str] = attrs.field(converter=_names)
@@ -111,6 +139,12 @@ class Transition:
     events: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     notify: Audience = Audience.OTHER_SIDE
     description: str = ""
+    # For an edit action: the fields each side may change with it (read by the authorizer).
+    editable: Mapping[Side, frozenset[str]] | None = attrs.field(
+        default=None, converter=_editable, hash=False
+    )
+    operation: Operation | None = attrs.field(default=None, converter=_operation)
+    system_only: bool = False
 
     @property
     def stays(self) -> bool:
@@ -249,11 +283,36 @@ def _validate(wf: Workflow) -> None:
             problems.append(f"action '{t.name}' names no side that may take it")
         if t.payload is not None and not attrs.has(t.payload):
             problems.append(f"action '{t.name}' payload {t.payload!r} is not an attrs class")
+        problems += _authorization_problems(t)
     if not problems:
         problems += _reachability(wf, names)
     if problems:
         msg = f"workflow '{wf.name}' is invalid: " + "; ".join(problems)
         raise InvalidWorkflow(msg)
+
+
+def _authorization_problems(t: Transition) -> list[str]:
+    problems: list[str] = []
+    if t.operation is not None and t.operation not in (Operation.MODIFY, Operation.RESOLVE):
+        problems.append(
+            f"action '{t.name}' declares operation '{t.operation}'; an action is "
+            f"'{Operation.MODIFY}' or '{Operation.RESOLVE}' (opening a task is "
+            f"'{Operation.CREATE}', reading it '{Operation.SEE}')"
+        )
+    if t.editable is not None:
+        for side, fields in t.editable.items():
+            unknown = sorted(fields - EDITABLE_FIELDS)
+            if unknown:
+                problems.append(
+                    f"action '{t.name}' lets the {side.value} edit {unknown}, which are not "
+                    f"editable; choose from {sorted(EDITABLE_FIELDS)}"
+                )
+        if not callable(getattr(t.payload, "fields", None)):
+            problems.append(
+                f"action '{t.name}' has editable fields, so its payload needs a fields() method "
+                f"naming the fields it changes (as Edit has), got {t.payload!r}"
+            )
+    return problems
 
 
 def _twice(items: list[str]) -> list[str]:

@@ -12,7 +12,7 @@ import enum
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -37,6 +37,7 @@ from taskflow.adapters.memory import (
 )
 from taskflow.application.service import TaskService
 from taskflow.domain import engine
+from taskflow.domain.authorization import DEFAULT_AUTHORIZER, Authorizer
 from taskflow.domain.engine import Outcome
 from taskflow.domain.notifications import Notification
 from taskflow.domain.query import TaskQuery
@@ -82,7 +83,7 @@ class Invariant(enum.StrEnum):
 
     # An action missing from allowed_actions is refused with ActionNotAllowed or
     # PermissionDenied; a listed one is accepted, or only its payload is refused
-    # (InvalidPayload, or PermissionDenied from the transition's check).
+    # (InvalidPayload, or PermissionDenied for edit fields the actor may not change).
     ALLOWED_AGREES_WITH_APPLY = "allowed-agrees-with-apply"
     # Every refusal, of an action or of a draft, is a TaskflowError.
     REFUSAL_IS_TASKFLOW_ERROR = "refusal-is-taskflow-error"
@@ -101,10 +102,11 @@ class Invariant(enum.StrEnum):
     # replay() rebuilds the task; task_at() at an entry's time gives the state after it.
     REPLAY = "replay"
     # Open tasks are in the Teambox of the ball's company and in the inbox of its assignees
-    # there, nowhere else; dashboards count each party's tasks.
+    # there, nowhere else, for the users who may see them; dashboards count each party's tasks
+    # of the kinds the user may see.
     INBOX_AND_TEAMBOX = "inbox-and-teambox"
-    # A stranger gets TaskNotFound and sees nothing; a party never sees the other company's
-    # internal notes.
+    # A stranger, or a user the authorizer does not let see a task, gets TaskNotFound and sees
+    # nothing of it; a party never sees the other company's internal notes.
     COMPANY_ISOLATION = "company-isolation"
     # No notification goes to the actor, to a stranger, or to a company that may not read
     # the payload (an internal comment).
@@ -121,9 +123,9 @@ class InvariantViolated(AssertionError):
         super().__init__(msg)
 
 
-def _roles_of(workflow: Workflow) -> frozenset[str]:
+def _roles_of(workflow: Workflow, extra: frozenset[str]) -> frozenset[str]:
     named = frozenset().union(workflow.open_roles, *(t.roles for t in workflow.transitions))
-    return named | {"admin"}
+    return named | extra | {"admin"}
 
 
 def _company(name: str, roles: frozenset[str]) -> tuple[Actor, ...]:
@@ -162,12 +164,15 @@ class _Kit:
     people: st.SearchStrategy[list[UserRef]]
     action_names: tuple[str, ...]
     payload_types: tuple[type, ...]
+    extra_roles: frozenset[str]
 
 
-def _build_kit(registry: Registry, kind: str, table: KindStrategies | None) -> _Kit:
+def _build_kit(
+    registry: Registry, kind: str, table: KindStrategies | None, extra_roles: frozenset[str]
+) -> _Kit:
     task_kind = registry[kind]
     workflow = task_kind.workflow
-    roles = _roles_of(workflow)
+    roles = _roles_of(workflow, extra_roles)
     parties = Parties(
         _company("req", roles),
         _company("rcp", roles),
@@ -187,6 +192,7 @@ def _build_kit(registry: Registry, kind: str, table: KindStrategies | None) -> _
         payload_types=tuple(
             dict.fromkeys(t.payload for t in workflow.transitions if t.payload is not None)
         ),
+        extra_roles=extra_roles,
     )
 
 
@@ -194,18 +200,21 @@ class WorkflowMachine(RuleBasedStateMachine):
     """Drive one task kind through `TaskService` with random actions and check its invariants.
 
     Get a configured subclass from `workflow_machine`, or subclass and set `registry`, `kind`
-    and (for kinds beyond the built-in ones) `table`. Override `make_repository` or
+    and (for kinds beyond the built-in ones) `table`; set `authorizer` (and the `roles` it
+    names) to check your own rules, a `RoleMatrix` say. Override `make_repository` or
     `make_service` to run the same checks against your own repository or notification policy.
 
     A run opens up to `max_tasks` tasks from company `req` to company `rcp`; each company has
-    a user with every role the workflow names, one with none, and some with a single role;
-    `eve` of company `other` is the outsider. Rules of a subclass may use `self.service`,
-    `self.repository`, `self.clock`, `self.notifier` and `self.parties`.
+    a user with every role the workflow (or `roles`) names, one with none, and some with a
+    single role; `eve` of company `other` is the outsider. Rules of a subclass may use
+    `self.service`, `self.repository`, `self.clock`, `self.notifier` and `self.parties`.
     """
 
     registry: ClassVar[Registry | None] = None
     kind: ClassVar[str | None] = None
     table: ClassVar[KindStrategies | None] = None
+    authorizer: ClassVar[Authorizer] = DEFAULT_AUTHORIZER
+    roles: ClassVar[frozenset[str]] = frozenset()
     max_tasks: ClassVar[int] = 2
     # Each class builds its kit once (a serializer generates code): looked up in its own
     # __dict__, so a subclass never runs with its parent's.
@@ -246,8 +255,9 @@ class WorkflowMachine(RuleBasedStateMachine):
             or kit.registry is not cls.registry
             or kit.kind is not cls.registry[cls.kind]
             or (cls.table is not None and kit.table is not cls.table)
+            or kit.extra_roles != cls.roles
         ):
-            kit = _build_kit(cls.registry, cls.kind, cls.table)
+            kit = _build_kit(cls.registry, cls.kind, cls.table, frozenset(cls.roles))
             cls._built_kit = kit
         return kit
 
@@ -265,6 +275,7 @@ class WorkflowMachine(RuleBasedStateMachine):
             notifier=notifier,
             clock=clock,
             ids=ids,
+            authorizer=self.authorizer,
         )
 
     # -- rules ------------------------------------------------------------------------------
@@ -299,6 +310,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         pairs = [
             (actor, action)
             for actor in (*self.parties.requesters, *self.parties.recipients)
+            if self._sees(actor, task)
             for action in self.service.allowed_actions(actor, task_id)
         ]
         # Actions that stay (comment, assign, ...) outnumber moves; favour moves to get deep.
@@ -396,14 +408,17 @@ class WorkflowMachine(RuleBasedStateMachine):
         self.opened.append(task.id)
         return task.id
 
+    def _sees(self, actor: Actor, task: Task) -> bool:
+        return task.is_party(actor.company) and bool(self.authorizer.may_see(task, actor))
+
     def _allowed(self, actor: Actor, task: Task) -> tuple[str, ...] | None:
-        if task.is_party(actor.company):
+        if self._sees(actor, task):
             return self.service.allowed_actions(actor, task.id)
         try:
             allowed = self.service.allowed_actions(actor, task.id)
         except TaskNotFound:
             return None
-        msg = f"{actor} is no party to task {task.number} yet was told it may take {allowed}"
+        msg = f"{actor} may not see task {task.number} yet was told it may take {allowed}"
         raise InvariantViolated(Invariant.COMPANY_ISOLATION, msg)
 
     def _act(
@@ -416,7 +431,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         try:
             outcome = self.service.act(actor, task_id, action, payload)
         except TaskflowError as exc:
-            self._check_refusal(before, actor, action, allowed, exc, sent)
+            self._check_refusal(before, actor, action, payload, allowed, exc, sent)
             return
         except Exception as exc:
             msg = (
@@ -427,11 +442,20 @@ class WorkflowMachine(RuleBasedStateMachine):
         self._check_accepted(before, actor, action, payload, at, allowed, outcome, sent)
         self._check_look_back(task_id, data)
 
+    def _edits_forbidden_fields(self, task: Task, actor: Actor, action: str, payload: Any) -> bool:
+        transition = self.workflow.transition(action)
+        fields = getattr(payload, "fields", None)
+        if transition is None or transition.editable is None or not callable(fields):
+            return False
+        allowed = self.authorizer.editable_fields(self.workflow, task, transition, actor)
+        return not set(fields()) <= allowed
+
     def _check_refusal(
         self,
         before: Task,
         actor: Actor,
         action: str,
+        payload: Any,
         allowed: tuple[str, ...] | None,
         exc: TaskflowError,
         sent: int,
@@ -439,15 +463,14 @@ class WorkflowMachine(RuleBasedStateMachine):
         what = f"'{action}' by {actor} on task {before.number} in '{before.state}'"
         if allowed is None:
             if not isinstance(exc, TaskNotFound):
-                msg = f"{what}: a stranger must get TaskNotFound, got {type(exc).__name__}: {exc}"
+                msg = f"{what}: a task the actor may not see must be TaskNotFound, got {type(exc).__name__}: {exc}"
                 raise InvariantViolated(Invariant.COMPANY_ISOLATION, msg) from exc
         elif action in allowed:
-            transition = self.workflow.transition(action)
-            # A check may refuse a payload as a matter of permission (edit fields the side may not).
-            by_check = isinstance(exc, PermissionDenied) and (
-                transition is not None and transition.check is not None
+            # An offered edit may still name a field the actor may not change.
+            by_fields = isinstance(exc, PermissionDenied) and self._edits_forbidden_fields(
+                before, actor, action, payload
             )
-            if not (isinstance(exc, InvalidPayload) or by_check):
+            if not (isinstance(exc, InvalidPayload) or by_fields):
                 msg = (
                     f"{what} is allowed {allowed}, so only its payload may be refused, "
                     f"but apply raised {type(exc).__name__}: {exc}"
@@ -480,7 +503,7 @@ class WorkflowMachine(RuleBasedStateMachine):
     ) -> None:
         what = f"'{action}' by {actor} on task {before.number} in '{before.state}'"
         if allowed is None:
-            msg = f"{what} was accepted though {actor} is no party to the task"
+            msg = f"{what} was accepted though {actor} may not see the task"
             raise InvariantViolated(Invariant.COMPANY_ISOLATION, msg)
         if action not in allowed:
             msg = f"{what} was accepted though allowed_actions said only {allowed}"
@@ -628,23 +651,33 @@ class WorkflowMachine(RuleBasedStateMachine):
         for company in (self.parties.requesters, self.parties.recipients):
             own = company[0].company
             waiting = [t for t in tasks if t.is_open and t.ball_company == own]
-            expected = {t.id for t in waiting}
-            # The Teambox and the dashboard are the company's: one colleague's view is enough.
-            got = {t.id for t in self.service.teambox(company[-1])}
-            if got != expected:
-                msg = f"the Teambox of {own} holds {sorted(got)}, expected {sorted(expected)}"
-                raise InvariantViolated(Invariant.INBOX_AND_TEAMBOX, msg)
+            # The Teambox is the company's, as far as each colleague may see its tasks.
+            for actor in (company[0], company[-1]):
+                expected = {t.id for t in waiting if self._sees(actor, t)}
+                got = {t.id for t in self.service.teambox(actor)}
+                if got != expected:
+                    msg = f"the Teambox of {own} holds {sorted(got)} for {actor}, expected {sorted(expected)}"
+                    raise InvariantViolated(Invariant.INBOX_AND_TEAMBOX, msg)
             for actor in company:
-                mine = {t.id for t in waiting if actor.ref in t.assignees}
+                mine = {t.id for t in waiting if actor.ref in t.assignees and self._sees(actor, t)}
                 got = {t.id for t in self.service.inbox(actor)}
                 if got != mine:
                     msg = f"the inbox of {actor} holds {sorted(got)}, expected {sorted(mine)}"
                     raise InvariantViolated(Invariant.INBOX_AND_TEAMBOX, msg)
-            counts = dict(Counter((t.kind, t.state) for t in tasks if t.is_party(own)))
-            dashboard = self.service.dashboard(company[0]).counts
-            if dashboard != counts:
-                msg = f"the dashboard of {own} counts {dashboard}, expected {counts}"
-                raise InvariantViolated(Invariant.INBOX_AND_TEAMBOX, msg)
+            for actor in (company[0], company[-1]):
+                counts = dict(
+                    Counter(
+                        (t.kind, t.state)
+                        for t in tasks
+                        if t.is_party(own) and self.authorizer.may_see_kind(t.kind, actor)
+                    )
+                )
+                dashboard = self.service.dashboard(actor).counts
+                if dashboard != counts:
+                    msg = (
+                        f"the dashboard of {own} counts {dashboard} for {actor}, expected {counts}"
+                    )
+                    raise InvariantViolated(Invariant.INBOX_AND_TEAMBOX, msg)
 
     def _check_isolation(self, tasks: Sequence[Task]) -> None:
         outsider = self.parties.outsider
@@ -656,16 +689,24 @@ class WorkflowMachine(RuleBasedStateMachine):
         if seen or self.service.dashboard(outsider).total():
             msg = f"{outsider}, no party to any task, sees {sorted({t.id for t in seen})}"
             raise InvariantViolated(Invariant.COMPANY_ISOLATION, msg)
-        viewers = (self.parties.requesters[-1], self.parties.recipients[-1])
+        # The first user holds every role, the second none: between them, who sees and who not.
+        who = self.parties
+        viewers = tuple(
+            dict.fromkeys(
+                (*who.requesters[1:2], who.requesters[-1], *who.recipients[1:2], who.recipients[-1])
+            )
+        )
         for task in tasks:
-            try:
-                self.service.get(outsider, task.id)
-            except TaskNotFound:
-                pass
-            else:
-                msg = f"{outsider} may get task {task.number} without being a party to it"
+            for blind in (outsider, *(v for v in viewers if not self._sees(v, task))):
+                try:
+                    self.service.get(blind, task.id)
+                except TaskNotFound:
+                    continue
+                msg = f"{blind} may get task {task.number} without being allowed to see it"
                 raise InvariantViolated(Invariant.COMPANY_ISOLATION, msg)
             for viewer in viewers:
+                if not self._sees(viewer, task):
+                    continue
                 view = self.service.get(viewer, task.id)
                 hidden: list[object] = [
                     c for c in view.comments if not c.visible_to(viewer.company)
@@ -686,11 +727,17 @@ def _class_name(kind: str) -> str:
 
 
 def workflow_machine(
-    registry: Registry, kind: str, table: KindStrategies | None = None
+    registry: Registry,
+    kind: str,
+    table: KindStrategies | None = None,
+    *,
+    authorizer: Authorizer = DEFAULT_AUTHORIZER,
+    roles: Iterable[str] = (),
 ) -> type[WorkflowMachine]:
     """Return a new state machine class that checks the workflow of `kind` with random actions.
 
-    `table` generates the kind's data and payloads (default: `builtin_strategies()`).
+    `table` generates the kind's data and payloads (default: `builtin_strategies()`); the
+    service runs with `authorizer`, and users get the `roles` it names besides the workflow's.
     In a host's test module, for its own kind::
 
         from taskflow.testing.stateful import workflow_machine
@@ -702,6 +749,8 @@ def workflow_machine(
         "registry": registry,
         "kind": kind,
         "table": table,
+        "authorizer": authorizer,
+        "roles": frozenset(roles),
         "__doc__": f"Drive '{kind}' tasks with random actions and check the invariants.",
     }
     return type(_class_name(kind), (WorkflowMachine,), namespace)

@@ -214,14 +214,29 @@ class KindStrategies:
             everyone = [a.ref for a in parties.everyone]
             return st.builds(Assign, st.lists(st.sampled_from(everyone), min_size=1, max_size=2))
         if payload_type is Edit:
-            return st.builds(
-                Edit,
-                subject=st.none() | texts(),
-                priority=st.none() | st.sampled_from(Priority),
-                tags=st.none() | st.frozensets(_slugs(), max_size=3),
-                due_at=st.none() | aware_datetimes(),
-            )
+            return _edits(parties)
         return self.for_type(payload_type)
+
+
+def _edits(parties: Parties) -> st.SearchStrategy[Edit]:
+    # A few fields at a time (none, now and then), so each side's edit rights meet both
+    # fields they allow and fields they do not; watchers may include the outsider.
+    everyone = [a.ref for a in parties.everyone]
+    values: dict[str, st.SearchStrategy[Any]] = {
+        "subject": texts(),
+        "body": st.text(max_size=40),
+        "category": texts(max_size=20),
+        "priority": st.sampled_from(Priority),
+        "tags": st.frozensets(_slugs(), max_size=3),
+        "due_at": aware_datetimes(),
+        "watchers": st.lists(st.sampled_from(everyone), max_size=2),
+    }
+    chosen = st.sets(st.sampled_from(sorted(values)), max_size=3)
+    return chosen.flatmap(
+        lambda names: st.fixed_dictionaries({n: values[n] for n in names}).map(
+            lambda fields: Edit(**fields)
+        )
+    )
 
 
 def _mostly(good: st.SearchStrategy[Any], bad: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
