@@ -16,21 +16,14 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
 def _imports(path: Path) -> set[str]:
-    """Return the taskflow modules `path` imports when it is imported (not under TYPE_CHECKING)."""
+    """Return the taskflow modules `path` imports at module level, type-checking imports included."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     found: set[str] = set()
     body = list(tree.body)
     while body:
         node = body.pop()
-        if isinstance(node, ast.If) and not _is_type_checking(node):
+        if isinstance(node, ast.If):
             body += node.body + node.orelse
         elif isinstance(node, ast.Try):
             body += node.body + node.orelse + node.finalbody

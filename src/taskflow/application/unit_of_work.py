@@ -14,23 +14,22 @@ commit. An exception inside the block discards everything.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import attrs
 
 from taskflow.domain.engine import Outcome
 from taskflow.domain.notifications import Notification
 from taskflow.domain.outbox import NOTIFICATION_TOPIC, OutboxMessage
+from taskflow.domain.registry import Registry, TaskKind
 from taskflow.domain.task import Cause, DomainEvent, NewTask, Task
-from taskflow.domain.values import Actor, TaskId
+from taskflow.domain.values import Actor, CompanyId, TaskId
 from taskflow.errors import ConcurrencyConflict, InvalidPayload, TaskNotFound
-from taskflow.ports import Changeset
+from taskflow.ports import Changeset, Clock, IdFactory, TaskRepository
 
-if TYPE_CHECKING:
-    from taskflow.application.service import TaskService
-
-__all__ = ["Committed", "Handler", "Subscription", "UnitOfWork"]
+__all__ = ["Committed", "Handler", "Subscription", "UnitOfWork", "UnitOfWorkHost"]
 
 Handler = Callable[[DomainEvent, "UnitOfWork"], None]
 """Reacts to one committed event; its changes go in the unit of work it is given (committed after it returns)."""
@@ -85,10 +84,68 @@ def notification_message(note: Notification, version: int) -> OutboxMessage:
     )
 
 
+class UnitOfWorkHost(Protocol):
+    """What a unit of work asks of the service it belongs to (`TaskService` is one)."""
+
+    registry: Registry
+    repository: TaskRepository
+    clock: Clock
+    ids: IdFactory
+
+    def may_see(self, actor: Actor, task: Task) -> bool:
+        """Tell whether `actor` may read `task`."""
+        ...
+
+    def check_open(self, kind: TaskKind, draft: NewTask, actor: Actor, at: datetime) -> None:
+        """Raise what opening a task of `kind` from `draft` would raise."""
+        ...
+
+    def task_number(self, company: CompanyId) -> str:
+        """Take the next task number of `company`."""
+        ...
+
+    def run_open(
+        self,
+        kind: TaskKind,
+        draft: NewTask,
+        actor: Actor,
+        at: datetime,
+        task_id: TaskId,
+        number: str,
+        cause: Cause,
+    ) -> Outcome:
+        """Open a task with the engine."""
+        ...
+
+    def run_action(
+        self, task: Task, action: str, actor: Actor, payload: Any, cause: Cause
+    ) -> Outcome:
+        """Take an action with the engine."""
+        ...
+
+    def notifications(
+        self, before: Task | None, after: Task, events: Iterable[DomainEvent]
+    ) -> tuple[Notification, ...]:
+        """Return who hears of `events`."""
+        ...
+
+    def subscriptions_for(self, event: DomainEvent) -> list[Subscription]:
+        """Return the handlers that want `event`."""
+        ...
+
+    def event_message(self, subscription: Subscription, event: DomainEvent) -> OutboxMessage:
+        """Return the outbox message that hands `event` to one handler."""
+        ...
+
+    def after_commit(self, committed: Committed, carried: dict[int, DomainEvent]) -> None:
+        """Deliver what a commit wrote."""
+        ...
+
+
 class UnitOfWork:
     """One service call's work: open and change tasks, queue messages, then commit all at once."""
 
-    def __init__(self, service: TaskService, *, cause: Cause | None = None) -> None:
+    def __init__(self, service: UnitOfWorkHost, *, cause: Cause | None = None) -> None:
         self._service = service
         self._cause = cause
         self._loaded: dict[TaskId, int] = {}  # the version each changed task was read at
@@ -107,7 +164,7 @@ class UnitOfWork:
         return self._cause
 
     @property
-    def service(self) -> TaskService:
+    def service(self) -> UnitOfWorkHost:
         """Return the service this unit of work belongs to."""
         return self._service
 
@@ -236,9 +293,3 @@ class UnitOfWork:
             for subscription in service.subscriptions_for(event):
                 self._carried[len(self._messages)] = event
                 self._messages.append(service.event_message(subscription, event))
-
-
-def open_task_checked(service: TaskService, kind: str, draft: NewTask, actor: Actor) -> None:
-    """Raise what opening a task of `kind` from `draft` would raise now; store nothing."""
-    task_kind = service.registry[kind]
-    service.check_open(task_kind, draft, actor, service.clock.now())

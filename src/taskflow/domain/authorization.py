@@ -9,19 +9,16 @@ workflow's open roles, edit rights per side); `RoleMatrix` adds a host's role ma
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import attrs
 
 from taskflow.domain.task import Task
 from taskflow.domain.values import Actor
+from taskflow.domain.workflow import Operation, Transition, Workflow
 from taskflow.errors import InvalidPayload, InvalidWorkflow
-
-if TYPE_CHECKING:  # workflow.py imports Operation from here
-    from taskflow.domain.workflow import Transition, Workflow
 
 __all__ = [
     "ALLOW",
@@ -38,15 +35,6 @@ __all__ = [
 
 # The kind name a role matrix uses for "every kind".
 ANY_KIND = "*"
-
-
-class Operation(enum.StrEnum):
-    """What an actor asks to do with tasks of a kind: the columns of a role matrix (seed 000)."""
-
-    CREATE = "create"  # open a task
-    SEE = "see"  # read it: get, lists, past states, the actions it offers
-    MODIFY = "modify"  # take an action that does not resolve it (comment, edit, ...)
-    RESOLVE = "resolve"  # take an action into a final state
 
 
 _ALL_OPERATIONS: frozenset[Operation] = frozenset(Operation)

@@ -10,7 +10,6 @@ from typing import Any
 
 import attrs
 
-from taskflow.domain.authorization import Operation
 from taskflow.domain.task import EDITABLE_FIELDS, OPEN, NewTask, Task
 from taskflow.domain.values import Actor, Side
 from taskflow.errors import InvalidWorkflow
@@ -24,6 +23,7 @@ __all__ = [
     "Effect",
     "Guard",
     "OpenCheck",
+    "Operation",
     "State",
     "Transition",
     "Workflow",
@@ -46,6 +46,15 @@ Effect = Callable[[Task, Any, Actor, datetime], Mapping[str, Any]]
 
 OpenCheck = Callable[[NewTask, Actor, datetime], None]
 """Raise `InvalidPayload` if a draft may not open a task of this kind."""
+
+
+class Operation(enum.StrEnum):
+    """What an actor asks to do with tasks of a kind: the columns of a role matrix (seed 000)."""
+
+    CREATE = "create"  # open a task
+    SEE = "see"  # read it: get, lists, past states, the actions it offers
+    MODIFY = "modify"  # take an action that does not resolve it (comment, edit, ...)
+    RESOLVE = "resolve"  # take an action into a final state
 
 
 class Audience(enum.StrEnum):
