@@ -10,9 +10,10 @@ import attrs
 from taskflow.domain.common import common_actions
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import OPEN, NewTask, Task
-from taskflow.domain.values import Actor, FileRef, Side, UserRef, not_blank
+from taskflow.domain.values import Actor, Side, UserRef, not_blank
 from taskflow.domain.workflow import State, Transition, Workflow
 from taskflow.errors import InvalidPayload
+from taskflow.kinds.payloads import AddFiles
 from taskflow.kinds.rules import require_pdf
 
 __all__ = [
@@ -42,40 +43,6 @@ class Audit:
     responsible: UserRef | None = None
     location: str = ""
     more_reason: str | None = None
-
-
-def _file_tuple(value: Any) -> tuple[Any, ...]:
-    if isinstance(value, FileRef):
-        return (value,)
-    if isinstance(value, str):
-        msg = f"AddFiles.files must be FileRefs, got the string {value!r}"
-        raise InvalidPayload(msg, field="files")
-    try:
-        return tuple(value)
-    except TypeError:
-        msg = f"AddFiles.files must be a tuple of FileRefs, got {type(value).__name__}"
-        raise InvalidPayload(msg, field="files") from None
-
-
-def _some_distinct_files(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not value:
-        msg = "AddFiles.files must name at least one file"
-        raise InvalidPayload(msg, field="files")
-    for i, file in enumerate(value):
-        if not isinstance(file, FileRef):
-            msg = f"AddFiles.files[{i}] must be a FileRef, got {type(file).__name__}"
-            raise InvalidPayload(msg, field=f"files[{i}]")
-    for i, file in enumerate(value):
-        if file in value[:i]:
-            msg = f"AddFiles.files names '{file.name}' twice (at {value.index(file)} and {i})"
-            raise InvalidPayload(msg, field=f"files[{i}]")
-
-
-@attrs.frozen
-class AddFiles:
-    """Payload of `add_files`: one or more PDF files for the requester."""
-
-    files: tuple[FileRef, ...] = attrs.field(converter=_file_tuple, validator=_some_distinct_files)
 
 
 @attrs.frozen

@@ -14,7 +14,7 @@ from taskflow.domain.task import OPEN, NewTask, Task
 from taskflow.domain.values import Actor, Side, not_blank
 from taskflow.domain.workflow import Audience, State, Transition, Workflow
 from taskflow.errors import InvalidPayload
-from taskflow.kinds.general import AskAgain
+from taskflow.kinds.payloads import AskAgain
 
 __all__ = [
     "ACCEPT",

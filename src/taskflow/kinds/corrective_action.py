@@ -20,7 +20,7 @@ from taskflow.domain.values import (
 )
 from taskflow.domain.workflow import BOTH_SIDES, OPEN_STATES, Audience, State, Transition, Workflow
 from taskflow.errors import InvalidPayload
-from taskflow.kinds.audit import AddFiles
+from taskflow.kinds.payloads import AddFiles, Reopen
 from taskflow.kinds.rules import record_reopen
 
 __all__ = [
@@ -75,13 +75,6 @@ class Resolve:
     root_cause: str | None = attrs.field(
         default=None, converter=blank_to_none, validator=optional_text
     )
-
-
-@attrs.frozen
-class Reopen:
-    """Payload of `reopen`: why the requester considers the problem still not resolved."""
-
-    reason: str = attrs.field(validator=not_blank)
 
 
 def _nothing_answered_yet(draft: NewTask, actor: Actor, at: datetime) -> None:

@@ -10,8 +10,9 @@ import attrs
 from taskflow.domain.common import common_actions
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import Task
-from taskflow.domain.values import Actor, FileRef, Side, not_blank
+from taskflow.domain.values import Actor, FileRef, Side
 from taskflow.domain.workflow import State, Transition, Workflow
+from taskflow.kinds.payloads import AskAgain
 from taskflow.kinds.rules import require_pdf
 
 __all__ = [
@@ -46,13 +47,6 @@ class UploadAnswer:
     """Payload of `upload`: the answer, as a PDF."""
 
     file: FileRef
-
-
-@attrs.frozen
-class AskAgain:
-    """Payload of `ask_again`: why the answer does not do."""
-
-    reason: str = attrs.field(validator=not_blank)
 
 
 def _check_upload(task: Task, payload: UploadAnswer, actor: Actor, at: datetime) -> None:

@@ -23,7 +23,7 @@ from taskflow.domain.values import (
 from taskflow.domain.workflow import Audience, State, Transition, Workflow
 from taskflow.errors import InvalidPayload
 from taskflow.kinds.contact import is_email_address, is_phone_number
-from taskflow.kinds.corrective_action import Reopen
+from taskflow.kinds.payloads import Reopen
 from taskflow.kinds.rules import record_reopen
 
 __all__ = [
