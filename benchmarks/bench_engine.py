@@ -205,22 +205,33 @@ def _engine_act(
     outbox.extend(outcome.events)
 
 
+def document_draft(lc: Lifecycle, supplier: Actor) -> NewTask:
+    """Return the `NewTask` a requester fills in to open `lc`'s document request."""
+    return NewTask(
+        lc.subject,
+        supplier.company,
+        DocumentRequest(lc.document_type, requires_expiry=True),
+        assignees=(supplier.ref,),
+    )
+
+
+def upload_payload(f: FileSpec, expires_on: date) -> UploadDocument:
+    """Return the `UploadDocument` payload for an uploaded file and its expiry date."""
+    return UploadDocument(
+        FileRef(f.name, f.media_type, f.size, f.digest, f.storage_key), expires_on
+    )
+
+
 def engine_lifecycle(
     table: dict[str, Task], lc: Lifecycle, actors: Sequence[Actor], outbox: list[Any]
 ) -> None:
     """Run one document request through the engine: open, upload, reject, upload, accept."""
     buyer = actors[lc.requester]
     supplier = actors[lc.supplier]
-    draft = NewTask(
-        lc.subject,
-        supplier.company,
-        DocumentRequest(lc.document_type, requires_expiry=True),
-        assignees=(supplier.ref,),
-    )
     outcome = open_task(
         WORKFLOW,
         KIND,
-        draft,
+        document_draft(lc, supplier),
         buyer,
         lc.opened_at,
         TaskId(lc.task_id),
@@ -229,16 +240,10 @@ def engine_lifecycle(
     )
     table[lc.task_id] = outcome.task
     outbox.extend(outcome.events)
-    f = lc.first_file
-    first = UploadDocument(
-        FileRef(f.name, f.media_type, f.size, f.digest, f.storage_key), lc.first_expiry
-    )
+    first = upload_payload(lc.first_file, lc.first_expiry)
     _engine_act(table, lc.task_id, UPLOAD, supplier, lc.uploaded_at, first, outbox)
     _engine_act(table, lc.task_id, REJECT, buyer, lc.rejected_at, Reject(lc.reason), outbox)
-    f = lc.second_file
-    second = UploadDocument(
-        FileRef(f.name, f.media_type, f.size, f.digest, f.storage_key), lc.second_expiry
-    )
+    second = upload_payload(lc.second_file, lc.second_expiry)
     _engine_act(table, lc.task_id, UPLOAD, supplier, lc.reuploaded_at, second, outbox)
     _engine_act(table, lc.task_id, ACCEPT, buyer, lc.accepted_at, None, outbox)
 
