@@ -37,7 +37,7 @@ __all__ = [
 _ENGINE_OWNED = frozenset(
     {
         "id", "number", "kind", "requester", "recipient", "created_at",
-        "state", "resolved_at", "history", "version",
+        "state", "resolved_at", "history", "version", "workflow_version",
     }
 )  # fmt: skip
 _ORDER: dict[str, int] = {name: i for i, name in enumerate(TASK_FIELDS)}
@@ -128,6 +128,7 @@ def open_task(
         ball=state.waiting_on,
         history=(entry,),
         version=1,
+        workflow_version=workflow.version,
     )
     event = DomainEvent(
         "opened", task.id, number, kind, OPEN, actor, at, None, state.name, 1, draft, cause

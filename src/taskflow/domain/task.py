@@ -63,8 +63,8 @@ def _refs(value: Any) -> tuple[UserRef, ...]:
 
 def _version(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        msg = f"Task.version must be a whole number >= 1, got {value!r}"
-        raise InvalidPayload(msg, field="version")
+        msg = f"Task.{attribute.name} must be a whole number >= 1, got {value!r}"
+        raise InvalidPayload(msg, field=attribute.name)
 
 
 @attrs.frozen(weakref_slot=False)
@@ -160,6 +160,7 @@ class Task:
     ball: Side | None = Side.RECIPIENT
     history: tuple[HistoryEntry, ...] = ()
     version: int = attrs.field(default=1, validator=_version)
+    workflow_version: int = attrs.field(default=1, validator=_version)
 
     @property
     def is_open(self) -> bool:
