@@ -1,6 +1,5 @@
 """The ready-made workflow machine: every built-in kind keeps its invariants, and broken ones fail."""
 
-import itertools
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -164,13 +163,6 @@ def drop_the_ball(task: Task, payload: None, actor: Actor, at: datetime) -> Any:
     return {"ball": None}
 
 
-COUNTER = itertools.count()
-
-
-def tag_with_a_counter(task: Task, payload: None, actor: Actor, at: datetime) -> Any:
-    return {"tags": frozenset({f"n{next(COUNTER)}"})}
-
-
 def store_a_number_as_text(task: Task, payload: None, actor: Actor, at: datetime) -> Any:
     return {"data": attrs.evolve(task.data, report=7)}
 
@@ -182,7 +174,6 @@ def store_a_number_as_text(task: Task, payload: None, actor: Actor, at: datetime
         (stay("crash", check=crash_with_a_builtin_error), Invariant.REFUSAL_IS_TASKFLOW_ERROR),
         (stay("hurry", check=refuse_as_if_in_wrong_state), Invariant.ALLOWED_AGREES_WITH_APPLY),
         (stay("park", effect=drop_the_ball), Invariant.STATE_AND_RESOLUTION),
-        (stay("tag", effect=tag_with_a_counter), Invariant.REPLAY),
         (stay("scribble", effect=store_a_number_as_text), Invariant.SERIALIZATION_ROUND_TRIP),
     ],
     ids=lambda value: value.name if isinstance(value, Transition) else str(value),
@@ -225,6 +216,15 @@ class RenumberingRepository(InMemoryRepository):
         super().save(attrs.evolve(task, number=f"{task.number}-B"), expected_version, **outbox)
 
 
+class WrongFactRepository(InMemoryRepository):
+    # Stores a new task whose 'open' entry records the ball on the other side than the task's.
+    def add(self, task: Task, **outbox: Any) -> None:
+        opened = task.history[0]
+        wrong = (task.ball.other if task.ball else Side.RECIPIENT, *opened.facts[1:])
+        history = (attrs.evolve(opened, facts=wrong), *task.history[1:])
+        super().add(attrs.evolve(task, history=history), **outbox)
+
+
 class VersionSkippingRepository(InMemoryRepository):
     def save(self, task: Task, expected_version: int, **outbox: Any) -> None:
         super().save(attrs.evolve(task, version=task.version + 1), expected_version, **outbox)
@@ -265,6 +265,7 @@ def policy_telling_the_actor(**ports: Any) -> TaskService:
         (with_hooks(repository=BallBlindRepository), Invariant.INBOX_AND_TEAMBOX),
         (with_hooks(repository=VersionSkippingRepository), Invariant.HISTORY_RECORDS_EACH_ACTION),
         (with_hooks(repository=RenumberingRepository), Invariant.IDENTITY_UNCHANGED),
+        (with_hooks(repository=WrongFactRepository), Invariant.REPLAY),
     ],
     ids=[
         "policy-tells-the-actor",
@@ -273,6 +274,7 @@ def policy_telling_the_actor(**ports: Any) -> TaskService:
         "teambox-ignores-ball",
         "save-skips-a-version",
         "save-renumbers",
+        "add-records-a-wrong-fact",
     ],
 )
 def test_machine_catches_a_broken_service_or_adapter(machine, invariant):

@@ -24,8 +24,11 @@ from taskflow.domain.values import (
 from taskflow.errors import InvalidPayload
 
 __all__ = [
+    "APPENDABLE_FIELDS",
     "EDITABLE_FIELDS",
+    "FACT_FIELDS",
     "OPEN",
+    "OPEN_FACTS",
     "TASK_FIELDS",
     "Cause",
     "DomainEvent",
@@ -37,6 +40,16 @@ __all__ = [
 
 # The name of the history entry that every task's history starts with.
 OPEN = "open"
+
+# The fields the engine sets when it opens a task that the draft does not hold: the 'open'
+# entry records their values (`HistoryEntry.facts`), in this order.
+OPEN_FACTS: tuple[str, ...] = ("ball", "resolved_at")
+
+# The tuple fields whose growth a history entry records as the appended items alone, so a
+# task with many comments or files does not hold a copy of all earlier ones per entry.
+APPENDABLE_FIELDS: frozenset[str] = frozenset(
+    {"assignees", "watchers", "links", "comments", "files"}
+)
 
 # The fields the common `edit` action may change (C10); the rest change only through actions.
 EDITABLE_FIELDS: frozenset[str] = frozenset(
@@ -67,6 +80,32 @@ def _version(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None
         raise InvalidPayload(msg, field=attribute.name)
 
 
+def _facts(instance: HistoryEntry, attribute: attrs.Attribute[Any], value: Any) -> None:
+    # Runs on the last field, so `facts` and `changed` are set already; on every action, so
+    # it reads the fields directly.
+    fields = OPEN_FACTS if instance.action == OPEN else instance.changed
+    if type(instance.facts) is not tuple or len(instance.facts) != len(fields):
+        msg = (
+            f"HistoryEntry.facts of '{instance.action}' must be a tuple of one value for each "
+            f"of {fields}, got {_count(instance.facts)}"
+        )
+        raise InvalidPayload(msg, field="facts")
+    if value and (
+        not isinstance(value, tuple) or not set(value) <= APPENDABLE_FIELDS & set(fields)
+    ):
+        msg = (
+            f"HistoryEntry.appended of '{instance.action}' may name only recorded tuple fields "
+            f"({sorted(APPENDABLE_FIELDS & set(fields))}), got {value!r}"
+        )
+        raise InvalidPayload(msg, field="appended")
+
+
+def _count(values: Any) -> str:
+    if not isinstance(values, tuple):
+        return f"a {type(values).__name__}"
+    return f"{len(values)} value{'' if len(values) == 1 else 's'}"
+
+
 @attrs.frozen(weakref_slot=False)
 class Cause:
     """Why a change was made: the request it belongs to, and the event whose handler made it."""
@@ -81,7 +120,14 @@ class Cause:
 
 @attrs.frozen(weakref_slot=False)
 class HistoryEntry:
-    """One accepted action: who took it, when, with what payload, and which fields it changed."""
+    """One accepted action: who took it, when, with what payload, and the values it set.
+
+    `facts` holds one value per name of `fact_fields`: for an action, the new value of each
+    field it changed (`changed`, engine-owned state, ball and resolved_at included); for a
+    field of `appended`, only the items added to the end of the old tuple. The 'open' entry
+    holds the draft as payload and records the `OPEN_FACTS`. Replay applies the facts without
+    running any rule, so a task still replays after its workflow has changed.
+    """
 
     action: str
     actor: Actor
@@ -91,6 +137,13 @@ class HistoryEntry:
     payload: Any = None
     changed: tuple[str, ...] = ()
     cause: Cause | None = None
+    facts: tuple[Any, ...] = ()
+    appended: tuple[str, ...] = attrs.field(default=(), validator=_facts)
+
+    @property
+    def fact_fields(self) -> tuple[str, ...]:
+        """Return the names of the fields `facts` holds values for, in the same order."""
+        return OPEN_FACTS if self.action == OPEN else self.changed
 
 
 @attrs.frozen(weakref_slot=False)
@@ -195,15 +248,31 @@ class Task:
     def visible_to(self, company: CompanyId) -> Task:
         """Return the task as a user of `company` may see it: other companies' internal notes removed."""
         comments = tuple(c for c in self.comments if c.visible_to(company))
-        history = tuple(e for e in self.history if _entry_visible(e, company))
-        if len(comments) == len(self.comments) and len(history) == len(self.history):
+        history: list[HistoryEntry] = []
+        same = len(comments) == len(self.comments)
+        for entry in self.history:
+            if not _entry_visible(entry, company):
+                same = False
+                continue
+            # The comments an entry recorded may include the other company's internal notes.
+            if "comments" in entry.changed:
+                view = _comments_visible(entry, company)
+                same = same and view is entry
+                entry = view
+            history.append(entry)
+        if same:
             return self
-        return attrs.evolve(self, comments=comments, history=history)
+        return attrs.evolve(self, comments=comments, history=tuple(history))
 
 
 _FIELDS: dict[str, attrs.Attribute[Any]] = {a.name: a for a in attrs.fields(Task)}
 TASK_FIELDS: tuple[str, ...] = tuple(_FIELDS)
 """The names of `Task`'s fields, in declaration order."""
+FACT_FIELDS: frozenset[str] = frozenset(TASK_FIELDS) - {
+    "id", "number", "kind", "requester", "recipient", "created_at",
+    "history", "version", "workflow_version",
+}  # fmt: skip
+"""The fields a history entry may record a value for: those an action can change."""
 _SLOTS = tuple((Task.__dict__[name].__get__, Task.__dict__[name].__set__) for name in _FIELDS)
 _new = object.__new__
 
@@ -228,6 +297,15 @@ def replace_fields(task: Task, changes: dict[str, Any]) -> Task:
             field.validator(new, field, value)
         object.__setattr__(new, name, value)
     return new
+
+
+def _comments_visible(entry: HistoryEntry, company: CompanyId) -> HistoryEntry:
+    at = entry.changed.index("comments")
+    recorded: tuple[Comment, ...] = entry.facts[at]
+    kept = tuple(c for c in recorded if c.visible_to(company))
+    if len(kept) == len(recorded):
+        return entry
+    return attrs.evolve(entry, facts=(*entry.facts[:at], kept, *entry.facts[at + 1 :]))
 
 
 def _entry_visible(entry: HistoryEntry, company: CompanyId) -> bool:
