@@ -185,6 +185,7 @@ def _stored() -> dict[str, Any]:
             "not a field a history entry records",
         ),
         (lambda d: d.update(workflow_version=0), "workflow_version", ">= 1"),
+        (lambda d: d["history"][1].update(changed="state"), "history[1].changed", "list"),
     ],
 )
 def test_wrong_facts_are_refused_naming_the_path(change, path, words):
@@ -248,6 +249,12 @@ def test_schema_1_entry_alone_is_refused_since_only_its_task_holds_its_facts(nam
         SERIALIZER.load_entry("document_request", _fixture(name))
     assert caught.value.path == "facts"
     assert "load the task it belongs to" in str(caught.value)
+
+
+def test_history_with_some_entries_lacking_facts_is_derived_again_as_a_whole():
+    stored = _stored()
+    stored["history"][2]["facts"] = None
+    assert SERIALIZER.load_task(stored) == _document_task()
 
 
 def test_schema_1_document_is_not_changed_by_loading_it():

@@ -858,8 +858,8 @@ class Serializer:
     def _structure_legacy_entry(self, codec: _KindCodec, value: Any) -> _LegacyEntry:
         mapping = _mapping(value, HistoryEntry)
         payload = self._action_of(codec, mapping)
-        if mapping.get("facts") is None and not mapping.get("appended"):
-            mapping = {k: v for k, v in mapping.items() if k not in ("facts", "appended")}
+        # Every entry's facts are derived again, so any an entry does hold are left out.
+        mapping = {k: v for k, v in mapping.items() if k not in ("facts", "appended")}
         entry: _LegacyEntry = self._legacy_entry.structure(mapping, payload=payload.structure)
         return entry
 
