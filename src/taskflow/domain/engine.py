@@ -118,7 +118,9 @@ def open_task(
     if state.final:
         facts: tuple[Any, ...] = (None, at)
     else:
-        facts = _OPENED.setdefault(state.waiting_on, (state.waiting_on, None))
+        facts = _OPENED.get(state.waiting_on) or _OPENED.setdefault(
+            state.waiting_on, (state.waiting_on, None)
+        )
     entry = HistoryEntry(OPEN, actor, at, None, state.name, draft, (), cause, facts)
     # The same fields `_opened` gives replay, spelled out: a dict per task costs time here.
     task = Task(
