@@ -267,8 +267,14 @@ def long_targets(store: Storage, count: int) -> list[tuple[Actor, TaskId]]:
 
 
 def body_length(path: Path, task_id: str) -> int:
-    """Return the bytes of the JSON body the task's row holds."""
-    query = "SELECT length(CAST(body AS BLOB)) FROM tasks WHERE id = ?"
+    """Return the bytes of JSON the task is stored as: its row plus its history and comment rows."""
+    query = (
+        "SELECT length(CAST(body AS BLOB)) "
+        "+ coalesce((SELECT sum(length(CAST(h.body AS BLOB))) FROM task_history h "
+        "WHERE h.task_pk = t.pk), 0) "
+        "+ coalesce((SELECT sum(length(CAST(c.body AS BLOB))) FROM task_comments c "
+        "WHERE c.task_pk = t.pk), 0) FROM tasks t WHERE id = ?"
+    )
     with closing(sqlite3.connect(path)) as conn:
         (length,) = conn.execute(query, (task_id,)).fetchone()
     return int(length)

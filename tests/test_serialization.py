@@ -568,7 +568,13 @@ PDF_FILE = FileRef("a.pdf", PDF, 1, "sha256:aa", "files/a")
         (_upload_entry(action="teleport"), "'teleport' is not an action"),
         (_upload_entry(payload=UploadDocument(PDF_FILE, datetime(2027, 1, 1, tzinfo=UTC))), "date"),
         (
-            _upload_entry(action=OPEN, payload=NewTask("s", CompanyId("supco"), Reject("x"))),
+            _upload_entry(
+                action=OPEN,
+                payload=NewTask("s", CompanyId("supco"), Reject("x")),
+                changed=(),
+                facts=(Side.RECIPIENT, None),
+                appended=(),
+            ),
             "draft data of type DocumentRequest",
         ),
     ],

@@ -9,8 +9,15 @@ task always gives the same JSON. Every field is written, defaults included.
 `Task.data` and every payload are typed `Any` on the entity; the registry says what they
 really are: a task's data is its kind's `data_type`; the payload of the first history entry
 (`open`) is a `NewTask` whose data is that type; any other entry's or event's payload is the
-payload class of the kind's transition of that name (None when it takes none). A kind the
+payload class of the kind's transition of that name (None when it takes none). A history
+entry's `facts` are an object keyed by field name, each value typed by that `Task` field's type
+(`data` by the kind's `data_type`; an appended fact by the field's tuple type too). A kind the
 host registers is therefore serialized with no change here.
+
+Workflow versions: a task carries the `workflow_version` it was stored under. Loading one
+older than its kind's `workflow.version` runs the kind's `upgrades` on a copy of the document,
+one version after the other, before structuring; a newer one is refused. Events and entries
+loaded on their own are read at their stored shape (they do not say which version wrote them).
 
 Loading is strict: a wrong type, a missing field, an unknown key, an unknown kind or action,
 a naive time, or a value the entity's own validators refuse all raise one
@@ -33,10 +40,17 @@ schema 2 is added like this, and so on for every later step:
 `_upgrade` then runs every step from the version found up to the current one, in order,
 before structuring, so data written by any older taskflow still loads. Old steps are never
 edited: stored data still goes through them.
+
+Schema 2 added the entries' `facts` and `appended` and the task's `workflow_version`.
+`_upgrade_1_to_2` marks a schema-1 entry's facts null; a task holding such entries gets its
+facts derived once on load by replaying it with `apply` (`_derive_facts`), and is refused,
+naming the entry, if that replay fails or disagrees with what was stored. A schema-1 entry on
+its own cannot be given facts and is refused.
 """
 
 from __future__ import annotations
 
+import copy
 import enum
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -70,18 +84,52 @@ from cattrs.gen import (
     override,
 )
 
+from taskflow.domain import engine
 from taskflow.domain.registry import Registry, TaskKind
-from taskflow.domain.task import OPEN, DomainEvent, HistoryEntry, NewTask, Task
+from taskflow.domain.task import (
+    FACT_FIELDS,
+    OPEN,
+    OPEN_FACTS,
+    TASK_FIELDS,
+    Cause,
+    DomainEvent,
+    HistoryEntry,
+    NewTask,
+    Task,
+)
+from taskflow.domain.values import Actor, aware
 from taskflow.errors import DeserializationError, InvalidPayload, TaskflowError, UnknownKind
 
 __all__ = ["SCHEMA_VERSION", "Serializer"]
 
-SCHEMA_VERSION: int = 1
+SCHEMA_VERSION: int = 2
 """The version of the stored shape that this taskflow writes, and the newest it reads."""
 
 _Upgrade = Callable[[str, str, dict[str, Any]], dict[str, Any]]
+
+
+def _entry_1_to_2(entry: Any) -> Any:
+    # Schema 1 recorded no facts: null tells the loader to derive them (see `_derive_facts`).
+    return {**entry, "facts": None, "appended": []} if isinstance(entry, Mapping) else entry
+
+
+def _upgrade_1_to_2(document: str, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Add schema 2's keys: each entry's `facts` (null: derive them) and the task's `workflow_version`."""
+    if document == "entry":
+        upgraded: dict[str, Any] = _entry_1_to_2(data)
+        return upgraded
+    if document != "task":
+        return data  # events did not change
+    # Every task stored before workflows had versions was written under version 1.
+    upgraded = {**data, "workflow_version": 1}
+    history = data.get("history")
+    if isinstance(history, list):
+        upgraded["history"] = [_entry_1_to_2(entry) for entry in history]
+    return upgraded
+
+
 # One step per version: _UPGRADES[n] turns schema-n data into schema n + 1 (see the docstring).
-_UPGRADES: Mapping[int, _Upgrade] = {}
+_UPGRADES: Mapping[int, _Upgrade] = {1: _upgrade_1_to_2}
 
 _StructureFn = Callable[[Any, Any], Any]
 _UnstructureFn = Callable[[Any], Any]
@@ -399,11 +447,27 @@ class _Tagged:
 
 @attrs.frozen
 class _KindCodec:
-    """How the data and the payloads of one task kind are read and written."""
+    """How the data, the payloads and the recorded facts of one task kind are read and written."""
 
     kind: TaskKind
     data: _Tagged
     payloads: Mapping[str, _Tagged]
+    # By Task field name; `data` is the kind's data type, the rest the Task field's own type.
+    facts: Mapping[str, _Tagged]
+
+
+@attrs.frozen
+class _LegacyEntry:
+    """A history entry as schema 1 stored it: no facts; they are derived on load."""
+
+    action: str
+    actor: Actor
+    at: datetime = attrs.field(validator=aware)
+    from_state: str | None
+    to_state: str
+    payload: Any = None
+    changed: tuple[str, ...] = ()
+    cause: Cause | None = None
 
 
 @attrs.frozen
@@ -601,6 +665,8 @@ class Serializer:
         "_draft",
         "_entry",
         "_event",
+        "_facts",
+        "_legacy_entry",
         "_registry",
         "_task",
     )
@@ -612,8 +678,12 @@ class Serializer:
         # One generated function pair per entity; its `Any` fields are filled in per kind.
         self._task = _entity_hooks(converter, Task, "data", "history")
         self._draft = _entity_hooks(converter, NewTask, "data")
-        self._entry = _entity_hooks(converter, HistoryEntry, "payload")
+        self._entry = _entity_hooks(converter, HistoryEntry, "payload", "facts")
+        self._legacy_entry = _entity_hooks(converter, _LegacyEntry, "payload")
         self._event = _entity_hooks(converter, DomainEvent, "payload")
+        # Facts are typed by the Task field they set (its data by the kind: see `_build_codec`).
+        types = {a.name: a.type for a in attrs.fields(Task)}
+        self._facts = {name: self._typed(types[name]) for name in FACT_FIELDS - {"data"}}
         # Tasks and events inside other values (a host's own classes) go through their kind too.
         converter.register_unstructure_hook(Task, self._unstructure_task)
         converter.register_structure_hook(Task, self._structure_task)
@@ -691,7 +761,15 @@ class Serializer:
         payloads = {OPEN: _Tagged(NewTask, kind.data_type, draft_structure, draft_unstructure)}
         for transition in kind.workflow.transitions:
             payloads[transition.name] = self._tagged(transition.payload)
-        return _KindCodec(kind, data, payloads)
+        return _KindCodec(kind, data, payloads, {**self._facts, "data": data})
+
+    def _typed(self, field_type: Any) -> _Tagged:
+        hook = self._converter.get_structure_hook(field_type)
+
+        def structure(value: Any) -> Any:
+            return hook(value, field_type)
+
+        return _Tagged(None, None, structure, self._converter.get_unstructure_hook(field_type))
 
     def _tagged(self, expected: type | None) -> _Tagged:
         if expected is None:
@@ -750,7 +828,11 @@ class Serializer:
         return payload
 
     def _structure_task(self, value: Any, _: Any) -> Task:
-        codec = self._kind_of(_mapping(value, Task))
+        mapping = _mapping(value, Task)
+        codec = self._kind_of(mapping)
+        mapping = _upgrade_kind(codec.kind, mapping)
+        if _is_legacy(mapping.get("history")):
+            return self._structure_legacy_task(codec, mapping)
 
         def history(items: Any) -> tuple[HistoryEntry, ...]:
             if not isinstance(items, list | tuple):
@@ -759,8 +841,27 @@ class Serializer:
             hook = (lambda item, _: self._structure_entry(codec, item), HistoryEntry)
             return tuple(_structure_each(tuple[HistoryEntry, ...], items, repeat(hook)))
 
-        task: Task = self._task.structure(value, data=codec.data.structure, history=history)
+        task: Task = self._task.structure(mapping, data=codec.data.structure, history=history)
         return task
+
+    def _structure_legacy_task(self, codec: _KindCodec, mapping: Mapping[str, Any]) -> Task:
+        """Load a task whose entries hold no facts (schema 1): derive them by the old replay."""
+
+        def history(items: Any) -> tuple[_LegacyEntry, ...]:
+            hook = (lambda item, _: self._structure_legacy_entry(codec, item), _LegacyEntry)
+            return tuple(_structure_each(tuple[_LegacyEntry, ...], items, repeat(hook)))
+
+        # Task does not check what its history holds: the legacy entries are replaced below.
+        stored: Task = self._task.structure(mapping, data=codec.data.structure, history=history)
+        return _derive_facts(codec.kind, stored)
+
+    def _structure_legacy_entry(self, codec: _KindCodec, value: Any) -> _LegacyEntry:
+        mapping = _mapping(value, HistoryEntry)
+        payload = self._action_of(codec, mapping)
+        # Every entry's facts are derived again, so any an entry does hold are left out.
+        mapping = {k: v for k, v in mapping.items() if k not in ("facts", "appended")}
+        entry: _LegacyEntry = self._legacy_entry.structure(mapping, payload=payload.structure)
+        return entry
 
     def _unstructure_task(self, task: Task) -> dict[str, Any]:
         codec = self._codec(task.kind)
@@ -788,9 +889,188 @@ class Serializer:
     def _structure_entry(self, codec: _KindCodec, value: Any) -> HistoryEntry:
         mapping = _mapping(value, HistoryEntry)
         payload = self._action_of(codec, mapping)
-        entry: HistoryEntry = self._entry.structure(mapping, payload=payload.structure)
+        if "facts" in mapping and mapping["facts"] is None:
+            msg = (
+                "null: this entry was stored by schema 1, before entries recorded the values "
+                "they set, which only the whole task can give back: load the task it belongs to"
+            )
+            raise _Refused(msg, field="facts")
+        names = _fact_names(mapping)
+
+        def facts(raw: Any) -> tuple[Any, ...]:
+            return _structure_facts(codec, raw, names)
+
+        entry: HistoryEntry = self._entry.structure(mapping, payload=payload.structure, facts=facts)
         return entry
 
     def _unstructure_entry(self, codec: _KindCodec, entry: HistoryEntry) -> dict[str, Any]:
         payload = self._writable(codec, entry.action, entry.payload, "history entry")
-        return self._entry.unstructure(entry, payload=payload.unstructure(entry.payload))
+        facts: dict[str, Any] = {}
+        for name, value in zip(entry.fact_fields, entry.facts, strict=True):
+            tagged = codec.facts.get(name)
+            problem = (
+                f"'{name}' is not a field a history entry records"
+                if tagged is None
+                else codec.data.problem(value)
+                if name == "data"
+                else None
+            )
+            if tagged is None or problem is not None:
+                msg = (
+                    f"cannot serialize history entry '{entry.action}' of a "
+                    f"'{codec.kind.name}' task: its fact {name} {problem}"
+                )
+                raise InvalidPayload(msg, field="facts", action=entry.action)
+            facts[name] = tagged.unstructure(value)
+        return self._entry.unstructure(
+            entry, payload=payload.unstructure(entry.payload), facts=facts
+        )
+
+
+def _fact_names(mapping: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """Return the fields a stored entry's facts must name, or None if its `changed` is malformed."""
+    if mapping.get("action") == OPEN:
+        return OPEN_FACTS
+    changed = mapping.get("changed", [])
+    if isinstance(changed, list) and all(isinstance(name, str) for name in changed):
+        return tuple(changed)
+    return None  # structuring `changed` reports the problem
+
+
+def _structure_facts(codec: _KindCodec, raw: Any, names: tuple[str, ...] | None) -> tuple[Any, ...]:
+    """Structure an entry's facts, each typed by the Task field it sets, in the order of `names`."""
+    if not isinstance(raw, Mapping):
+        msg = f"expected an object of field names and values, got {_describe(raw)}"
+        raise _Refused(msg)
+    if names is not None and set(raw) != set(names):
+        msg = (
+            f"expected a value for each field the entry records {list(names)} "
+            f"(the 'open' entry records {list(OPEN_FACTS)}, the others their 'changed'), "
+            f"got {list(raw)}"
+        )
+        raise _Refused(msg)
+    values: list[Any] = []
+    errors: list[Exception] = []
+    for name in names if names is not None else tuple(raw):
+        tagged = codec.facts.get(name)
+        try:
+            if tagged is None:
+                msg = (
+                    f"not a field a history entry records; it records only: "
+                    f"{', '.join(f for f in TASK_FIELDS if f in FACT_FIELDS)}"
+                )
+                raise _Refused(msg)
+            values.append(tagged.structure(raw[name]))
+        except Exception as exc:
+            exc.add_note(AttributeValidationNote(f"Structuring facts @ {name}", name, Any))
+            errors.append(exc)
+    if errors:
+        msg = "While structuring facts"
+        raise ClassValidationError(msg, errors, dict)
+    return tuple(values)
+
+
+def _is_legacy(history: Any) -> bool:
+    """Tell whether a stored history holds no facts (schema 1): some entry's facts are null."""
+    return isinstance(history, list | tuple) and any(
+        isinstance(entry, Mapping) and "facts" in entry and entry["facts"] is None
+        for entry in history
+    )
+
+
+def _upgrade_kind(kind: TaskKind, mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Bring a stored task written under an older workflow version to the kind's current one."""
+    found = mapping.get("workflow_version", 1)
+    current = kind.workflow.version
+    if not isinstance(found, int) or isinstance(found, bool) or found == current or found < 1:
+        return mapping  # the same version, or a bad value that structuring reports
+    if found > current:
+        msg = (
+            f"stored under version {found} of kind '{kind.name}', but the registered "
+            f"workflow '{kind.workflow.name}' is version {current}; register the kind's newer "
+            "workflow (with its upgrades) to read it"
+        )
+        raise _Refused(msg, field="workflow_version")
+    document = copy.deepcopy(dict(mapping))  # the caller's data stays as it was
+    for version in range(found, current):
+        try:
+            document = kind.upgrades[version](document)
+        except Exception as exc:
+            msg = (
+                f"the upgrade of kind '{kind.name}' from workflow version {version} to "
+                f"{version + 1} failed: {type(exc).__name__}: {exc}"
+            )
+            raise _Refused(msg, field="workflow_version") from exc
+        if not isinstance(document, dict):
+            msg = (
+                f"the upgrade of kind '{kind.name}' from workflow version {version} to "
+                f"{version + 1} must return the task as a dict, got {_describe(document)}"
+            )
+            raise _Refused(msg, field="workflow_version")
+        document["workflow_version"] = version + 1
+    return document
+
+
+def _derive_facts(kind: TaskKind, stored: Task) -> Task:
+    """Rebuild a schema-1 task's history with facts by the old replay: `apply` over each entry.
+
+    Runs the kind's current workflow (guards, checks, permissions, effects) once, on load; the
+    rebuilt task must be the stored one, entry for entry, or the task does not load.
+    """
+    legacy: tuple[_LegacyEntry, ...] = stored.history  # type: ignore[assignment]
+    workflow = kind.workflow
+    first = legacy[0] if legacy else None
+    if first is None or first.action != OPEN:
+        msg = (
+            f"a history stored by schema 1 must start with an '{OPEN}' entry to derive its "
+            "facts from"
+        )
+        raise _Refused(msg, field="history")
+    task: Task | None = None
+    for index, old in enumerate(legacy):
+        try:
+            if task is None:
+                draft = old.payload
+                task = engine.open_task(
+                    workflow, kind.name, draft, old.actor, old.at, stored.id, stored.number,
+                    cause=old.cause,
+                ).task  # fmt: skip
+            else:
+                task = engine.apply(
+                    workflow, task, old.action, old.actor, old.at, old.payload, cause=old.cause
+                ).task
+        except TaskflowError as exc:
+            why = f"fails: {type(exc).__name__}: {exc}"
+            msg = _legacy_problem(workflow.name, old, why)
+            raise _Refused(msg, field=f"history[{index}]") from exc
+        new = task.history[-1]
+        if (new.from_state, new.to_state, new.changed) != (
+            old.from_state,
+            old.to_state,
+            old.changed,
+        ):
+            got = f"'{new.from_state}' -> '{new.to_state}' changing {list(new.changed)}"
+            want = f"'{old.from_state}' -> '{old.to_state}' changing {list(old.changed)}"
+            msg = _legacy_problem(workflow.name, old, f"gives {got}, stored: {want}")
+            raise _Refused(msg, field=f"history[{index}]")
+    assert task is not None  # the history starts with its 'open' entry
+    differ = [
+        name
+        for name in TASK_FIELDS
+        if name != "history" and getattr(task, name) != getattr(stored, name)
+    ]
+    if differ:
+        msg = (
+            f"replaying its schema-1 history with workflow '{workflow.name}' gives other "
+            f"{differ} than stored; it cannot be rebuilt with facts"
+        )
+        raise _Refused(msg, field="history")
+    return task
+
+
+def _legacy_problem(workflow: str, entry: _LegacyEntry, problem: str) -> str:
+    return (
+        f"entry '{entry.action}' by {entry.actor} at {entry.at.isoformat()} was stored by "
+        f"schema 1 without facts; deriving them by replaying it with workflow '{workflow}' "
+        f"{problem}"
+    )

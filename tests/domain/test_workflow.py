@@ -1,21 +1,35 @@
+from datetime import UTC, datetime
+
+import attrs
 import pytest
 
 from taskflow import (
     ANY_STATE,
     OPEN_STATES,
+    Actor,
     InvalidWorkflow,
+    NewTask,
     Registry,
     Side,
     State,
+    TaskId,
     TaskKind,
     Transition,
     UnknownKind,
     Workflow,
     common_actions,
+    open_task,
+    replay,
 )
 from taskflow.kinds import BUILTIN_KINDS, default_registry
 
 R, Q = Side.REQUESTER, Side.RECIPIENT
+T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
+
+
+@attrs.frozen
+class Note:
+    text: str = "x"
 
 
 def _workflow(states, transitions, initial="a"):
@@ -172,3 +186,19 @@ def test_registry_accepts_a_custom_kind():
 def test_names_must_be_identifiers(states, transitions, fragment):
     with pytest.raises(InvalidWorkflow, match=fragment):
         _workflow(states, transitions)
+
+
+@pytest.mark.parametrize("version", [0, -1, 1.5, True, "2"])
+def test_workflow_version_must_be_a_whole_number_from_one(version):
+    with pytest.raises(
+        InvalidWorkflow, match=rf"version must be a whole number >= 1, got {version!r}"
+    ):
+        attrs.evolve(_workflow(GOOD_STATES, GOOD_MOVES), version=version)
+
+
+def test_open_task_records_the_workflow_version_on_the_task():
+    workflow = attrs.evolve(_workflow(GOOD_STATES, GOOD_MOVES), version=3)
+    draft = NewTask("s", "supco", Note())
+    task = open_task(workflow, "k", draft, Actor("bea", "acme"), T0, TaskId("t"), "N").task
+    assert (workflow.version, task.workflow_version) == (3, 3)
+    assert replay(workflow, task) == task

@@ -1,6 +1,5 @@
 """The ready-made workflow machine: every built-in kind keeps its invariants, and broken ones fail."""
 
-import itertools
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -171,13 +170,6 @@ def drop_the_ball(task: Task, payload: None, actor: Actor, at: datetime) -> Any:
     return {"ball": None}
 
 
-COUNTER = itertools.count()
-
-
-def tag_with_a_counter(task: Task, payload: None, actor: Actor, at: datetime) -> Any:
-    return {"tags": frozenset({f"n{next(COUNTER)}"})}
-
-
 def store_a_number_as_text(task: Task, payload: None, actor: Actor, at: datetime) -> Any:
     return {"data": attrs.evolve(task.data, report=7)}
 
@@ -189,7 +181,6 @@ def store_a_number_as_text(task: Task, payload: None, actor: Actor, at: datetime
         (stay("crash", check=crash_with_a_builtin_error), Invariant.REFUSAL_IS_TASKFLOW_ERROR),
         (stay("hurry", check=refuse_as_if_in_wrong_state), Invariant.ALLOWED_AGREES_WITH_APPLY),
         (stay("park", effect=drop_the_ball), Invariant.STATE_AND_RESOLUTION),
-        (stay("tag", effect=tag_with_a_counter), Invariant.REPLAY),
         (stay("scribble", effect=store_a_number_as_text), Invariant.SERIALIZATION_ROUND_TRIP),
     ],
     ids=lambda value: value.name if isinstance(value, Transition) else str(value),
@@ -233,6 +224,18 @@ class RenumberingRepository(InMemoryRepository):
         return super().commit(attrs.evolve(changes, saved=saved))
 
 
+class WrongFactRepository(InMemoryRepository):
+    # Stores a new task whose 'open' entry records the ball on the other side than the task's.
+    def commit(self, changes: Changeset) -> tuple[int, ...]:
+        added = []
+        for task in changes.added:
+            opened = task.history[0]
+            wrong = (task.ball.other if task.ball else Side.RECIPIENT, *opened.facts[1:])
+            history = (attrs.evolve(opened, facts=wrong), *task.history[1:])
+            added.append(attrs.evolve(task, history=history))
+        return super().commit(attrs.evolve(changes, added=added))
+
+
 class VersionSkippingRepository(InMemoryRepository):
     def commit(self, changes: Changeset) -> tuple[int, ...]:
         saved = [(attrs.evolve(t, version=t.version + 1), v) for t, v in changes.saved]
@@ -274,6 +277,7 @@ def policy_telling_the_actor(**ports: Any) -> TaskService:
         (with_hooks(repository=BallBlindRepository), Invariant.INBOX_AND_TEAMBOX),
         (with_hooks(repository=VersionSkippingRepository), Invariant.HISTORY_RECORDS_EACH_ACTION),
         (with_hooks(repository=RenumberingRepository), Invariant.IDENTITY_UNCHANGED),
+        (with_hooks(repository=WrongFactRepository), Invariant.REPLAY),
     ],
     ids=[
         "policy-tells-the-actor",
@@ -282,6 +286,7 @@ def policy_telling_the_actor(**ports: Any) -> TaskService:
         "teambox-ignores-ball",
         "save-skips-a-version",
         "save-renumbers",
+        "add-records-a-wrong-fact",
     ],
 )
 def test_machine_catches_a_broken_service_or_adapter(machine, invariant):

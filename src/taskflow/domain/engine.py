@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 import attrs
 
 from taskflow.domain.authorization import DEFAULT_AUTHORIZER, Authorizer
 from taskflow.domain.task import (
+    APPENDABLE_FIELDS,
     OPEN,
     TASK_FIELDS,
     Cause,
@@ -17,6 +20,7 @@ from taskflow.domain.task import (
     HistoryEntry,
     NewTask,
     Task,
+    append_entry,
     replace_fields,
 )
 from taskflow.domain.values import Actor, TaskId
@@ -39,7 +43,7 @@ __all__ = [
 _ENGINE_OWNED = frozenset(
     {
         "id", "number", "kind", "requester", "recipient", "created_at",
-        "state", "resolved_at", "history", "version",
+        "state", "resolved_at", "history", "version", "workflow_version",
     }
 )  # fmt: skip
 _ORDER: dict[str, int] = {name: i for i, name in enumerate(TASK_FIELDS)}
@@ -47,6 +51,12 @@ _ORDER: dict[str, int] = {name: i for i, name in enumerate(TASK_FIELDS)}
 # share one tuple per combination (a bounded intern table, filled as actions run).
 _CHANGED: dict[tuple[str, ...], tuple[str, ...]] = {}
 _CHANGED_LIMIT = 4096
+# The same for the names of appended fields, and for the facts of 'open' entries that hold no
+# resolution time (a handful: one per side the initial state may wait on).
+_APPENDED: dict[tuple[str, ...], tuple[str, ...]] = {}
+_OPENED: dict[Any, tuple[Any, ...]] = {}
+# How to read each combination's facts off a task (see `_plan`).
+_PLANS: dict[tuple[str, ...], tuple[Callable[[Task], tuple[Any, ...]], tuple[int, ...]]] = {}
 
 
 @attrs.frozen
@@ -106,7 +116,14 @@ def open_task(
     if workflow.open_check is not None:
         workflow.open_check(draft, actor, at)
     state = workflow.state(workflow.initial)
-    entry = HistoryEntry(OPEN, actor, at, None, state.name, draft, cause=cause)
+    if state.final:
+        facts: tuple[Any, ...] = (None, at)
+    else:
+        facts = _OPENED.get(state.waiting_on) or _OPENED.setdefault(
+            state.waiting_on, (state.waiting_on, None)
+        )
+    entry = HistoryEntry(OPEN, actor, at, None, state.name, draft, (), cause, facts)
+    # The same fields `_opened` gives replay, spelled out: a dict per task costs time here.
     task = Task(
         id=task_id,
         number=number,
@@ -125,15 +142,55 @@ def open_task(
         watchers=draft.watchers,
         links=draft.links,
         due_at=draft.due_at,
-        resolved_at=at if state.final else None,
-        ball=state.waiting_on,
+        resolved_at=facts[1],
+        ball=facts[0],
         history=(entry,),
         version=1,
+        workflow_version=workflow.version,
     )
     event = DomainEvent(
         "opened", task.id, number, kind, OPEN, actor, at, None, state.name, 1, draft, cause
     )
     return Outcome(task, (event,))
+
+
+def _opened(
+    entry: HistoryEntry, task_id: TaskId, number: str, kind: str, workflow_version: int
+) -> dict[str, Any]:
+    """Return the fields of a task as its 'open' entry made it, for replay and changes."""
+    draft: NewTask = entry.payload
+    actor = entry.actor
+    ball, resolved_at = entry.facts
+    return {
+        "id": task_id,
+        "number": number,
+        "kind": kind,
+        "state": entry.to_state,
+        "subject": draft.subject,
+        "requester": actor.ref,
+        "recipient": draft.recipient,
+        "created_at": entry.at,
+        "data": draft.data,
+        "body": draft.body,
+        "category": draft.category,
+        "priority": draft.priority,
+        "tags": draft.tags,
+        # A system actor (a rule, an import) is nobody who works on the task; an opener the
+        # draft names again is kept once, as Task keeps it (changes() reads this unconverted).
+        "assignees": (
+            draft.assignees
+            if actor.is_system
+            else tuple(dict.fromkeys((actor.ref, *draft.assignees)))
+        ),
+        "watchers": draft.watchers,
+        "links": draft.links,
+        "due_at": draft.due_at,
+        "resolved_at": resolved_at,
+        "comments": (),
+        "files": (),
+        "ball": ball,
+        "workflow_version": workflow_version,
+    }
 
 
 def allowed_actions(
@@ -290,21 +347,26 @@ def _advance(
             changes["resolved_at"] = at
         elif not target.final and was_final:
             changes["resolved_at"] = None
-    changed = tuple(
-        sorted((n for n, v in changes.items() if v != getattr(task, n)), key=_ORDER.__getitem__)
-    )
-    if len(_CHANGED) < _CHANGED_LIMIT:
-        changed = _CHANGED.setdefault(changed, changed)
-    to_state: str = changes.get("state", from_state)
-    version = task.version + 1
-    entry = HistoryEntry(t.name, actor, at, from_state, to_state, payload, changed, cause)
-    changes["history"] = (*task.history, entry)
-    changes["version"] = version
     try:
-        new = replace_fields(task, changes, history_appended=True)
+        new = replace_fields(task, changes)
     except (TypeError, ValueError) as exc:
         msg = f"'{t.name}' on task {task.number} would leave it invalid: {exc}"
         raise InvalidPayload(msg, action=t.name) from exc
+    # Compared as converted, so the entry names exactly the fields whose value moved.
+    changed = tuple(
+        sorted((n for n in changes if getattr(new, n) != getattr(task, n)), key=_ORDER.__getitem__)
+    )
+    if len(_CHANGED) < _CHANGED_LIMIT:
+        changed = _CHANGED.setdefault(changed, changed)
+    facts, appended = _facts(task, new, changed)
+    to_state: str = changes.get("state", from_state)
+    version = task.version + 1
+    entry = HistoryEntry(
+        t.name, actor, at, from_state, to_state, payload, changed, cause, facts, appended
+    )
+    # `new` is not shared yet; its entry needed its converted values, so these come last.
+    append_entry(task, new, entry)
+    object.__setattr__(new, "version", version)
     events = tuple(
         DomainEvent(
             name,
@@ -325,49 +387,134 @@ def _advance(
     return Outcome(new, events)
 
 
-def replay(workflow: Workflow, task: Task, *, until: datetime | None = None) -> Task | None:
-    """Rebuild `task` from its history alone, up to and including `until`; None if not yet opened."""
+def _plan(changed: tuple[str, ...]) -> tuple[Callable[[Task], tuple[Any, ...]], tuple[int, ...]]:
+    """Return how to read the facts of `changed` off a task, and which of them may have grown."""
+    grows = tuple(i for i, name in enumerate(changed) if name in APPENDABLE_FIELDS)
+    if len(changed) == 1:
+        (name,) = changed
+        return (lambda task: (getattr(task, name),)), grows
+    if not changed:
+        return (lambda task: ()), grows
+    return attrgetter(*changed), grows
+
+
+def _facts(
+    task: Task, new: Task, changed: tuple[str, ...]
+) -> tuple[tuple[Any, ...], tuple[str, ...]]:
+    """Return the values an action set, and which of them are only appended items."""
+    plan = _PLANS.get(changed)
+    if plan is None:
+        plan = _plan(changed)
+        if len(_PLANS) < _CHANGED_LIMIT:
+            _PLANS[changed] = plan
+    read, grows = plan
+    facts = read(new)
+    if not grows:
+        return facts, ()
+    appended: tuple[str, ...] = ()
+    for i in grows:
+        name = changed[i]
+        value, old = facts[i], getattr(task, name)
+        size = len(old)
+        # A tuple that grew at its end (a comment, a file) records the new items alone.
+        if len(value) > size and value[:size] == old:
+            facts = (*facts[:i], value[size:], *facts[i + 1 :])
+            appended += (name,)
+    if len(_APPENDED) < _CHANGED_LIMIT:
+        appended = _APPENDED.setdefault(appended, appended)
+    return facts, appended
+
+
+def _first_entry(task: Task) -> HistoryEntry:
     entries = task.history
     if not entries or entries[0].action != OPEN:
         msg = f"task {task.number} has no '{OPEN}' entry to replay from"
         raise InvalidPayload(msg, field="history")
-    first = entries[0]
+    return entries[0]
+
+
+def replay(workflow: Workflow | None, task: Task, *, until: datetime | None = None) -> Task | None:
+    """Rebuild `task` from the facts its history records, up to `until`; None if not opened then.
+
+    No guard, check, permission or effect runs, so a task replays under any later version of
+    its workflow; `workflow` is not used and may be None (kept for callers that pass it).
+    """
+    first = _first_entry(task)
     if until is not None and first.at > until:
         return None
-    rebuilt = open_task(
-        workflow,
-        task.kind,
-        first.payload,
-        first.actor,
-        first.at,
-        task.id,
-        task.number,
-        cause=first.cause,
-    ).task
-    for entry in entries[1:]:
-        if until is not None and entry.at > until:
-            break
-        rebuilt = apply(
-            workflow, rebuilt, entry.action, entry.actor, entry.at, entry.payload, cause=entry.cause
-        ).task
-    return rebuilt
+    entries = task.history
+    count = len(entries)
+    if until is not None:
+        count = next((i for i, e in enumerate(entries) if e.at > until), count)
+    fields = _opened(first, task.id, task.number, task.kind, task.workflow_version)
+    # Items appended to a tuple field are gathered in a list, so many appends cost linear time.
+    grown: dict[str, list[Any]] = {}
+    for entry in entries[1:count]:
+        appended = entry.appended
+        for name, value in zip(entry.changed, entry.facts, strict=True):
+            if appended and name in appended:
+                items = grown.get(name)
+                if items is None:
+                    items = grown[name] = list(fields[name])
+                items.extend(value)
+            else:
+                fields[name] = value
+                grown.pop(name, None)
+    for name, items in grown.items():
+        fields[name] = tuple(items)
+    history = entries if count == len(entries) else entries[:count]
+    return Task(**fields, history=history, version=count)
 
 
-def task_at(workflow: Workflow, task: Task, at: datetime) -> Task | None:
+def task_at(workflow: Workflow | None, task: Task, at: datetime) -> Task | None:
     """Return the task as it stood at `at` (None if it did not exist yet), rebuilt from history."""
     return replay(workflow, task, until=at)
 
 
-def changes(workflow: Workflow, task: Task, index: int) -> tuple[Change, ...]:
-    """Return what history entry `index` changed, each field with its value before and after."""
-    entry = task.history[index]
+def changes(workflow: Workflow | None, task: Task, index: int) -> tuple[Change, ...]:
+    """Return what history entry `index` changed, each field with its value before and after.
+
+    Read from the recorded facts, without replay: it walks back from the entry until it has
+    found the earlier value of every field the entry changed, so the cost is the number of
+    entries since the oldest of those fields was last set (at most `index`); `workflow` is
+    not used.
+    """
+    entries = task.history
+    index = range(len(entries))[index]  # a negative index counts from the end, as in a tuple
+    entry = entries[index]
     if index == 0:
         return ()
-    before = replay(workflow, attrs.evolve(task, history=task.history[:index]))
-    after = replay(workflow, attrs.evolve(task, history=task.history[: index + 1]))
-    # Both histories start with the open entry and no `until` is given, so neither is None.
-    assert before is not None
-    assert after is not None
+    before = _values_before(task, index, entry.changed)
+    appended = entry.appended
     return tuple(
-        Change(name, getattr(before, name), getattr(after, name)) for name in entry.changed
+        Change(name, before[name], (*before[name], *fact) if name in appended else fact)
+        for name, fact in zip(entry.changed, entry.facts, strict=True)
     )
+
+
+def _values_before(task: Task, index: int, names: tuple[str, ...]) -> dict[str, Any]:
+    """Return the values `names` had just before history entry `index`, from recorded facts."""
+    entries = task.history
+    missing = set(names)
+    found: dict[str, Any] = {}
+    tails: dict[str, list[tuple[Any, ...]]] = {}
+    for at in range(index - 1, 0, -1):
+        if not missing:
+            break
+        earlier = entries[at]
+        for name, value in zip(earlier.changed, earlier.facts, strict=True):
+            if name not in missing:
+                continue
+            if name in earlier.appended:
+                tails.setdefault(name, []).append(value)
+            else:
+                found[name] = value
+                missing.discard(name)
+    if missing:
+        first = _first_entry(task)
+        opened = _opened(first, task.id, task.number, task.kind, task.workflow_version)
+        found.update((name, opened[name]) for name in missing)
+    for name, parts in tails.items():
+        # Found walking backwards: the oldest appended items come last.
+        found[name] = tuple(chain(found[name], *reversed(parts)))
+    return found

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import MappingProxyType
+from typing import Any
 
 import attrs
 
@@ -11,7 +13,14 @@ from taskflow.domain.values import not_blank
 from taskflow.domain.workflow import Workflow
 from taskflow.errors import InvalidWorkflow, UnknownKind
 
-__all__ = ["Registry", "TaskKind"]
+__all__ = ["Registry", "TaskKind", "Upgrade"]
+
+Upgrade = Callable[[dict[str, Any]], dict[str, Any]]
+"""Turn the JSON document of a task stored under workflow version n into the version n + 1 shape."""
+
+
+def _upgrades(value: Mapping[int, Upgrade]) -> Mapping[int, Upgrade]:
+    return MappingProxyType(dict(value))
 
 
 @attrs.frozen
@@ -19,6 +28,9 @@ class TaskKind:
     """A kind of task: its name, the type of its kind-specific data, and its workflow.
 
     `policy` decides who hears of the kind's events; None falls back to the service's policy.
+
+    `upgrades[n]` brings a task stored under workflow version n to version n + 1 on load;
+    they must cover every version from 1 to `workflow.version - 1`.
     """
 
     name: str = attrs.field(validator=not_blank)
@@ -26,11 +38,31 @@ class TaskKind:
     workflow: Workflow
     description: str = ""
     policy: NotificationPolicy | None = attrs.field(default=None, kw_only=True)
+    upgrades: Mapping[int, Upgrade] = attrs.field(
+        factory=dict, converter=_upgrades, hash=False, kw_only=True
+    )
 
     def __attrs_post_init__(self) -> None:
         if not attrs.has(self.data_type):
             msg = f"task kind '{self.name}': data type {self.data_type!r} must be an attrs class"
             raise InvalidWorkflow(msg)
+        version = self.workflow.version
+        needed = set(range(1, version))
+        wrong = [n for n, f in self.upgrades.items() if n not in needed or not callable(f)]
+        if set(self.upgrades) != needed or wrong:
+            missing = sorted(needed - set(self.upgrades))
+            msg = (
+                f"task kind '{self.name}': workflow '{self.workflow.name}' is version {version}, "
+                f"so upgrades must map {_span(version)} to a function; "
+                f"missing: {missing or 'none'}, not allowed: {sorted(wrong, key=repr) or 'none'}"
+            )
+            raise InvalidWorkflow(msg)
+
+
+def _span(version: int) -> str:
+    if version == 1:
+        return "no version (version 1 needs none)"
+    return "version 1" if version == 2 else f"each version from 1 to {version - 1}"
 
 
 class Registry:

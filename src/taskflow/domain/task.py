@@ -26,20 +26,34 @@ from taskflow.domain.values import (
 from taskflow.errors import InvalidPayload
 
 __all__ = [
+    "APPENDABLE_FIELDS",
     "EDITABLE_FIELDS",
+    "FACT_FIELDS",
     "OPEN",
+    "OPEN_FACTS",
     "TASK_FIELDS",
     "Cause",
     "DomainEvent",
     "HistoryEntry",
     "NewTask",
     "Task",
+    "append_entry",
     "kept_of",
     "replace_fields",
 ]
 
 # The name of the history entry that every task's history starts with.
 OPEN = "open"
+
+# The fields the engine sets when it opens a task that the draft does not hold: the 'open'
+# entry records their values (`HistoryEntry.facts`), in this order.
+OPEN_FACTS: tuple[str, ...] = ("ball", "resolved_at")
+
+# The tuple fields whose growth a history entry records as the appended items alone, so a
+# task with many comments or files does not hold a copy of all earlier ones per entry.
+APPENDABLE_FIELDS: frozenset[str] = frozenset(
+    {"assignees", "watchers", "links", "comments", "files"}
+)
 
 # The fields the common `edit` action may change (C10); the rest change only through actions.
 EDITABLE_FIELDS: frozenset[str] = frozenset(
@@ -66,8 +80,34 @@ def _refs(value: Any) -> tuple[UserRef, ...]:
 
 def _version(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        msg = f"Task.version must be a whole number >= 1, got {value!r}"
-        raise InvalidPayload(msg, field="version")
+        msg = f"Task.{attribute.name} must be a whole number >= 1, got {value!r}"
+        raise InvalidPayload(msg, field=attribute.name)
+
+
+def _facts(instance: HistoryEntry, attribute: attrs.Attribute[Any], value: Any) -> None:
+    # Runs on the last field, so `facts` and `changed` are set already; on every action, so
+    # it reads the fields directly.
+    fields = OPEN_FACTS if instance.action == OPEN else instance.changed
+    if type(instance.facts) is not tuple or len(instance.facts) != len(fields):
+        msg = (
+            f"HistoryEntry.facts of '{instance.action}' must be a tuple of one value for each "
+            f"of {fields}, got {_count(instance.facts)}"
+        )
+        raise InvalidPayload(msg, field="facts")
+    if value and (
+        not isinstance(value, tuple) or not set(value) <= APPENDABLE_FIELDS & set(fields)
+    ):
+        msg = (
+            f"HistoryEntry.appended of '{instance.action}' may name only recorded tuple fields "
+            f"({sorted(APPENDABLE_FIELDS & set(fields))}), got {value!r}"
+        )
+        raise InvalidPayload(msg, field="appended")
+
+
+def _count(values: Any) -> str:
+    if not isinstance(values, tuple):
+        return f"a {type(values).__name__}"
+    return f"{len(values)} value{'' if len(values) == 1 else 's'}"
 
 
 @attrs.frozen(weakref_slot=False)
@@ -84,7 +124,14 @@ class Cause:
 
 @attrs.frozen(weakref_slot=False)
 class HistoryEntry:
-    """One accepted action: who took it, when, with what payload, and which fields it changed."""
+    """One accepted action: who took it, when, with what payload, and the values it set.
+
+    `facts` holds one value per name of `fact_fields`: for an action, the new value of each
+    field it changed (`changed`, engine-owned state, ball and resolved_at included); for a
+    field of `appended`, only the items added to the end of the old tuple. The 'open' entry
+    holds the draft as payload and records the `OPEN_FACTS`. Replay applies the facts without
+    running any rule, so a task still replays after its workflow has changed.
+    """
 
     action: str
     actor: Actor
@@ -94,6 +141,13 @@ class HistoryEntry:
     payload: Any = None
     changed: tuple[str, ...] = ()
     cause: Cause | None = None
+    facts: tuple[Any, ...] = ()
+    appended: tuple[str, ...] = attrs.field(default=(), validator=_facts)
+
+    @property
+    def fact_fields(self) -> tuple[str, ...]:
+        """Return the names of the fields `facts` holds values for, in the same order."""
+        return OPEN_FACTS if self.action == OPEN else self.changed
 
 
 @attrs.frozen(weakref_slot=False)
@@ -163,6 +217,7 @@ class Task:
     ball: Side | None = Side.RECIPIENT
     history: tuple[HistoryEntry, ...] = ()
     version: int = attrs.field(default=1, validator=_version)
+    workflow_version: int = attrs.field(default=1, validator=_version)
 
     @property
     def is_open(self) -> bool:
@@ -210,20 +265,36 @@ class Task:
         if not self.private_authors - {company}:
             return self  # nothing here is hidden from `company`: no copy, no scan
         comments = tuple(c for c in self.comments if c.visible_to(company))
-        history = tuple(e for e in self.history if _entry_visible(e, company))
-        if len(comments) == len(self.comments) and len(history) == len(self.history):
+        history: list[HistoryEntry] = []
+        same = len(comments) == len(self.comments)
+        for entry in self.history:
+            if not _entry_visible(entry, company):
+                same = False
+                continue
+            # The comments an entry recorded may include the other company's internal notes.
+            if "comments" in entry.changed:
+                view = _comments_visible(entry, company)
+                same = same and view is entry
+                entry = view
+            history.append(entry)
+        if same:
             return self
-        return attrs.evolve(self, comments=comments, history=history)
+        return attrs.evolve(self, comments=comments, history=tuple(history))
 
 
 _FIELDS: dict[str, attrs.Attribute[Any]] = {a.name: a for a in attrs.fields(Task)}
 TASK_FIELDS: tuple[str, ...] = tuple(_FIELDS)
 """The names of `Task`'s fields, in declaration order."""
+FACT_FIELDS: frozenset[str] = frozenset(TASK_FIELDS) - {
+    "id", "number", "kind", "requester", "recipient", "created_at",
+    "history", "version", "workflow_version",
+}  # fmt: skip
+"""The fields a history entry may record a value for: those an action can change."""
 _SLOTS = tuple((Task.__dict__[name].__get__, Task.__dict__[name].__set__) for name in _FIELDS)
 _new = object.__new__
 
 
-def replace_fields(task: Task, changes: dict[str, Any], *, history_appended: bool = False) -> Task:
+def replace_fields(task: Task, changes: dict[str, Any]) -> Task:
     """Return a copy of `task` with `changes` applied, converting and validating only those fields.
 
     The unchanged fields were converted and validated when they were first set; re-running
@@ -232,7 +303,7 @@ def replace_fields(task: Task, changes: dict[str, Any], *, history_appended: boo
     new = _new(Task)
     for get, put in _SLOTS:
         put(new, get(task))
-    _carry_derived(task, new, changes, history_appended)
+    _carry_derived(task, new, changes)
     for name, value in changes.items():
         field = _FIELDS.get(name)
         if field is None:
@@ -263,7 +334,7 @@ def _private_authors(
     return frozenset(authors)
 
 
-def _carry_derived(task: Task, new: Task, changes: dict[str, Any], history_appended: bool) -> None:
+def _carry_derived(task: Task, new: Task, changes: dict[str, Any]) -> None:
     """Record on `new` what it keeps of `task`'s history and comments, and carry its private authors.
 
     The one place the kept items are compared: cheap when the engine appended, since the kept
@@ -273,9 +344,7 @@ def _carry_derived(task: Task, new: Task, changes: dict[str, Any], history_appen
     for name in ("comments", "history"):
         if name in changes:
             old, value = getattr(task, name), changes[name]
-            if name == "history" and history_appended:
-                pass  # the engine made it as (*old, entry): nothing to compare
-            elif not isinstance(value, tuple) or value[: len(old)] != old:
+            if not isinstance(value, tuple) or value[: len(old)] != old:
                 return  # not an extension: `new` works out what it needs when asked
             added[name] = value[len(old) :]
     _LINEAGE.__set__(new, (len(task.history), len(task.comments)))
@@ -287,6 +356,18 @@ def _carry_derived(task: Task, new: Task, changes: dict[str, Any], history_appen
         more = _private_authors(task, added.get("comments", ()), added.get("history", ()))
         known = known | more if more else known
     _PRIVATE.__set__(new, known)
+
+
+def append_entry(task: Task, new: Task, entry: HistoryEntry) -> None:
+    """Give `new` (a copy of `task` not yet shared) `task`'s history plus `entry`, for the engine."""
+    object.__setattr__(new, "history", (*task.history, entry))
+    try:
+        known: frozenset[CompanyId] = _PRIVATE.__get__(new)
+    except AttributeError:
+        return
+    more = _private_authors(task, (), (entry,))
+    if not more <= known:
+        _PRIVATE.__set__(new, known | more)
 
 
 def kept_of(after: Task, before: Task) -> tuple[int, int] | None:
@@ -306,6 +387,15 @@ def kept_of(after: Task, before: Task) -> tuple[int, int] | None:
     if after.history[:h] == before.history and after.comments[:c] == before.comments:
         return h, c
     return None
+
+
+def _comments_visible(entry: HistoryEntry, company: CompanyId) -> HistoryEntry:
+    at = entry.changed.index("comments")
+    recorded: tuple[Comment, ...] = entry.facts[at]
+    kept = tuple(c for c in recorded if c.visible_to(company))
+    if len(kept) == len(recorded):
+        return entry
+    return attrs.evolve(entry, facts=(*entry.facts[:at], kept, *entry.facts[at + 1 :]))
 
 
 def _entry_visible(entry: HistoryEntry, company: CompanyId) -> bool:

@@ -205,6 +205,8 @@ class Workflow:
     open_roles: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
     open_check: OpenCheck | None = None
     description: str = ""
+    # Raised by the host when stored tasks need an upgrade to fit (see `TaskKind.upgrades`).
+    version: int = 1
     _states_by_name: dict[str, State] = attrs.field(init=False, repr=False)
     _by_name: dict[str, Transition] = attrs.field(init=False, repr=False)
     _from_state: dict[str, tuple[Transition, ...]] = attrs.field(init=False, repr=False)
@@ -254,6 +256,8 @@ class Workflow:
 
 def _validate(wf: Workflow) -> None:
     problems: list[str] = []
+    if not isinstance(wf.version, int) or isinstance(wf.version, bool) or wf.version < 1:
+        problems.append(f"version must be a whole number >= 1, got {wf.version!r}")
     names = [s.name for s in wf.states]
     problems += [f"state '{n}' is declared twice" for n in _twice(names)]
     actions = [t.name for t in wf.transitions]

@@ -99,7 +99,9 @@ class Invariant(enum.StrEnum):
     STATE_AND_RESOLUTION = "state-and-resolution"
     # The Serializer's dump, through JSON text, loads back to an equal task.
     SERIALIZATION_ROUND_TRIP = "serialization-round-trip"
-    # replay() rebuilds the task; task_at() at an entry's time gives the state after it.
+    # replay() applies the recorded facts and gives the stored task, under no rule of the
+    # workflow; task_at() at each entry's time gives the task as stored after the last entry
+    # of that time; changes() gives each entry's fields as stored before and after it.
     REPLAY = "replay"
     # Open tasks are in the Teambox of the ball's company and in the inbox of its assignees
     # there, nowhere else, for the users who may see them; dashboards count each party's tasks
@@ -240,6 +242,10 @@ class WorkflowMachine(RuleBasedStateMachine):
         self.service = self.make_service(self.repository, self.notifier, self.clock, self.ids)
         self.opened: list[TaskId] = []
         self._checked: dict[TaskId, Task] = {}
+        # Every version of each task as stored after each accepted action, by version number;
+        # and how many entries of each task were looked back at already.
+        self._versions: dict[TaskId, dict[int, Task]] = {}
+        self._looked_back: dict[TaskId, int] = {}
 
     @classmethod
     def _class_kit(cls) -> _Kit:
@@ -406,6 +412,7 @@ class WorkflowMachine(RuleBasedStateMachine):
             raise InvariantViolated(Invariant.HISTORY_RECORDS_EACH_ACTION, msg)
         self._check_notifications(task, opener, draft, self.notifier.sent[sent:])
         self.opened.append(task.id)
+        self._versions[task.id] = {task.version: task}
         return task.id
 
     def _sees(self, actor: Actor, task: Task) -> bool:
@@ -440,6 +447,8 @@ class WorkflowMachine(RuleBasedStateMachine):
             )
             raise InvariantViolated(Invariant.REFUSAL_IS_TASKFLOW_ERROR, msg) from exc
         self._check_accepted(before, actor, action, payload, at, allowed, outcome, sent)
+        after = self.repository.get(task_id)
+        self._versions.setdefault(task_id, {})[after.version] = after
         self._check_look_back(task_id, data)
 
     def _edits_forbidden_fields(self, task: Task, actor: Actor, action: str, payload: Any) -> bool:
@@ -646,6 +655,48 @@ class WorkflowMachine(RuleBasedStateMachine):
             )
             msg = f"task {task.number} rebuilt from its history differs in {wrong}"
             raise InvariantViolated(Invariant.REPLAY, msg)
+        self._check_past_versions(task)
+
+    def _check_past_versions(self, task: Task) -> None:
+        # The history only grows, so each entry is looked at once; a later entry of the same
+        # time is looked at with that time, which covers the earlier ones.
+        versions = self._versions.get(task.id, {})
+        entries = task.history
+        for index in range(self._looked_back.get(task.id, 0), len(entries)):
+            when = entries[index].at
+            last = max(i for i, e in enumerate(entries) if e.at <= when)
+            stored = versions.get(last + 1)
+            try:
+                past = engine.task_at(None, task, when)
+                found = engine.changes(None, task, index)
+            except Exception as exc:
+                msg = f"task {task.number} cannot be looked back at entry {index}: {exc!r}"
+                raise InvariantViolated(Invariant.REPLAY, msg) from exc
+            if stored is not None and past != stored:
+                wrong = (
+                    ["(nothing: not opened)"]
+                    if past is None
+                    else [f for f in _TASK_FIELDS if getattr(past, f) != getattr(stored, f)]
+                )
+                msg = (
+                    f"task {task.number} at {when} differs from the version {last + 1} stored "
+                    f"then in {wrong}"
+                )
+                raise InvariantViolated(Invariant.REPLAY, msg)
+            before, after = versions.get(index), versions.get(index + 1)
+            if index and before is not None and after is not None:
+                expected = tuple(
+                    engine.Change(name, getattr(before, name), getattr(after, name))
+                    for name in entries[index].changed
+                )
+                if found != expected:
+                    msg = (
+                        f"task {task.number}: changes of entry {index} "
+                        f"('{entries[index].action}') are {found}, but the stored versions "
+                        f"{index} and {index + 1} give {expected}"
+                    )
+                    raise InvariantViolated(Invariant.REPLAY, msg)
+        self._looked_back[task.id] = len(entries)
 
     def _check_boxes(self, tasks: Sequence[Task]) -> None:
         for company in (self.parties.requesters, self.parties.recipients):
