@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 import attrs
 
+from taskflow.domain._frozen import FrozenMap
+from taskflow.domain.query import QUERY_FIELDS, IndexedField
 from taskflow.domain.values import not_blank
 from taskflow.domain.workflow import Workflow
 from taskflow.errors import InvalidWorkflow, UnknownKind
@@ -13,14 +16,48 @@ from taskflow.errors import InvalidWorkflow, UnknownKind
 __all__ = ["Registry", "TaskKind"]
 
 
+def _frozen(value: Mapping[str, IndexedField]) -> Mapping[str, IndexedField]:
+    return FrozenMap(value) if isinstance(value, Mapping) else value
+
+
+def _indexed(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, Mapping):
+        msg = (
+            f"task kind '{instance.name}': indexed must map field names to functions of the "
+            f"task, got {value!r}"
+        )
+        raise InvalidWorkflow(msg)
+    for name, compute in value.items():
+        if not isinstance(name, str) or not name.isidentifier() or name in QUERY_FIELDS:
+            msg = (
+                f"task kind '{instance.name}': indexed field name {name!r} is not allowed; a "
+                "name is an identifier other than TaskQuery's own fields "
+                f"({', '.join(sorted(QUERY_FIELDS))})"
+            )
+            raise InvalidWorkflow(msg)
+        if not callable(compute):
+            msg = (
+                f"task kind '{instance.name}': indexed field '{name}' must be a function of "
+                f"the task returning its value, got {compute!r}"
+            )
+            raise InvalidWorkflow(msg)
+
+
 @attrs.frozen
 class TaskKind:
-    """A kind of task: its name, the type of its kind-specific data, and its workflow."""
+    """A kind of task: its name, the type of its kind-specific data, and its workflow.
+
+    `indexed` names the values its tasks are found by (`TaskQuery.where`), each computed from
+    the task: `{"booking_ref": lambda task: task.data.booking_ref}`; see `index_values`.
+    """
 
     name: str = attrs.field(validator=not_blank)
     data_type: type
     workflow: Workflow
     description: str = ""
+    indexed: Mapping[str, IndexedField] = attrs.field(
+        factory=FrozenMap, converter=_frozen, validator=_indexed
+    )
 
     def __attrs_post_init__(self) -> None:
         if not attrs.has(self.data_type):
