@@ -18,7 +18,7 @@ from taskflow.domain.notifications import NotificationPolicy, default_policy
 from taskflow.domain.query import TaskQuery, check_time_range
 from taskflow.domain.registry import Registry
 from taskflow.domain.task import NewTask, Task
-from taskflow.domain.values import Actor, CompanyId, Side, TaskId, UserRef, Visibility
+from taskflow.domain.values import Actor, CompanyId, TaskId, UserRef, Visibility
 from taskflow.errors import ConcurrencyConflict, InvalidPayload, TaskNotFound
 from taskflow.kinds.evaluation import EVALUATION
 from taskflow.outbox import DeliveryReport, OutboxEntry
@@ -207,17 +207,18 @@ class TaskService:
                 f"states of '{workflow.name}': {workflow.state_names}"
             )
             raise InvalidPayload(msg, field="states")
-        check_time_range(("received_from", "received_until"), received_from, received_until)
-        query = TaskQuery(
-            kind=EVALUATION.name, states=wanted, company=actor.company, side=Side.RECIPIENT
+        start, end = check_time_range(
+            ("received_from", "received_until"), received_from, received_until
         )
-        return [
-            t.visible_to(actor.company)
-            for t in self.repository.query(query)
-            if (requester is None or t.requester.company == requester)
-            and (received_from is None or received_from <= t.created_at)
-            and (received_until is None or t.created_at <= received_until)
-        ]
+        query = TaskQuery(
+            kind=EVALUATION.name,
+            states=wanted,
+            recipient_company=actor.company,
+            requester_company=requester,
+            created_from=start,
+            created_until=end,
+        )
+        return [t.visible_to(actor.company) for t in self.repository.query(query)]
 
     # --- retry on conflict, and the notification outbox (issue 4) ----------------------------
 
