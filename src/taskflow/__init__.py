@@ -26,7 +26,17 @@ from taskflow.domain.engine import (
     task_at,
 )
 from taskflow.domain.notifications import Notification, NotificationPolicy, default_policy
-from taskflow.domain.query import TaskQuery
+from taskflow.domain.query import (
+    Between,
+    Cursor,
+    IndexedField,
+    IndexValue,
+    Page,
+    TaskQuery,
+    check_indexed,
+    index_tag,
+    index_values,
+)
 from taskflow.domain.registry import Registry, TaskKind
 from taskflow.domain.task import DomainEvent, HistoryEntry, NewTask, Task
 from taskflow.domain.values import (
@@ -138,6 +148,7 @@ __all__ = [
     "Assign",
     "Audience",
     "Audit",
+    "Between",
     "Change",
     "Clock",
     "Comment",
@@ -148,6 +159,7 @@ __all__ = [
     "ContactRequest",
     "CorrectiveAction",
     "Criterion",
+    "Cursor",
     "Dashboard",
     "Decline",
     "Delegate",
@@ -163,6 +175,8 @@ __all__ = [
     "HistoryEntry",
     "IdFactory",
     "InMemoryRepository",
+    "IndexValue",
+    "IndexedField",
     "InvalidAnswers",
     "InvalidPayload",
     "InvalidQuestionnaire",
@@ -175,6 +189,7 @@ __all__ = [
     "OutboxEntry",
     "OutboxRepository",
     "Outcome",
+    "Page",
     "PermissionDenied",
     "Priority",
     "ProductDocumentRequest",
@@ -221,11 +236,14 @@ __all__ = [
     "allowed_actions",
     "apply",
     "changes",
+    "check_indexed",
     "common_actions",
     "default_company_code",
     "default_policy",
     "default_registry",
     "describe",
+    "index_tag",
+    "index_values",
     "open_task",
     "replay",
     "retry_on_conflict",

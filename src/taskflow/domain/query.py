@@ -226,7 +226,10 @@ def _condition(name: str, condition: Any) -> IndexValue | Between:
             if condition is None
             else f"got {condition!r}"
         )
-        msg = f"TaskQuery.where['{name}'] must be {_ALLOWED} or a Between of them; {what}"
+        msg = (
+            f"TaskQuery.where['{name}'] must be an index value ({_ALLOWED}) or a Between of "
+            f"two; {what}"
+        )
         raise InvalidPayload(msg, field=field)
     plain: IndexValue = _plain(condition)
     return plain
