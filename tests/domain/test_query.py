@@ -1,4 +1,5 @@
 import enum
+import pickle
 from datetime import UTC, datetime, time, timedelta, timezone
 
 import attrs
@@ -672,3 +673,21 @@ def test_probe_kind_indexes_its_data_value_as_it_is():
     assert index_values(PROBE, probe) == {"probe": "x"}
     assert isinstance(INDEXED, Registry)
     assert PROBE.name in INDEXED
+
+
+def test_an_index_function_may_refuse_a_task_with_taskflows_own_error():
+    def strict(task):
+        msg = "no booking reference yet"
+        raise InvalidPayload(msg, field="booking_ref")
+
+    with pytest.raises(InvalidPayload, match="no booking reference yet"):
+        index_values(_kind(booking_ref=strict), REQUESTED)
+
+
+def test_where_reads_like_a_dict_compares_with_any_mapping_and_pickles():
+    query = TaskQuery(where={"files": 1, "deadline": Between(T0)})
+    assert query.where == {"files": 1, "deadline": Between(T0)}
+    assert query.where != {"files": 2}
+    assert query.where != [("files", 1)]
+    assert "where={'files': 1, 'deadline': Between(" in repr(query)
+    assert pickle.loads(pickle.dumps(query)) == query
