@@ -20,8 +20,10 @@ from taskflow import (
     NewTask,
     PermissionDenied,
     Registry,
+    Side,
     TaskId,
     TaskNotFound,
+    TaskQuery,
 )
 from taskflow.application.questionnaires import QuestionnaireSummary
 from taskflow.errors import InvalidAnswers, TaskflowError
@@ -267,6 +269,55 @@ def test_the_overview_filters_by_requester_state_and_date():
     day_two = START + timedelta(days=2)
     assert titles(received_from=day_two, received_until=day_two) == ["Globex"]
     assert titles(requester="acme", states="complete") == []
+
+
+class _Recording(tf.InMemoryRepository):
+    """Keeps every query it is asked, so a test sees what the service left to the repository."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked: list[TaskQuery] = []
+
+    def query(self, query):
+        self.asked.append(query)
+        return super().query(query)
+
+
+def test_the_overviews_leave_partner_and_dates_to_the_repository():
+    repository = _Recording()
+    service = tf.TaskService(
+        registry=tf.default_registry(),
+        repository=repository,
+        notifier=tf.RecordingNotifier(),
+        clock=tf.FixedClock(START),
+        ids=tf.SequentialIds(),
+    )
+    _send(service, title="Acme 1")
+    day = START + timedelta(days=1)
+    assert (
+        tf.Questionnaires(service).received_questionnaires(
+            SUPPLIER, requester="globex", received_from=day
+        )
+        == []
+    )
+    assert repository.asked[-1] == TaskQuery(
+        kind="questionnaire",
+        company="supco",
+        side=Side.RECIPIENT,
+        requester_company="globex",
+        created_from=day,
+    )
+    (sent,) = tf.Questionnaires(service).sent_questionnaires(
+        BUYER, recipient="supco", sent_until=day
+    )
+    assert sent.title == "Acme 1"
+    assert repository.asked[-1] == TaskQuery(
+        kind="questionnaire",
+        company="acme",
+        side=Side.REQUESTER,
+        recipient_company="supco",
+        created_until=day,
+    )
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,17 @@ from taskflow.domain.outbox import (
     OutboxMessage,
     RetryPolicy,
 )
-from taskflow.domain.query import TaskQuery
+from taskflow.domain.query import (
+    Between,
+    Cursor,
+    IndexedField,
+    IndexValue,
+    Page,
+    TaskQuery,
+    check_indexed,
+    index_tag,
+    index_values,
+)
 from taskflow.domain.registry import Registry, TaskKind
 from taskflow.domain.task import Cause, DomainEvent, HistoryEntry, NewTask, Task
 from taskflow.domain.values import (
@@ -203,6 +213,7 @@ __all__ = [
     "Audience",
     "Audit",
     "Authorizer",
+    "Between",
     "Cause",
     "Change",
     "Changeset",
@@ -216,6 +227,7 @@ __all__ = [
     "ContactRequest",
     "CorrectiveAction",
     "Criterion",
+    "Cursor",
     "Dashboard",
     "DeadLetter",
     "Decision",
@@ -236,6 +248,8 @@ __all__ = [
     "HistoryEntry",
     "IdFactory",
     "InMemoryRepository",
+    "IndexValue",
+    "IndexedField",
     "InvalidAnswers",
     "InvalidPayload",
     "InvalidQuestionnaire",
@@ -250,6 +264,7 @@ __all__ = [
     "OutboxEntry",
     "OutboxMessage",
     "Outcome",
+    "Page",
     "PermissionDenied",
     "Priority",
     "ProductDocumentRequest",
@@ -302,11 +317,14 @@ __all__ = [
     "allowed_actions",
     "apply",
     "changes",
+    "check_indexed",
     "common_actions",
     "default_company_code",
     "default_policy",
     "default_registry",
     "describe",
+    "index_tag",
+    "index_values",
     "is_system_actor",
     "open_task",
     "operation_of",

@@ -121,7 +121,11 @@ class TaskRepository(Outbox, Protocol):
         ...
 
     def query(self, query: TaskQuery) -> list[Task]:
-        """Return the tasks that match, ordered by creation time then id."""
+        """Return the tasks that match, ordered by creation time then id.
+
+        Matching is `TaskQuery.matches` with the task's `index_values`; a query on an indexed
+        field the repository cannot answer raises `InvalidPayload` (see `check_indexed`).
+        """
         ...
 
     def count(self, query: TaskQuery) -> dict[tuple[str, str], int]:

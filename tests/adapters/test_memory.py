@@ -32,7 +32,7 @@ from taskflow.testing.contracts import (
 
 class TestInMemoryRepository(RepositoryContract):
     def make_repository(self) -> TaskRepository:
-        return InMemoryRepository()
+        return InMemoryRepository(registry=self.registry)
 
 
 class TestRecordingNotifier(NotifierContract):

@@ -10,12 +10,11 @@ import pytest
 from hypothesis import settings
 
 from taskflow.adapters.sqlite import SqliteRepository
-from taskflow.kinds import default_registry
 from taskflow.ports import TaskRepository
 from taskflow.serialization import Serializer
 from taskflow.testing.contracts import RepositoryContract
 
-_REGISTRY = default_registry()
+_REGISTRY = RepositoryContract.registry
 # One serializer for every repository: building one generates code (a tenth of a second).
 _SERIALIZER = Serializer(_REGISTRY)
 

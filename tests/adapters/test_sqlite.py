@@ -7,7 +7,7 @@ import json
 import logging
 import sqlite3
 from contextlib import closing
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import attrs
@@ -22,20 +22,25 @@ from taskflow import (
     TaskQuery,
 )
 from taskflow.adapters.sqlite import STORAGE_VERSION, SqliteRepository
+from taskflow.domain.query import Between, Cursor
+from taskflow.domain.registry import Registry
 from taskflow.errors import StorageError
-from taskflow.kinds import default_registry
 from taskflow.serialization import Serializer
 from taskflow.testing.contracts import (
     ACME,
     BUYER,
+    GLOBEX,
+    OTHER_SUPPLIER,
     SUPCO,
     SUPPLIER,
     T0,
+    RepositoryContract,
     make_task,
     upload,
 )
 
-REGISTRY = default_registry()
+# The contract's kinds: the built-in ones, the document kinds with indexed fields.
+REGISTRY = RepositoryContract.registry
 SERIALIZER = Serializer(REGISTRY)
 
 
@@ -103,6 +108,142 @@ def test_dashboard_counts_read_only_covering_indexes(repo: SqliteRepository) -> 
     assert all("COVERING INDEX" in line for line in searches), plan
 
 
+def _twenty_tasks(repo: SqliteRepository) -> None:
+    for n in range(20):
+        requester = OTHER_SUPPLIER if n % 3 else BUYER
+        repo.add(
+            make_task(
+                f"t-{n}",
+                requester=requester,
+                created_at=T0 + timedelta(hours=n),
+                due_at=T0 + timedelta(days=n),
+                assignees=[SUPPLIER.ref],
+            )
+        )
+
+
+_CURSOR = Cursor(T0 + timedelta(hours=3), tf.TaskId("t-3"))
+
+# Paging queries (a cursor, a limit) that an index serves in result order: no sort at all.
+_PAGED = [
+    pytest.param(TaskQuery(after=_CURSOR, limit=5), "tasks_by_created", id="after"),
+    pytest.param(
+        TaskQuery(requester_company=ACME, after=_CURSOR, limit=5),
+        "tasks_by_requester_created",
+        id="requester-after",
+    ),
+    pytest.param(
+        TaskQuery(recipient_company=SUPCO, after=_CURSOR, limit=5),
+        "tasks_by_recipient_created",
+        id="recipient-after",
+    ),
+    pytest.param(
+        TaskQuery(company=SUPCO, side=tf.Side.RECIPIENT, after=_CURSOR, limit=5),
+        "tasks_by_recipient_created",
+        id="side-after",
+    ),
+    pytest.param(
+        TaskQuery(ball_company=SUPCO, after=_CURSOR, limit=5), "tasks_by_ball", id="teambox-after"
+    ),
+    pytest.param(
+        TaskQuery(created_from=T0, created_until=T0 + timedelta(days=1), limit=5),
+        "tasks_by_created",
+        id="created",
+    ),
+    pytest.param(
+        TaskQuery(recipient_company=SUPCO, created_from=T0, after=_CURSOR, limit=5),
+        "tasks_by_recipient_created",
+        id="recipient-created-after",
+    ),
+    pytest.param(
+        TaskQuery(requester_company=GLOBEX, created_until=T0 + timedelta(days=1)),
+        "tasks_by_requester_created",
+        id="requester-created",
+    ),
+]
+
+
+@pytest.mark.parametrize(("query", "index"), _PAGED)
+def test_paging_and_party_and_creation_filters_search_an_index_already_in_order(
+    repo: SqliteRepository, query: TaskQuery, index: str
+) -> None:
+    _twenty_tasks(repo)
+    plan = repo.query_plan(query)
+    assert plan == [line for line in plan if line.startswith("SEARCH tasks")], plan
+    assert index in plan[0], plan
+    assert not any("TEMP B-TREE" in line for line in plan), plan
+
+
+def test_first_page_of_everything_reads_the_creation_index_in_order(repo: SqliteRepository) -> None:
+    _twenty_tasks(repo)
+    plan = repo.query_plan(TaskQuery(limit=5))
+    assert plan == ["SCAN tasks USING INDEX tasks_by_created"], plan
+
+
+_FIELD_QUERIES = [
+    pytest.param(TaskQuery(where={"document_type": "ISO 9001"}), "value=?", id="equality"),
+    pytest.param(TaskQuery(where={"files": Between(1, 3)}), "value>? AND value<?", id="range"),
+    pytest.param(TaskQuery(where={"deadline": Between(T0)}), "value>?", id="from"),
+    pytest.param(
+        TaskQuery(where={"files": 0}, after=_CURSOR, limit=5), "value=?", id="equality-after"
+    ),
+    pytest.param(
+        TaskQuery(where={"files": 0, "deadline": Between(high=T0)}), "value", id="two-fields"
+    ),
+]
+
+
+@pytest.mark.parametrize(("query", "search"), _FIELD_QUERIES)
+def test_indexed_field_filters_search_the_field_index_never_scan(
+    repo: SqliteRepository, query: TaskQuery, search: str
+) -> None:
+    _twenty_tasks(repo)
+    plan = repo.query_plan(query)
+    assert not any(line.startswith("SCAN") for line in plan), plan
+    fields = [line for line in plan if line.startswith("SEARCH task_fields")]
+    assert fields, plan
+    assert all("USING PRIMARY KEY (name=? AND type=? AND" in line for line in fields), plan
+    assert search in fields[0], plan
+    assert any(line.startswith("SEARCH tasks USING INTEGER PRIMARY KEY") for line in plan), plan
+    # Only the matching tasks are sorted: the field index is not in creation order.
+    count_plan = repo.query_plan(query, count=True)
+    assert not any(line.startswith("SCAN") for line in count_plan), count_plan
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param(
+            TaskQuery(
+                kind="evaluation",
+                recipient_company=SUPCO,
+                requester_company=ACME,
+                created_from=T0,
+                created_until=T0 + timedelta(days=3),
+            ),
+            id="received-evaluations",
+        ),
+        pytest.param(
+            TaskQuery(
+                kind="questionnaire",
+                states={"unanswered", "in_progress"},
+                company=ACME,
+                side=tf.Side.REQUESTER,
+                recipient_company=SUPCO,
+            ),
+            id="sent-questionnaires",
+        ),
+    ],
+)
+def test_overview_queries_of_the_service_search_a_company_index(
+    repo: SqliteRepository, query: TaskQuery
+) -> None:
+    _twenty_tasks(repo)
+    plan = repo.query_plan(query)
+    assert not any(line.startswith("SCAN") for line in plan), plan
+    assert plan[0].startswith("SEARCH tasks USING INDEX tasks_by_re"), plan
+
+
 # --- files, schema, reopening ----------------------------------------------------------------
 
 
@@ -140,6 +281,8 @@ def test_schema_is_created_on_first_use_with_its_version_once(db: Path) -> None:
         "outbox",
         "dead_letters",
         "schema_version",
+        "task_fields",
+        "indexed_fields",
     } <= tables
 
 
@@ -216,6 +359,193 @@ def test_repository_without_a_cache_answers_the_same(db: Path) -> None:
         repository.save(saved, 1)
         assert repository.get(task.id) == saved
         assert repository.query(TaskQuery(states="uploaded")) == [saved]
+
+
+# --- storage version 1 databases: migrated on open, index values back-filled ------------------
+
+# The layout taskflow 0.1 wrote (storage version 1), as it was released: never edit it.
+_VERSION_1 = (
+    "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+    """CREATE TABLE tasks (
+        pk INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        requester_company TEXT NOT NULL,
+        recipient_company TEXT NOT NULL,
+        ball_company TEXT,
+        is_open INTEGER NOT NULL,
+        due_at INTEGER,
+        created_at INTEGER NOT NULL,
+        number TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        body TEXT NOT NULL
+    )""",
+    "CREATE INDEX tasks_by_ball ON tasks (ball_company, created_at, id)",
+    "CREATE INDEX tasks_by_requester ON tasks (requester_company, kind, state)",
+    "CREATE INDEX tasks_by_recipient ON tasks (recipient_company, kind, state, requester_company)",
+    "CREATE INDEX tasks_by_due ON tasks (is_open, due_at)",
+    """CREATE TABLE task_assignees (
+        task_pk INTEGER NOT NULL,
+        company TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        ball_company TEXT,
+        PRIMARY KEY (task_pk, company, user_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX task_assignees_by_user ON task_assignees (company, user_id, ball_company)",
+    "CREATE TABLE task_numbers (company TEXT PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID",
+    """CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        task_id TEXT NOT NULL,
+        task_version INTEGER NOT NULL,
+        body TEXT NOT NULL
+    )""",
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(at: datetime | None) -> int | None:
+    return None if at is None else (at - _EPOCH) // timedelta(microseconds=1)
+
+
+def _version_1_database(db: Path, tasks: list[tf.Task]) -> None:
+    """Write `tasks` as taskflow 0.1 did: the version-1 tables, rows and assignee rows."""
+    with _raw(db) as raw:
+        for statement in _VERSION_1:
+            raw.execute(statement)
+        raw.execute("INSERT INTO schema_version (version) VALUES (1)")
+        for task in tasks:
+            body = json.dumps(SERIALIZER.dump_task(task), separators=(",", ":"))
+            (pk,) = raw.execute(
+                "INSERT INTO tasks (id, kind, state, requester_company, recipient_company, "
+                "ball_company, is_open, due_at, created_at, number, version, body) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk",
+                (
+                    task.id,
+                    task.kind,
+                    task.state,
+                    task.requester.company,
+                    task.recipient,
+                    task.ball_company,
+                    int(task.is_open),
+                    _micros(task.due_at),
+                    _micros(task.created_at),
+                    task.number,
+                    task.version,
+                    body,
+                ),
+            ).fetchone()
+            raw.executemany(
+                "INSERT INTO task_assignees VALUES (?, ?, ?, ?)",
+                [(pk, a.company, a.user, task.ball_company) for a in task.assignees],
+            )
+
+
+def _old_tasks() -> list[tf.Task]:
+    first = make_task("t-1", due_at=T0 + timedelta(days=5), assignees=[SUPPLIER.ref])
+    second = make_task(
+        "t-2",
+        kind="product_document_request",
+        created_at=T0 + timedelta(hours=1),
+        data=tf.ProductDocumentRequest("Safety data sheet", "Widget 3000"),
+        assignees=[SUPPLIER.ref],
+    )
+    third = make_task("t-3", requester=OTHER_SUPPLIER, created_at=T0 + timedelta(hours=2))
+    return [upload(first, SUPPLIER), second, third]
+
+
+def _field_rows(db: Path) -> list[tuple]:
+    with _raw(db) as raw:
+        return raw.execute(
+            "SELECT t.id, f.name, f.type, f.value FROM task_fields f "
+            "JOIN tasks t ON t.pk = f.task_pk ORDER BY t.id, f.name"
+        ).fetchall()
+
+
+def test_version_1_database_is_migrated_and_its_index_values_back_filled(db: Path) -> None:
+    old = _old_tasks()
+    _version_1_database(db, old)
+    with _open_repo(db) as repository:
+        assert repository.query(TaskQuery(where={"files": 1})) == [old[0]]
+        assert repository.query(TaskQuery(where={"product": "Widget 3000"})) == [old[1]]
+        assert [t.id for t in repository.query(TaskQuery(where={"files": 0}))] == ["t-3"]
+        assert repository.query(TaskQuery(where={"deadline": T0 + timedelta(days=5)})) == [old[0]]
+        assert repository.query(TaskQuery(requester_company=GLOBEX)) == [old[2]]
+        assert [t.id for t in repository.query(TaskQuery(after=Cursor.of(old[0])))] == [
+            "t-2",
+            "t-3",
+        ]
+        plan = repository.query_plan(TaskQuery(recipient_company=SUPCO, after=_CURSOR, limit=2))
+        assert plan == [
+            "SEARCH tasks USING INDEX tasks_by_recipient_created "
+            "(recipient_company=? AND (created_at,id)>(?,?))"
+        ]
+        # Old rows stay writable: a save keeps the index values current.
+        repository.save(upload(old[2], SUPPLIER), old[2].version)
+        assert [t.id for t in repository.query(TaskQuery(where={"files": 1}))] == ["t-1", "t-3"]
+    with _raw(db) as raw:
+        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+        declared = raw.execute("SELECT kind, name FROM indexed_fields ORDER BY 1, 2").fetchall()
+    assert ("document_request", "files") in declared
+    assert ("product_document_request", "product") in declared
+    assert ("t-1", "deadline", "time", _micros(T0 + timedelta(days=5))) in _field_rows(db)
+    assert ("t-2", "files", "bool", 0) in _field_rows(db)
+
+
+def test_fields_are_not_computed_again_on_reopening_until_reindex_is_asked(db: Path) -> None:
+    _version_1_database(db, _old_tasks())
+    _open_repo(db).close()
+    rows = _field_rows(db)
+    with _raw(db) as raw:
+        raw.execute("DELETE FROM task_fields WHERE name = 'document_type'")
+    with _open_repo(db) as repository:
+        assert repository.query(TaskQuery(where={"document_type": "ISO 9001"})) == []
+        assert repository.reindex(["document_request"]) == 2
+        assert [t.id for t in repository.query(TaskQuery(where={"document_type": "ISO 9001"}))] == [
+            "t-1",
+            "t-3",
+        ]
+        assert repository.reindex() == 3
+    assert _field_rows(db) == rows
+
+
+def test_changed_declarations_are_indexed_again_on_open(db: Path) -> None:
+    _version_1_database(db, _old_tasks())
+    _open_repo(db).close()
+    document = REGISTRY["document_request"]
+    subject = attrs.evolve(
+        document, indexed={**document.indexed, "subject_length": lambda t: len(t.subject)}
+    )
+    other = Registry([subject if k.name == subject.name else k for k in REGISTRY])
+    with SqliteRepository(db, other) as repository:
+        found = repository.query(TaskQuery(where={"subject_length": Between(1)}))
+        assert [t.id for t in found] == ["t-1", "t-3"]
+    # Back to the first declarations: the field is gone, and so are its rows.
+    with _open_repo(db) as repository, pytest.raises(InvalidPayload, match="subject_length"):
+        repository.query(TaskQuery(where={"subject_length": 1}))
+    assert not [row for row in _field_rows(db) if row[1] == "subject_length"]
+
+
+def test_back_fill_skips_and_reports_a_row_that_does_not_load(db: Path) -> None:
+    _version_1_database(db, _old_tasks())
+    _break_row(db, "t-3", lambda body: body[:40])
+    reported: list[DeserializationError] = []
+    with _open_repo(db, on_broken_row=reported.append) as repository:
+        assert [e.task_id for e in reported] == ["t-3"]
+        assert [t.id for t in repository.query(TaskQuery(where={"files": Between(0)}))] == ["t-1"]
+    assert {row[0] for row in _field_rows(db)} == {"t-1", "t-2"}
+
+
+def test_back_fill_of_a_wrong_value_refuses_to_open_and_a_fixed_kind_opens(db: Path) -> None:
+    _version_1_database(db, _old_tasks())
+    document = REGISTRY["document_request"]
+    wrong = attrs.evolve(document, indexed={"ratio": lambda t: len(t.files) / 2})
+    other = Registry([wrong if k.name == wrong.name else k for k in REGISTRY])
+    with pytest.raises(InvalidPayload, match="indexed field 'ratio'"):
+        SqliteRepository(db, other)
+    assert _field_rows(db) == []
+    with _open_repo(db) as repository:
+        assert [t.id for t in repository.query(TaskQuery(where={"files": 1}))] == ["t-1"]
 
 
 # --- rows that no longer load ----------------------------------------------------------------
@@ -321,26 +651,6 @@ def test_broken_rows_of_a_sound_database_is_empty(db: Path) -> None:
 
 
 # --- storage version 1 -> 2: the general outbox ----------------------------------------------
-
-# The tables as storage version 1 created them (taskflow before issue 8), verbatim.
-_VERSION_1 = (
-    "CREATE TABLE schema_version (version INTEGER NOT NULL)",
-    """CREATE TABLE tasks (pk INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
-        state TEXT NOT NULL, requester_company TEXT NOT NULL, recipient_company TEXT NOT NULL,
-        ball_company TEXT, is_open INTEGER NOT NULL, due_at INTEGER, created_at INTEGER NOT NULL,
-        number TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL)""",
-    "CREATE INDEX tasks_by_ball ON tasks (ball_company, created_at, id)",
-    "CREATE INDEX tasks_by_requester ON tasks (requester_company, kind, state)",
-    "CREATE INDEX tasks_by_recipient ON tasks (recipient_company, kind, state, requester_company)",
-    "CREATE INDEX tasks_by_due ON tasks (is_open, due_at)",
-    """CREATE TABLE task_assignees (task_pk INTEGER NOT NULL, company TEXT NOT NULL,
-        user_id TEXT NOT NULL, ball_company TEXT, PRIMARY KEY (task_pk, company, user_id))
-        WITHOUT ROWID""",
-    "CREATE INDEX task_assignees_by_user ON task_assignees (company, user_id, ball_company)",
-    "CREATE TABLE task_numbers (company TEXT PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID",
-    """CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL,
-        task_version INTEGER NOT NULL, body TEXT NOT NULL)""",
-)
 
 
 def test_a_version_1_database_keeps_its_pending_notifications_in_the_general_outbox(

@@ -19,6 +19,7 @@ from taskflow import (
     UnknownKind,
 )
 from taskflow.diagrams import to_mermaid
+from taskflow.domain.query import TaskQuery
 from taskflow.kinds.document import DOCUMENT_REQUEST, DocumentRequest
 from taskflow.kinds.evaluation import EVALUATION, EVALUATION_WORKFLOW, Criterion, Evaluation
 from taskflow.serialization import Serializer
@@ -276,6 +277,44 @@ def test_received_evaluations_filter_by_requester_state_and_dates(filters, expec
     service = _service()
     _received(service)
     assert _subjects(tf.Evaluations(service).received_evaluations(SUPPLIER, **filters)) == expected
+
+
+class _Recording(tf.InMemoryRepository):
+    """Keeps every query it is asked, so a test sees what the service left to the repository."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked: list[TaskQuery] = []
+
+    def query(self, query):
+        self.asked.append(query)
+        return super().query(query)
+
+
+def test_received_evaluations_leave_every_filter_to_the_repository():
+    repository = _Recording()
+    service = tf.TaskService(
+        registry=REGISTRY,
+        repository=repository,
+        notifier=tf.RecordingNotifier(),
+        clock=tf.FixedClock(START),
+        ids=tf.SequentialIds(),
+    )
+    _received(service)
+    since, until = START + timedelta(hours=1), START + timedelta(days=9)
+    found = tf.Evaluations(service).received_evaluations(
+        SUPPLIER, requester="acme", states="sent", received_from=since, received_until=until
+    )
+    assert _subjects(found) == ["acme Q1 2026"]
+    assert repository.asked[-1] == TaskQuery(
+        kind="evaluation",
+        states="sent",
+        company="supco",  # the service scopes every find to the actor's company
+        recipient_company="supco",
+        requester_company="acme",
+        created_from=since,
+        created_until=until,
+    )
 
 
 def test_received_evaluations_date_range_compares_instants_across_time_zones():

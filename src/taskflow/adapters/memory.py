@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import attrs
 
 from taskflow.adapters._common import check_changeset, check_claim, revived_message
 from taskflow.domain.notifications import Notification
 from taskflow.domain.outbox import DeadLetter, OutboxEntry, OutboxMessage, check_payload
-from taskflow.domain.query import TaskQuery, sort_key
+from taskflow.domain.query import (
+    Between,
+    IndexValue,
+    TaskQuery,
+    check_indexed,
+    index_tag,
+    index_values,
+    sort_key,
+)
+from taskflow.domain.registry import Registry
 from taskflow.domain.task import Task
 from taskflow.domain.values import CompanyId, TaskId, UserRef
 from taskflow.errors import ConcurrencyConflict, InvalidPayload, TaskNotFound
@@ -28,14 +39,18 @@ __all__ = [
 
 
 class InMemoryRepository:
-    """Keeps tasks in a dict, with indexes so inbox, Teambox and due-date queries scan no others.
+    """Keeps tasks in a dict, with indexes so that no query reads tasks it could have skipped.
 
     Safe to share between threads: every write holds one lock, so a `commit` is all or
     nothing. The outbox lives under the same lock: messages are queued with their tasks.
+    With `registry`, it computes and indexes the indexed fields its kinds declare
+    (`TaskKind.indexed`), so `TaskQuery.where` can filter on them; without one it knows no
+    kind's declarations, and a query on an indexed field raises `InvalidPayload`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, registry: Registry | None = None) -> None:
         self._lock = threading.Lock()
+        self._registry = registry
         self._tasks: dict[TaskId, Task] = {}
         self._by_company: defaultdict[CompanyId, set[TaskId]] = defaultdict(set)
         self._by_ball: defaultdict[CompanyId, set[TaskId]] = defaultdict(set)
@@ -43,6 +58,11 @@ class InMemoryRepository:
         # Tasks with a due time, sorted by it: open ones and closed ones apart, so the
         # overdue query (open, due before now) reads no closed task.
         self._due: dict[bool, list[tuple[datetime, TaskId]]] = {True: [], False: []}
+        # Every task by creation time, then id: the order of results, walked from a cursor.
+        self._created: list[tuple[datetime, TaskId]] = []
+        # Each task's index values, and per (field, index type) (value, id) pairs sorted.
+        self._values: dict[TaskId, dict[str, IndexValue]] = {}
+        self._fields: defaultdict[tuple[str, str], list[tuple[Any, TaskId]]] = defaultdict(list)
         self._numbers: Counter[CompanyId] = Counter()
         # The outbox: messages by id in the order they were queued, and the dead letters.
         self._outbox: dict[int, _Row] = {}
@@ -60,6 +80,10 @@ class InMemoryRepository:
         """Write every task and message of `changes` under one lock, all or nothing; return the message ids."""
         check_changeset(changes)
         bodies = [check_payload(m.payload, f"outbox message {m.key!r}") for m in changes.messages]
+        # Computed before the lock: a wrong index value refuses the commit with nothing written.
+        values = {
+            t.id: self._index_values(t) for t in (*changes.added, *(t for t, _ in changes.saved))
+        }
         with self._lock:
             for task in changes.added:
                 stored = self._tasks.get(task.id)
@@ -73,11 +97,11 @@ class InMemoryRepository:
                     raise ConcurrencyConflict(task.number, expected, stored.version)
             for task in changes.added:
                 self._tasks[task.id] = task
-                self._index(task)
+                self._index(task, values[task.id], new=True)
             for task, _ in changes.saved:
                 self._unindex(self._tasks[task.id])
                 self._tasks[task.id] = task
-                self._index(task)
+                self._index(task, values[task.id])
             ids: list[int] = []
             for message, body in zip(changes.messages, bodies, strict=True):
                 self._outbox_last += 1
@@ -194,15 +218,15 @@ class InMemoryRepository:
 
     def query(self, query: TaskQuery) -> list[Task]:
         """Return the tasks that match, ordered by creation time then id."""
-        found = sorted(
-            (t for t in self._candidates(query) if query.matches(t)),
-            key=sort_key,
-        )
-        return found if query.limit is None else found[: query.limit]
+        check_indexed(query, self._registry, "InMemoryRepository")
+        with self._lock:
+            return self._matching(query, query.limit)
 
     def count(self, query: TaskQuery) -> dict[tuple[str, str], int]:
         """Return how many matching tasks there are per (kind, state); the limit is ignored."""
-        counts = Counter((t.kind, t.state) for t in self._candidates(query) if query.matches(t))
+        check_indexed(query, self._registry, "InMemoryRepository")
+        with self._lock:
+            counts = Counter((t.kind, t.state) for t in self._matching(query, None))
         return dict(sorted(counts.items()))
 
     def next_number(self, company: CompanyId) -> int:
@@ -214,40 +238,89 @@ class InMemoryRepository:
     def __len__(self) -> int:
         return len(self._tasks)
 
-    def _candidates(self, query: TaskQuery) -> Iterable[Task]:
-        # Take the smallest index that the query's filters allow; `matches` does the rest.
-        with self._lock:
-            sets: list[set[TaskId]] = []
-            if query.ball_company is not None:
-                sets.append(self._by_ball.get(query.ball_company, set()))
-            if query.assignee is not None:
-                sets.append(self._by_assignee.get(query.assignee, set()))
-            if query.company is not None:
-                sets.append(self._by_company.get(query.company, set()))
-            smallest = min(sets, key=len) if sets else None
-            if query.due_before is not None:
-                # Counting the due-date range costs a binary search; read it only if smallest.
-                wanted = (True, False) if query.open is None else (query.open,)
-                key = (query.due_before,)
-                ends = [(self._due[o], bisect.bisect_left(self._due[o], key)) for o in wanted]
-                if smallest is None or sum(end for _, end in ends) < len(smallest):
-                    return [self._tasks[i] for due, end in ends for _, i in due[:end]]
-            if smallest is None:
-                return list(self._tasks.values())
-            return [self._tasks[task_id] for task_id in smallest]
+    def _matching(self, query: TaskQuery, limit: int | None) -> list[Task]:
+        # Read the smallest index the query's filters allow (`matches` does the rest); when
+        # the creation-time span is no larger, walk it in order and stop at the limit.
+        created = self._created
+        start = (
+            0
+            if query.created_from is None
+            else bisect.bisect_left(created, query.created_from, key=_first)
+        )
+        if query.after is not None:
+            start = max(start, bisect.bisect_right(created, query.after.key()))
+        end = len(created)
+        if query.created_until is not None:
+            end = bisect.bisect_right(created, query.created_until, key=_first)
+        if end <= start or limit == 0:
+            return []
+        smallest = min(self._sources(query), key=_first, default=None)
+        values = self._values
+        if smallest is None or smallest[0] >= end - start:
+            found: list[Task] = []
+            for index in range(start, end):
+                task = self._tasks[created[index][1]]
+                if query.matches(task, values[task.id]):
+                    found.append(task)
+                    if len(found) == limit:
+                        break
+            return found
+        tasks = (self._tasks[task_id] for task_id in smallest[1]())
+        found = sorted((t for t in tasks if query.matches(t, values[t.id])), key=sort_key)
+        return found if limit is None else found[:limit]
 
-    def _index(self, task: Task) -> None:
-        self._by_company[task.requester.company].add(task.id)
-        self._by_company[task.recipient].add(task.id)
+    def _sources(self, query: TaskQuery) -> Iterator[tuple[int, Callable[[], Iterable[TaskId]]]]:
+        """Yield (size, ids) for each index that holds every task the query may match."""
+        keyed: list[set[TaskId]] = []
+        if query.ball_company is not None:
+            keyed.append(self._by_ball.get(query.ball_company, set()))
+        if query.assignee is not None:
+            keyed.append(self._by_assignee.get(query.assignee, set()))
+        companies = (query.company, query.requester_company, query.recipient_company)
+        keyed += [self._by_company.get(c, set()) for c in companies if c is not None]
+        for ids in keyed:
+            yield len(ids), functools.partial(_same, ids)
+        if query.due_before is not None:
+            # Counting the due-date range costs a binary search per open flag.
+            wanted = (True, False) if query.open is None else (query.open,)
+            key = (query.due_before,)
+            ends = [(self._due[flag], bisect.bisect_left(self._due[flag], key)) for flag in wanted]
+            yield sum(end for _, end in ends), functools.partial(_due_ids, ends)
+        for name, condition in query.where.items():
+            if isinstance(condition, Between):
+                low, high, tag = condition.low, condition.high, condition.tag
+            else:
+                low, high, tag = condition, condition, index_tag(condition)
+            entries = self._fields.get((name, str(tag)), [])
+            lo = 0 if low is None else bisect.bisect_left(entries, low, key=_first)
+            hi = len(entries) if high is None else bisect.bisect_right(entries, high, key=_first)
+            yield hi - lo, functools.partial(_ids, entries, lo, hi)
+
+    def _index_values(self, task: Task) -> dict[str, IndexValue]:
+        """Compute `task`'s index values (raises `InvalidPayload`); call it before writing anything."""
+        if self._registry is None or task.kind not in self._registry:
+            return {}
+        return index_values(self._registry[task.kind], task)
+
+    def _index(self, task: Task, values: dict[str, IndexValue], *, new: bool = False) -> None:
+        """Index a stored task with its `_index_values`; `new` for a task not stored before."""
+        if new:
+            self._by_company[task.requester.company].add(task.id)
+            self._by_company[task.recipient].add(task.id)
+            bisect.insort(self._created, (task.created_at, task.id))
         if task.ball_company is not None:
             self._by_ball[task.ball_company].add(task.id)
         for ref in task.assignees:
             self._by_assignee[ref].add(task.id)
         if task.due_at is not None:
             bisect.insort(self._due[task.is_open], (task.due_at, task.id))
+        self._values[task.id] = values
+        for name, value in values.items():
+            bisect.insort(self._fields[(name, str(index_tag(value)))], (value, task.id))
 
     def _unindex(self, task: Task) -> None:
-        # Companies never change, so the company index keeps its entries.
+        """Take a stored task out of the indexes of the fields that may change."""
+        # Companies and creation times never change, so their indexes keep the task.
         if task.ball_company is not None:
             self._by_ball[task.ball_company].discard(task.id)
         for ref in task.assignees:
@@ -255,6 +328,25 @@ class InMemoryRepository:
         if task.due_at is not None:
             due = self._due[task.is_open]
             del due[bisect.bisect_left(due, (task.due_at, task.id))]
+        for name, value in self._values.pop(task.id, {}).items():
+            entries = self._fields[(name, str(index_tag(value)))]
+            del entries[bisect.bisect_left(entries, (value, task.id))]
+
+
+def _first(pair: tuple[Any, Any]) -> Any:
+    return pair[0]
+
+
+def _same(ids: set[TaskId]) -> set[TaskId]:
+    return ids
+
+
+def _due_ids(ends: list[tuple[list[tuple[datetime, TaskId]], int]]) -> list[TaskId]:
+    return [task_id for due, end in ends for _, task_id in due[:end]]
+
+
+def _ids(entries: list[tuple[Any, TaskId]], lo: int, hi: int) -> list[TaskId]:
+    return [task_id for _, task_id in entries[lo:hi]]
 
 
 @attrs.define

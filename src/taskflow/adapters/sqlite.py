@@ -30,7 +30,14 @@ import attrs
 
 from taskflow.adapters._common import check_changeset, check_claim
 from taskflow.domain.outbox import DeadLetter, OutboxEntry, OutboxMessage, check_payload
-from taskflow.domain.query import TaskQuery
+from taskflow.domain.query import (
+    Between,
+    IndexValue,
+    TaskQuery,
+    check_indexed,
+    index_tag,
+    index_values,
+)
 from taskflow.domain.registry import Registry
 from taskflow.domain.task import Task, kept_of, replace_fields
 from taskflow.domain.values import Comment, CompanyId, Side, TaskId
@@ -50,8 +57,33 @@ __all__ = ["STORAGE_VERSION", "SqliteRepository"]
 STORAGE_VERSION: int = 2
 """The version of the table layout this taskflow writes, and the newest it opens."""
 
+# Version 2: the index values of kinds' indexed fields, and indexes for the company, creation
+# time and paging filters. `task_fields` holds one row per (task, field) with a value: `type`
+# is the value's index type ('bool', 'int', 'text', 'time'), so values of different types never
+# meet; `value` has no declared type (no affinity), so text stays text; bools are 0/1, times
+# UTC microseconds. `indexed_fields` records which (kind, field) pairs the rows were computed
+# for: on open, kinds whose declarations differ are indexed again (`_sync_fields`), which is
+# also how a version-1 database gets its rows.
+_QUERY_TABLES_V2: tuple[str, ...] = (
+    "CREATE INDEX tasks_by_created ON tasks (created_at, id)",
+    "CREATE INDEX tasks_by_requester_created ON tasks (requester_company, created_at, id)",
+    "CREATE INDEX tasks_by_recipient_created ON tasks (recipient_company, created_at, id)",
+    """CREATE TABLE task_fields (
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        value NOT NULL,
+        task_pk INTEGER NOT NULL,
+        PRIMARY KEY (name, type, value, task_pk)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX task_fields_by_task ON task_fields (task_pk)",
+    """CREATE TABLE indexed_fields (
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        PRIMARY KEY (kind, name)
+    ) WITHOUT ROWID""",
+)
+
 # Each step turns a database of layout n into layout n + 1, inside the opening transaction:
-# _MIGRATIONS[n] is a tuple of SQL statements. Steps are never edited once released.
 # The general outbox (storage version 2). AUTOINCREMENT: a delivered (deleted) message's id
 # is never given to a new one. Times are UTC microseconds; `not_before` 0 means "at once".
 _OUTBOX_SCHEMA: tuple[str, ...] = (
@@ -108,6 +140,8 @@ _SPLITTABLE = (
     "AND json_type(body, '$.comments') = 'array'"
 )
 
+# _MIGRATIONS[n] is a tuple of SQL statements. Steps are never edited once released. Values
+# only Python can compute (index values) are filled in after the steps, by `_sync_fields`.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # 1 -> 2: the notification outbox becomes the general outbox; pending notifications keep
     # their ids and order, with the topic `notification` and a key made from their id.
@@ -133,6 +167,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "comments_len = json_array_length(body, '$.comments'), "
         "body = json_set(body, '$.history', json('[]'), '$.comments', json('[]')) "
         f"WHERE {_SPLITTABLE}",
+        # 1 -> 2: indexed kind fields and the creation-time indexes of open queries.
+        *_QUERY_TABLES_V2,
     ),
 }
 
@@ -172,6 +208,7 @@ _SCHEMA: tuple[str, ...] = (
     "CREATE TABLE task_numbers (company TEXT PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID",
     *_ROWS_SCHEMA,
     *_OUTBOX_SCHEMA,
+    *_QUERY_TABLES_V2,
 )
 
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -216,6 +253,7 @@ _BURY = (
     "buried_at, body) SELECT id, topic, key, task_id, task_version, attempts, ?, ?, body "
     "FROM outbox WHERE id = ?"
 )
+_INSERT_FIELD = "INSERT INTO task_fields (name, type, value, task_pk) VALUES (?, ?, ?, ?)"
 _NEXT_NUMBER = (
     "INSERT INTO task_numbers (company, last) VALUES (?, 1) "
     "ON CONFLICT (company) DO UPDATE SET last = last + 1 RETURNING last"
@@ -310,6 +348,30 @@ def _columns(task: Task, body: str) -> tuple[Any, ...]:
     )
 
 
+def _sql_value(value: IndexValue) -> Any:
+    """Return an index value as stored: bools as 0/1, times as UTC microseconds."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, datetime):
+        return _micros(value)
+    return value
+
+
+def _field_clause(name: str, condition: IndexValue | Between) -> tuple[str, list[Any]]:
+    # The primary key (name, type, value, task_pk) serves equality and ranges alike.
+    sql = "pk IN (SELECT task_pk FROM task_fields WHERE name = ? AND type = ?"
+    if isinstance(condition, Between):
+        params: list[Any] = [name, condition.tag]
+        if condition.low is not None:
+            sql += " AND value >= ?"
+            params.append(_sql_value(condition.low))
+        if condition.high is not None:
+            sql += " AND value <= ?"
+            params.append(_sql_value(condition.high))
+        return sql + ")", params
+    return sql + " AND value = ?)", [name, index_tag(condition), _sql_value(condition)]
+
+
 def _where(query: TaskQuery) -> tuple[str, list[Any]] | None:
     """Return the WHERE clause and parameters that mean `query.matches`, or None for no match."""
     clauses: list[str] = []
@@ -330,11 +392,16 @@ def _where(query: TaskQuery) -> tuple[str, list[Any]] | None:
         elif query.side == Side.REQUESTER:
             clauses.append("requester_company = ?")
             params.append(query.company)
-        elif query.side == Side.RECIPIENT:
+        else:
             clauses.append("recipient_company = ?")
             params.append(query.company)
-        else:
-            return None  # no task has a company on a side that does not exist
+    for column, company in (
+        ("requester_company", query.requester_company),
+        ("recipient_company", query.recipient_company),
+    ):
+        if company is not None:
+            clauses.append(f"{column} = ?")
+            params.append(company)
     if query.assignee is not None:
         # The assignee table drives the lookup; with a ball company it narrows it too (inbox).
         sub = "SELECT task_pk FROM task_assignees WHERE company = ? AND user_id = ?"
@@ -357,6 +424,20 @@ def _where(query: TaskQuery) -> tuple[str, list[Any]] | None:
         # Half the table is open: never worth an index by itself (the unary + says so).
         clauses.append("+is_open = ?")
         params.append(int(query.open))
+    if query.created_from is not None:
+        clauses.append("created_at >= ?")
+        params.append(_micros(query.created_from))
+    if query.created_until is not None:
+        clauses.append("created_at <= ?")
+        params.append(_micros(query.created_until))
+    if query.after is not None:
+        # A row value: the (created_at, id) indexes serve it and the ORDER BY alike.
+        clauses.append("(created_at, id) > (?, ?)")
+        params += [_micros(query.after.created_at), query.after.task_id]
+    for name, condition in query.where.items():
+        clause, values = _field_clause(name, condition)
+        clauses.append(clause)
+        params += values
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     return where, params
 
@@ -435,6 +516,7 @@ class SqliteRepository:
                 f"got {synchronous!r}"
             )
             raise InvalidPayload(msg, field="synchronous")
+        self._registry = registry
         self._serializer = serializer if serializer is not None else Serializer(registry)
         # Loaded tasks by (id, version): a stored row of one id and version never changes, so
         # a hit skips the JSON parse and the cattrs structuring (most of a read's cost).
@@ -457,6 +539,7 @@ class SqliteRepository:
                 conn.execute("PRAGMA journal_mode = WAL").fetchall()
             conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             self._prepare_schema(conn)
+            self._sync_fields(conn)
         except BaseException as exc:
             conn.close()
             self._conn = None
@@ -505,6 +588,7 @@ class SqliteRepository:
                     raise ConcurrencyConflict(task.number, 0, stored, exists=True)
                 pk = inserted[0][0]
                 self._put_assignees(conn, pk, task, None)
+                self._put_fields(conn, pk, task, None)
                 self._put_rows(conn, pk, task, 0, 0)
             for task, expected, body in saved:
                 found = conn.execute(_STORED, (task.id,)).fetchone()
@@ -517,6 +601,7 @@ class SqliteRepository:
                 # The cached entry of the expected version is what the row held before this UPDATE.
                 before = self._cache.get((task.id, expected), _UNKNOWN)
                 self._put_assignees(conn, pk, task, before)
+                self._put_fields(conn, pk, task, before)
                 kept = kept_of(task, before) if isinstance(before, Task) else None
                 if schema != SCHEMA_VERSION or kept != (history_len, comments_len):
                     # Rows of another schema, or not a prefix of the new task's: write all anew.
@@ -552,6 +637,7 @@ class SqliteRepository:
 
     def query(self, query: TaskQuery) -> list[Task]:
         """Return the tasks that match, ordered by creation time then id; rows that do not load are skipped."""
+        check_indexed(query, self._registry, repr(self))
         found: list[Task] = []
         skipped = 0
         while True:
@@ -572,6 +658,7 @@ class SqliteRepository:
 
     def count(self, query: TaskQuery) -> dict[tuple[str, str], int]:
         """Return how many matching tasks there are per (kind, state), from the columns alone."""
+        check_indexed(query, self._registry, repr(self))
         select = _counting(query)
         if select is None:
             return {}
@@ -734,6 +821,23 @@ class SqliteRepository:
                 broken += self._load_rows(conn, batch, cached=False)[1]
         return broken
 
+    def reindex(self, kinds: Iterable[str] | None = None) -> int:
+        """Compute the indexed fields of every stored task of `kinds` (default: all) again; return how many.
+
+        Run it after changing how an indexed field is computed under the same name; added,
+        removed or renamed fields are indexed again on open by themselves.
+        """
+        with self._writing("index the tasks' fields again") as conn:
+            if kinds is None:
+                stored = conn.execute("SELECT DISTINCT kind FROM tasks").fetchall()
+                wanted = {kind for (kind,) in stored} | set(self._registry.names)
+            else:
+                wanted = set(kinds)
+            done, broken = self._reindex(conn, wanted)
+        for error in broken:
+            self._on_broken_row(error)
+        return done
+
     def query_plan(self, query: TaskQuery, *, count: bool = False) -> list[str]:
         """Return SQLite's plan (EXPLAIN QUERY PLAN) for `query`, or for its `count`."""
         select = _counting(query) if count else _select(query, query.limit)
@@ -846,6 +950,11 @@ class SqliteRepository:
                 for statement in _SCHEMA:
                     conn.execute(statement)
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (STORAGE_VERSION,))
+                # Nothing is stored yet, so every declared field is indexed (for no task).
+                conn.executemany(
+                    "INSERT INTO indexed_fields (kind, name) VALUES (?, ?)",
+                    sorted(self._declared()),
+                )
             elif found > STORAGE_VERSION:
                 msg = (
                     f"SQLite database {self._path} has storage schema version {found}, newer "
@@ -877,6 +986,72 @@ class SqliteRepository:
             )
             raise StorageError(msg, database=self._path)
         return row[0]
+
+    def _declared(self) -> set[tuple[str, str]]:
+        return {(kind.name, name) for kind in self._registry for name in kind.indexed}
+
+    def _sync_fields(self, conn: sqlite3.Connection) -> None:
+        """Index again the tasks of kinds whose indexed fields differ from those stored with them.
+
+        This back-fills a database migrated from storage version 1, and follows a host that
+        adds, removes or renames an indexed field; one transaction, so other processes wait.
+        """
+        declared = self._declared()
+        if set(conn.execute("SELECT kind, name FROM indexed_fields").fetchall()) == declared:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have done it meanwhile.
+            stored = set(conn.execute("SELECT kind, name FROM indexed_fields").fetchall())
+            broken = self._reindex(conn, {kind for kind, _ in stored ^ declared})[1]
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        for error in broken:
+            self._on_broken_row(error)
+
+    def _reindex(
+        self, conn: sqlite3.Connection, kinds: set[str]
+    ) -> tuple[int, list[DeserializationError]]:
+        """Rewrite the index rows of every task of `kinds` and record their declarations."""
+        names = sorted(kinds)
+        if not names:
+            return 0, []
+        marks = ", ".join("?" * len(names))
+        conn.execute(
+            "DELETE FROM task_fields WHERE task_pk IN "
+            f"(SELECT pk FROM tasks WHERE kind IN ({marks}))",
+            names,
+        )
+        conn.execute(f"DELETE FROM indexed_fields WHERE kind IN ({marks})", names)
+        conn.executemany(
+            "INSERT INTO indexed_fields (kind, name) VALUES (?, ?)",
+            sorted(pair for pair in self._declared() if pair[0] in kinds),
+        )
+        known = [name for name in names if name in self._registry and self._registry[name].indexed]
+        if not known:
+            return 0, []
+        marks = ", ".join("?" * len(known))
+        heads = conn.execute(f"SELECT {_HEAD} FROM tasks WHERE kind IN ({marks})", known).fetchall()
+        done = 0
+        broken: list[DeserializationError] = []
+        for start in range(0, len(heads), _ROW_BATCH):
+            tasks, failed = self._load_rows(conn, heads[start : start + _ROW_BATCH], cached=False)
+            broken += failed  # skipped by queries until they load again
+            pks = {task_id: pk for task_id, _, _, pk, _, _ in heads[start : start + _ROW_BATCH]}
+            inserts = [(*row, pks[task.id]) for task in tasks for row in self._field_rows(task)]
+            conn.executemany(_INSERT_FIELD, inserts)
+            done += len(tasks)
+        return done, broken
+
+    def _field_rows(self, task: Task) -> list[tuple[str, str | None, Any]]:
+        """Return the (name, type, value) rows of `task`'s index values; raise `InvalidPayload` for a bad one."""
+        if task.kind not in self._registry:
+            return []
+        values = index_values(self._registry[task.kind], task)
+        return [(name, index_tag(value), _sql_value(value)) for name, value in values.items()]
 
     def _dump(self, task: Task) -> str:
         """Return the task row's JSON: the task with its history and comments left for their rows."""
@@ -1016,3 +1191,28 @@ class SqliteRepository:
             conn.executemany(
                 _INSERT_ASSIGNEE, [(pk, ref.company, ref.user, ball) for ref in task.assignees]
             )
+
+    def _put_fields(
+        self, conn: sqlite3.Connection, pk: int, task: Task, before: Task | object | None
+    ) -> None:
+        """Write the index rows of `task`'s indexed fields; `before` is the replaced version, if known.
+
+        A value of the wrong type raises `InvalidPayload` here, inside the write's transaction,
+        which then writes nothing.
+        """
+        rows = self._field_rows(task)
+        if not isinstance(before, Task):
+            if before is not None:  # replaced, but its old values are not known: rewrite all
+                conn.execute("DELETE FROM task_fields WHERE task_pk = ?", (pk,))
+            if rows:
+                conn.executemany(_INSERT_FIELD, [(*row, pk) for row in rows])
+            return
+        # Most actions change no indexed value: write only the fields that did change.
+        old = {name: (tag, value) for name, tag, value in self._field_rows(before)}
+        new = {name: (tag, value) for name, tag, value in rows}
+        gone = [(pk, name) for name, stored in old.items() if new.get(name) != stored]
+        if gone:
+            conn.executemany("DELETE FROM task_fields WHERE task_pk = ? AND name = ?", gone)
+        added = [(name, *now, pk) for name, now in new.items() if old.get(name) != now]
+        if added:
+            conn.executemany(_INSERT_FIELD, added)

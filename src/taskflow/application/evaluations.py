@@ -8,7 +8,7 @@ from datetime import datetime
 from taskflow.application.service import TaskService
 from taskflow.domain.query import TaskQuery, check_time_range
 from taskflow.domain.task import Task
-from taskflow.domain.values import Actor, CompanyId, Side
+from taskflow.domain.values import Actor, CompanyId
 from taskflow.errors import InvalidPayload
 from taskflow.kinds.evaluation import EVALUATION
 
@@ -46,14 +46,15 @@ class Evaluations:
                 f"states of '{workflow.name}': {workflow.state_names}"
             )
             raise InvalidPayload(msg, field="states")
-        check_time_range(("received_from", "received_until"), received_from, received_until)
-        query = TaskQuery(
-            kind=EVALUATION.name, states=wanted, company=actor.company, side=Side.RECIPIENT
+        start, end = check_time_range(
+            ("received_from", "received_until"), received_from, received_until
         )
-        return [
-            t
-            for t in self.service.find(actor, query)
-            if (requester is None or t.requester.company == requester)
-            and (received_from is None or received_from <= t.created_at)
-            and (received_until is None or t.created_at <= received_until)
-        ]
+        query = TaskQuery(
+            kind=EVALUATION.name,
+            states=wanted,
+            recipient_company=actor.company,
+            requester_company=requester,
+            created_from=start,
+            created_until=end,
+        )
+        return self.service.find(actor, query)

@@ -493,14 +493,17 @@ def _overview(
     start: datetime | None,
     end: datetime | None,
 ) -> list[QuestionnaireSummary]:
-    query = TaskQuery(kind=QUESTIONNAIRE.name, states=states, company=actor.company, side=side)
-    return [
-        _summary(task)
-        for task in service.find(actor, query)
-        if (partner is None or task.company_of(side.other) == partner)
-        and (start is None or start <= task.created_at)
-        and (end is None or task.created_at <= end)
-    ]
+    query = TaskQuery(
+        kind=QUESTIONNAIRE.name,
+        states=states,
+        company=actor.company,
+        side=side,
+        requester_company=partner if side is Side.RECIPIENT else None,
+        recipient_company=partner if side is Side.REQUESTER else None,
+        created_from=start,
+        created_until=end,
+    )
+    return [_summary(task) for task in service.find(actor, query)]
 
 
 def received_questionnaires(

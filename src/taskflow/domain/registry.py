@@ -8,7 +8,9 @@ from typing import Any
 
 import attrs
 
+from taskflow.domain._frozen import FrozenMap
 from taskflow.domain.notifications import NotificationPolicy
+from taskflow.domain.query import QUERY_FIELDS, IndexedField
 from taskflow.domain.values import not_blank
 from taskflow.domain.workflow import Workflow
 from taskflow.errors import InvalidWorkflow, UnknownKind
@@ -23,6 +25,33 @@ def _upgrades(value: Mapping[int, Upgrade]) -> Mapping[int, Upgrade]:
     return MappingProxyType(dict(value))
 
 
+def _frozen(value: Mapping[str, IndexedField]) -> Mapping[str, IndexedField]:
+    return FrozenMap(value) if isinstance(value, Mapping) else value
+
+
+def _indexed(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, Mapping):
+        msg = (
+            f"task kind '{instance.name}': indexed must map field names to functions of the "
+            f"task, got {value!r}"
+        )
+        raise InvalidWorkflow(msg)
+    for name, compute in value.items():
+        if not isinstance(name, str) or not name.isidentifier() or name in QUERY_FIELDS:
+            msg = (
+                f"task kind '{instance.name}': indexed field name {name!r} is not allowed; a "
+                "name is an identifier other than TaskQuery's own fields "
+                f"({', '.join(sorted(QUERY_FIELDS))})"
+            )
+            raise InvalidWorkflow(msg)
+        if not callable(compute):
+            msg = (
+                f"task kind '{instance.name}': indexed field '{name}' must be a function of "
+                f"the task returning its value, got {compute!r}"
+            )
+            raise InvalidWorkflow(msg)
+
+
 @attrs.frozen
 class TaskKind:
     """A kind of task: its name, the type of its kind-specific data, and its workflow.
@@ -31,6 +60,9 @@ class TaskKind:
 
     `upgrades[n]` brings a task stored under workflow version n to version n + 1 on load;
     they must cover every version from 1 to `workflow.version - 1`.
+
+    `indexed` names the values its tasks are found by (`TaskQuery.where`), each computed from
+    the task: `{"booking_ref": lambda task: task.data.booking_ref}`; see `index_values`.
     """
 
     name: str = attrs.field(validator=not_blank)
@@ -40,6 +72,9 @@ class TaskKind:
     policy: NotificationPolicy | None = attrs.field(default=None, kw_only=True)
     upgrades: Mapping[int, Upgrade] = attrs.field(
         factory=dict, converter=_upgrades, hash=False, kw_only=True
+    )
+    indexed: Mapping[str, IndexedField] = attrs.field(
+        factory=FrozenMap, converter=_frozen, validator=_indexed, kw_only=True
     )
 
     def __attrs_post_init__(self) -> None:
