@@ -42,6 +42,7 @@ from typing import Any
 
 import taskflow as tf
 from taskflow.adapters.sqlite import SqliteRepository
+from taskflow.kinds.document import DocumentRequest, Reject, UploadDocument
 from taskflow.serialization import Serializer
 
 DEFAULT_LIFECYCLES = 2_000
@@ -87,16 +88,16 @@ BUYER = tf.Actor("bea", "acme")
 SUPPLIER = tf.Actor("sam", "supco")
 
 
-def _pdf(n: int) -> tf.UploadDocument:
+def _pdf(n: int) -> UploadDocument:
     file = tf.FileRef(f"certificate-{n}.pdf", tf.PDF, 48_000 + n, f"sha256:{n:064x}", f"s3/{n}")
-    return tf.UploadDocument(file, date(2030, 6, 30))
+    return UploadDocument(file, date(2030, 6, 30))
 
 
 def _lifecycle(service: tf.TaskService, clock: tf.FixedClock, n: int) -> None:
     draft = tf.NewTask(
         f"ISO 9001 certificate {n}",
         "supco",
-        tf.DocumentRequest("ISO 9001 certificate", requires_expiry=True),
+        DocumentRequest("ISO 9001 certificate", requires_expiry=True),
         assignees=[SUPPLIER.ref],
         due_at=START + timedelta(days=14),
     )
@@ -104,7 +105,7 @@ def _lifecycle(service: tf.TaskService, clock: tf.FixedClock, n: int) -> None:
     clock.advance(timedelta(seconds=1))
     service.act(SUPPLIER, task_id, "upload", _pdf(2 * n))
     clock.advance(timedelta(seconds=1))
-    service.act(BUYER, task_id, "reject", tf.Reject("This is the 2019 certificate"))
+    service.act(BUYER, task_id, "reject", Reject("This is the 2019 certificate"))
     clock.advance(timedelta(seconds=1))
     service.act(SUPPLIER, task_id, "upload", _pdf(2 * n + 1))
     clock.advance(timedelta(seconds=1))
@@ -208,19 +209,19 @@ def _templates(registry: tf.Registry) -> dict[str, str]:
     draft = tf.NewTask(
         "ISO 9001 certificate",
         "__supplier__",
-        tf.DocumentRequest("ISO 9001 certificate", requires_expiry=True),
+        DocumentRequest("ISO 9001 certificate", requires_expiry=True),
         assignees=[supplier.ref],
         due_at=START + timedelta(days=14),
     )
     at = START
     task = tf.open_task(
         workflow, "document_request", draft, buyer, at, tf.TaskId("__id__"), "__number__",
-        data_type=tf.DocumentRequest,
+        data_type=DocumentRequest,
     ).task  # fmt: skip
     states = {"requested": task}
     for actor, action, payload in (
         (supplier, "upload", _pdf(1)),
-        (buyer, "reject", tf.Reject("This is the 2019 certificate")),
+        (buyer, "reject", Reject("This is the 2019 certificate")),
         (supplier, "upload", _pdf(2)),
         (buyer, "accept", None),
     ):

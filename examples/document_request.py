@@ -19,17 +19,14 @@ import taskflow as tf
 from taskflow import (
     PDF,
     Actor,
-    Decline,
-    DocumentRequest,
     FileRef,
     NewTask,
-    Reject,
     TaskflowError,
     TaskId,
-    UploadDocument,
     Visibility,
 )
 from taskflow.adapters.sqlite import SqliteRepository
+from taskflow.kinds.document import Decline, DocumentRequest, Reject, UploadDocument
 
 BUYER = Actor("beatrice", "acme", {"buyer"})
 SUPPLIER = Actor("samuel", "supco")

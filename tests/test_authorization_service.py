@@ -13,7 +13,6 @@ from taskflow import (
     AddComment,
     Assign,
     Audience,
-    DocumentRequest,
     Edit,
     NewTask,
     PermissionDenied,
@@ -27,6 +26,7 @@ from taskflow import (
     Workflow,
     common_actions,
 )
+from taskflow.kinds.document import DocumentRequest
 
 START = datetime(2026, 5, 4, 8, 30, tzinfo=UTC)
 

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 import taskflow as tf
-from taskflow import Actor, ConcurrencyConflict, DocumentRequest, InvalidPayload, NewTask
+from taskflow import Actor, ConcurrencyConflict, InvalidPayload, NewTask
 from taskflow.adapters.memory import InMemoryRepository
 from taskflow.adapters.sqlite import SqliteRepository
 from taskflow.application.service import retry_on_conflict
 from taskflow.errors import ActionNotAllowed, InvalidWorkflow, TaskNotFound
 from taskflow.kinds import default_registry
+from taskflow.kinds.document import DOCUMENT_REQUEST, Decline, DocumentRequest, UploadDocument
 from taskflow.ports import TaskRepository
 from taskflow.serialization import Serializer
 
@@ -74,8 +75,8 @@ def _open_task(service: tf.TaskService, subject: str = "Cert") -> tf.Task:
     return service.open(BEA, "document_request", draft).task
 
 
-def _pdf() -> tf.UploadDocument:
-    return tf.UploadDocument(tf.FileRef("c.pdf", tf.PDF, 10, "sha256:1", "files/1"))
+def _pdf() -> UploadDocument:
+    return UploadDocument(tf.FileRef("c.pdf", tf.PDF, 10, "sha256:1", "files/1"))
 
 
 # --- units of work ----------------------------------------------------------------------------
@@ -181,7 +182,7 @@ def test_a_message_that_keeps_failing_goes_to_the_dead_letters_and_blocks_none(
     retry = tf.RetryPolicy(first=timedelta(seconds=1), attempts=3)
     service = make_service(notifier, clock=clock, retry=retry)
     task = _open_task(service)
-    service.act(SAM, task.id, "decline", tf.Decline("none here"))  # tells bea: fails
+    service.act(SAM, task.id, "decline", Decline("none here"))  # tells bea: fails
     service.comment(BEA, task.id, "please look again")  # tells sam: delivered
     assert [n.event for n in notifier.sent] == ["opened", "commented"]
     with caplog.at_level(logging.ERROR, logger="taskflow.service"):
@@ -240,7 +241,7 @@ def test_a_slow_notifier_delays_no_other_caller(make_service) -> None:
     notifier = BlockingNotifier(slow=BEA.ref)
     service = make_service(notifier)
     first, second = _open_task(service, "one"), _open_task(service, "two")
-    stuck = threading.Thread(target=service.act, args=(SAM, first.id, "decline", tf.Decline("n")))
+    stuck = threading.Thread(target=service.act, args=(SAM, first.id, "decline", Decline("n")))
     stuck.start()
     try:
         assert notifier.entered.wait(30)  # the decline is committed; its notice hangs
@@ -545,10 +546,10 @@ def test_a_kind_may_choose_its_own_notification_policy() -> None:
             tf.TaskKind(
                 "quiet_request",
                 DocumentRequest,
-                tf.DOCUMENT_REQUEST.workflow,
+                DOCUMENT_REQUEST.workflow,
                 policy=silent,
             ),
-            tf.DOCUMENT_REQUEST,
+            DOCUMENT_REQUEST,
         ]
     )
     notifier = FlakyNotifier()

@@ -301,7 +301,7 @@ def test_a_doctest_may_expect_an_error_as_the_interpreter_shows_it(tmp_path, mon
     text = (
         "```python\n"
         ">>> tf = __import__('taskflow')\n"
-        ">>> tf.Decline('  ')\n"
+        ">>> tf.kinds.document.Decline('  ')\n"
         "InvalidPayload: Decline.explanation must be a non-blank string, got '  '\n"
         ">>> raise ExceptionGroup('two', [ValueError('a'), KeyError('b')])\n"
         "  | ExceptionGroup: two (2 sub-exceptions)\n"
@@ -339,12 +339,13 @@ def test_python_inside_another_fence_is_not_collected(tmp_path):
 
 
 def test_a_wrong_error_is_reported_with_the_example_as_the_page_writes_it(tmp_path, monkeypatch):
-    text = (
-        "```python\n>>> import taskflow as tf\n>>> tf.Decline('  ')\nInvalidPayload: other\n```\n"
-    )
+    text = "```python\n>>> import taskflow as tf\n>>> tf.kinds.document.Decline('  ')\nInvalidPayload: other\n```\n"
     with pytest.raises(pytest.fail.Exception) as failed:
         run_page(_page(tmp_path, text), monkeypatch, tmp_path)
     report = str(failed.value)
     assert "line 3" in report
-    assert "Failed example:\n    tf.Decline('  ')\nExpected:\n    InvalidPayload: other\n" in report
+    assert (
+        "Failed example:\n    tf.kinds.document.Decline('  ')\nExpected:\n    InvalidPayload: other\n"
+        in report
+    )
     assert "try:" not in report

@@ -100,3 +100,15 @@ def test_the_sqlite_repository_is_still_reached_from_the_top_level() -> None:
     assert taskflow.SqliteRepository is SqliteRepository
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         _ = taskflow.Nope
+
+
+def test_a_kind_name_once_at_the_top_level_still_resolves_with_a_deprecation_warning() -> None:
+    import taskflow
+    from taskflow.kinds.document import Reject
+    from taskflow.kinds.payloads import AddFiles
+
+    with pytest.warns(DeprecationWarning, match=r"from taskflow\.kinds\.document import Reject"):
+        assert taskflow.Reject is Reject
+    with pytest.warns(DeprecationWarning, match=r"taskflow\.kinds\.payloads"):
+        assert taskflow.AddFiles is AddFiles
+    assert "Reject" not in taskflow.__all__

@@ -17,12 +17,10 @@ from taskflow import (
     Cause,
     CompanyId,
     DeserializationError,
-    DocumentRequest,
     FileRef,
     InvalidPayload,
     NewTask,
     Registry,
-    Reject,
     Serializer,
     Side,
     State,
@@ -30,7 +28,6 @@ from taskflow import (
     TaskId,
     TaskKind,
     Transition,
-    UploadDocument,
     Workflow,
     common_actions,
     default_registry,
@@ -39,7 +36,7 @@ from taskflow import (
 from taskflow.domain import engine
 from taskflow.kinds.audit import AddFiles
 from taskflow.kinds.corrective_action import CORRECTIVE_ACTION, CorrectiveAction, Reopen, Resolve
-from taskflow.kinds.document import DOCUMENT_REQUEST
+from taskflow.kinds.document import DOCUMENT_REQUEST, DocumentRequest, Reject, UploadDocument
 from taskflow.serialization import SCHEMA_VERSION
 
 FIXTURES = Path(__file__).parent / "fixtures" / "schema1"

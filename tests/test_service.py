@@ -7,7 +7,6 @@ from taskflow import (
     PDF,
     Actor,
     ConcurrencyConflict,
-    DocumentRequest,
     Edit,
     FileRef,
     InvalidPayload,
@@ -15,9 +14,9 @@ from taskflow import (
     TaskNotFound,
     TaskQuery,
     UnknownKind,
-    UploadDocument,
     Visibility,
 )
+from taskflow.kinds.document import Decline, DocumentRequest, UploadDocument
 
 START = datetime(2026, 5, 4, 8, 30, tzinfo=UTC)
 BUYER = Actor("bea", "acme")
@@ -72,7 +71,7 @@ def test_stranger_company_cannot_see_or_touch_a_task(service):
     task = _open(service)
     for call in (
         lambda: service.get(EVE, task.id),
-        lambda: service.act(EVE, task.id, "decline", tf.Decline("x")),
+        lambda: service.act(EVE, task.id, "decline", Decline("x")),
         lambda: service.allowed_actions(EVE, task.id),
         lambda: service.comment(EVE, task.id, "hi"),
         lambda: service.task_at(EVE, task.id, START),

@@ -1,6 +1,7 @@
 from datetime import date
 
 import taskflow as tf
+from taskflow.kinds.document import DOCUMENT_REQUEST, DocumentRequest, Reject, UploadDocument
 
 
 def test_document_request_accepted_after_reupload_replays_to_same_task():
@@ -13,15 +14,13 @@ def test_document_request_accepted_after_reupload_replays_to_same_task():
     )
     buyer = tf.Actor("bea", "acme")
     supplier = tf.Actor("sam", "supco")
-    draft = tf.NewTask(
-        "ISO cert", "supco", tf.DocumentRequest("ISO 9001"), assignees=[supplier.ref]
-    )
+    draft = tf.NewTask("ISO cert", "supco", DocumentRequest("ISO 9001"), assignees=[supplier.ref])
     task = svc.open(buyer, "document_request", draft).task
     pdf = tf.FileRef("cert.pdf", tf.PDF, 10, "sha256:bb", "k2")
-    svc.act(supplier, task.id, "upload", tf.UploadDocument(pdf, date(2027, 1, 1)))
-    svc.act(buyer, task.id, "reject", tf.Reject("wrong year"))
-    svc.act(supplier, task.id, "upload", tf.UploadDocument(pdf, date(2027, 1, 1)))
+    svc.act(supplier, task.id, "upload", UploadDocument(pdf, date(2027, 1, 1)))
+    svc.act(buyer, task.id, "reject", Reject("wrong year"))
+    svc.act(supplier, task.id, "upload", UploadDocument(pdf, date(2027, 1, 1)))
     svc.act(buyer, task.id, "accept")
     stored = svc.repository.get(task.id)
     assert stored.state == "accepted"
-    assert tf.replay(tf.DOCUMENT_REQUEST.workflow, stored) == stored
+    assert tf.replay(DOCUMENT_REQUEST.workflow, stored) == stored

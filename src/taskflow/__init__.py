@@ -1,6 +1,7 @@
 """taskflow: immutable tasks and declarative workflows for the work businesses exchange."""
 
 import importlib
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from taskflow.adapters.memory import (
@@ -118,36 +119,6 @@ from taskflow.errors import (
     UnknownKind,
 )
 from taskflow.kinds import BUILTIN_KINDS, default_registry
-from taskflow.kinds.agreement import (
-    AGREEMENT,
-    Agreement,
-    RejectSigned,
-    ReplaceDocument,
-    UploadSigned,
-)
-from taskflow.kinds.audit import AUDIT, AddFiles, Audit, RequestMore
-from taskflow.kinds.contact import CONTACT, Contact, ContactRequest
-from taskflow.kinds.corrective_action import CORRECTIVE_ACTION, CorrectiveAction, Reopen, Resolve
-from taskflow.kinds.document import (
-    DOCUMENT_REQUEST,
-    PRODUCT_DOCUMENT_REQUEST,
-    Decline,
-    DocumentRequest,
-    ProductDocumentRequest,
-    Reject,
-    UploadDocument,
-)
-from taskflow.kinds.evaluation import EVALUATION, Criterion, Evaluation
-from taskflow.kinds.general import GENERAL, AskAgain, GeneralRequest, UploadAnswer
-from taskflow.kinds.question import QUESTION, Answer, Delegate, Question, QuestionType, SendBack
-from taskflow.kinds.questionnaire import QUESTIONNAIRE, Questionnaire
-from taskflow.kinds.ticket import (
-    COMPLAINT_TICKET,
-    SUPPORT_TICKET,
-    ComplaintTicket,
-    Severity,
-    SupportTicket,
-)
 from taskflow.ports import Changeset, Clock, IdFactory, Notifier, Outbox, TaskRepository
 from taskflow.serialization import SCHEMA_VERSION, Serializer
 
@@ -155,6 +126,53 @@ if TYPE_CHECKING:
     from taskflow.adapters.sqlite import STORAGE_VERSION, SqliteRepository
 
 __version__ = "0.1.0"
+
+# Kind names that were once exported here: reached through their kind's module now.
+_MOVED: dict[str, str] = {
+    "AGREEMENT": "taskflow.kinds.agreement",
+    "AUDIT": "taskflow.kinds.audit",
+    "AddFiles": "taskflow.kinds.payloads",
+    "Agreement": "taskflow.kinds.agreement",
+    "Answer": "taskflow.kinds.question",
+    "AskAgain": "taskflow.kinds.payloads",
+    "Audit": "taskflow.kinds.audit",
+    "COMPLAINT_TICKET": "taskflow.kinds.ticket",
+    "CONTACT": "taskflow.kinds.contact",
+    "CORRECTIVE_ACTION": "taskflow.kinds.corrective_action",
+    "ComplaintTicket": "taskflow.kinds.ticket",
+    "Contact": "taskflow.kinds.contact",
+    "ContactRequest": "taskflow.kinds.contact",
+    "CorrectiveAction": "taskflow.kinds.corrective_action",
+    "Criterion": "taskflow.kinds.evaluation",
+    "DOCUMENT_REQUEST": "taskflow.kinds.document",
+    "Decline": "taskflow.kinds.document",
+    "Delegate": "taskflow.kinds.question",
+    "DocumentRequest": "taskflow.kinds.document",
+    "EVALUATION": "taskflow.kinds.evaluation",
+    "Evaluation": "taskflow.kinds.evaluation",
+    "GENERAL": "taskflow.kinds.general",
+    "GeneralRequest": "taskflow.kinds.general",
+    "PRODUCT_DOCUMENT_REQUEST": "taskflow.kinds.document",
+    "ProductDocumentRequest": "taskflow.kinds.document",
+    "QUESTION": "taskflow.kinds.question",
+    "QUESTIONNAIRE": "taskflow.kinds.questionnaire",
+    "Question": "taskflow.kinds.question",
+    "QuestionType": "taskflow.kinds.question",
+    "Questionnaire": "taskflow.kinds.questionnaire",
+    "Reject": "taskflow.kinds.document",
+    "RejectSigned": "taskflow.kinds.agreement",
+    "Reopen": "taskflow.kinds.payloads",
+    "ReplaceDocument": "taskflow.kinds.agreement",
+    "RequestMore": "taskflow.kinds.audit",
+    "Resolve": "taskflow.kinds.corrective_action",
+    "SUPPORT_TICKET": "taskflow.kinds.ticket",
+    "SendBack": "taskflow.kinds.question",
+    "Severity": "taskflow.kinds.ticket",
+    "SupportTicket": "taskflow.kinds.ticket",
+    "UploadAnswer": "taskflow.kinds.general",
+    "UploadDocument": "taskflow.kinds.document",
+    "UploadSigned": "taskflow.kinds.agreement",
+}
 
 # The SQLite adapter does I/O: it is imported when first named, not by `import taskflow`.
 _LAZY = {
@@ -164,6 +182,14 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    moved = _MOVED.get(name)
+    if moved is not None:
+        msg = (
+            f"taskflow.{name} is deprecated and will be removed: kinds' names live in their "
+            f"kind's module; import it with `from {moved} import {name}`"
+        )
+        warnings.warn(msg, DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(moved), name)
     module = _LAZY.get(name)
     if module is None:
         msg = f"module 'taskflow' has no attribute {name!r}"
@@ -174,44 +200,27 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "AGREEMENT",
     "ALLOW",
     "ANY_KIND",
     "ANY_STATE",
-    "AUDIT",
     "BOTH_SIDES",
     "BUILTIN_KINDS",
-    "COMPLAINT_TICKET",
-    "CONTACT",
-    "CORRECTIVE_ACTION",
     "DEFAULT_AUTHORIZER",
     "DEFAULT_CATEGORIES",
     "DEFAULT_EDITABLE",
     "DEPTH_LIMIT",
-    "DOCUMENT_REQUEST",
-    "EVALUATION",
     "EVENT_TOPIC",
-    "GENERAL",
     "NOTIFICATION_TOPIC",
     "OPEN_STATES",
     "PDF",
-    "PRODUCT_DOCUMENT_REQUEST",
-    "QUESTION",
-    "QUESTIONNAIRE",
     "SCHEMA_VERSION",
     "STORAGE_VERSION",
-    "SUPPORT_TICKET",
     "ActionNotAllowed",
     "Actor",
     "ActorType",
     "AddComment",
-    "AddFiles",
-    "Agreement",
-    "Answer",
-    "AskAgain",
     "Assign",
     "Audience",
-    "Audit",
     "Authorizer",
     "Between",
     "Cause",
@@ -221,29 +230,19 @@ __all__ = [
     "Comment",
     "Committed",
     "CompanyId",
-    "ComplaintTicket",
     "ConcurrencyConflict",
-    "Contact",
-    "ContactRequest",
-    "CorrectiveAction",
-    "Criterion",
     "Cursor",
     "Dashboard",
     "DeadLetter",
     "Decision",
-    "Decline",
     "DefaultAuthorizer",
-    "Delegate",
     "DeliveryReport",
     "DeserializationError",
-    "DocumentRequest",
     "DomainEvent",
     "Edit",
-    "Evaluation",
     "Evaluations",
     "FileRef",
     "FixedClock",
-    "GeneralRequest",
     "Handler",
     "HistoryEntry",
     "IdFactory",
@@ -267,34 +266,21 @@ __all__ = [
     "Page",
     "PermissionDenied",
     "Priority",
-    "ProductDocumentRequest",
-    "Question",
-    "QuestionType",
-    "Questionnaire",
     "QuestionnaireSummary",
     "Questionnaires",
     "RecordingNotifier",
     "Registry",
-    "Reject",
-    "RejectSigned",
-    "Reopen",
-    "ReplaceDocument",
-    "RequestMore",
-    "Resolve",
     "RetryPolicy",
     "RoleMatrix",
-    "SendBack",
     "Sender",
     "SentQuestionnaire",
     "SequentialIds",
     "Serializer",
-    "Severity",
     "Side",
     "SqliteRepository",
     "State",
     "StorageError",
     "Subscription",
-    "SupportTicket",
     "Task",
     "TaskId",
     "TaskKind",
@@ -306,9 +292,6 @@ __all__ = [
     "Transition",
     "UnitOfWork",
     "UnknownKind",
-    "UploadAnswer",
-    "UploadDocument",
-    "UploadSigned",
     "UserId",
     "UserRef",
     "Visibility",

@@ -23,6 +23,7 @@ from taskflow.adapters.memory import InMemoryRepository
 from taskflow.adapters.sqlite import SqliteRepository
 from taskflow.errors import ActionNotAllowed
 from taskflow.kinds import default_registry
+from taskflow.kinds.document import DocumentRequest, Reject, UploadDocument
 from taskflow.serialization import Serializer
 
 REGISTRY = default_registry()
@@ -80,9 +81,9 @@ def _work(
         )
         accepted[(task_id, outcome.task.version)] = (actor.user, "comment", text)
         if n % 3 == 2:
-            action, payload = ("upload", tf.UploadDocument(PDF_FILE, date(2030, 1, 1)))
+            action, payload = ("upload", UploadDocument(PDF_FILE, date(2030, 1, 1)))
             if not supplier:
-                action, payload = ("reject", tf.Reject(f"no, says {tag}"))
+                action, payload = ("reject", Reject(f"no, says {tag}"))
             try:
                 outcome = service.act_with_retry(actor, task_id, action, payload, attempts=100)
             except ActionNotAllowed:
@@ -91,7 +92,7 @@ def _work(
                 accepted[(task_id, outcome.task.version)] = (actor.user, action, "")
         if n % 4 == 3:
             recipient = "acme" if supplier else "supco"
-            draft = tf.NewTask(f"New from {tag}", recipient, tf.DocumentRequest("ISO"))
+            draft = tf.NewTask(f"New from {tag}", recipient, DocumentRequest("ISO"))
             numbers.append(service.open(actor, "document_request", draft).task.number)
     return accepted, numbers
 
@@ -118,7 +119,7 @@ def _service(repository, notifier, clock: tf.Clock, ids: tf.IdFactory) -> tf.Tas
 
 
 def _open_shared(service: tf.TaskService, count: int) -> list[str]:
-    draft = tf.NewTask("Shared", "supco", tf.DocumentRequest("ISO"), assignees=[SUPPLIERS[0].ref])
+    draft = tf.NewTask("Shared", "supco", DocumentRequest("ISO"), assignees=[SUPPLIERS[0].ref])
     return [service.open(BUYERS[0], "document_request", draft).task.id for _ in range(count)]
 
 
@@ -188,6 +189,7 @@ from taskflow import Actor
 from taskflow.adapters.sqlite import SqliteRepository
 from taskflow.errors import ActionNotAllowed
 from taskflow.kinds import default_registry
+from taskflow.kinds.document import DocumentRequest, Reject, UploadDocument
 
 Accepted = dict
 PDF_FILE = tf.FileRef("c.pdf", tf.PDF, 10, "sha256:1", "files/1")

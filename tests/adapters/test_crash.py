@@ -26,6 +26,7 @@ import itertools, logging, sys
 from datetime import UTC, date, datetime
 import taskflow as tf
 from taskflow.adapters.sqlite import SqliteRepository
+from taskflow.kinds.document import DocumentRequest, Reject, UploadDocument
 
 logging.disable(logging.CRITICAL)  # the failing notifier would log a warning per write
 
@@ -42,13 +43,13 @@ registry = tf.default_registry()
 service = tf.TaskService(registry=registry, repository=SqliteRepository(path, registry),
                          notifier=DownNotifier(), clock=WallClock(), ids=tf.SequentialIds(prefix))
 buyer, supplier = tf.Actor("bea", "acme"), tf.Actor("sam", "supco")
-pdf = tf.UploadDocument(tf.FileRef("c.pdf", tf.PDF, 10, "sha256:1", "files/1"), date(2030, 1, 1))
+pdf = UploadDocument(tf.FileRef("c.pdf", tf.PDF, 10, "sha256:1", "files/1"), date(2030, 1, 1))
 for n in itertools.count():
-    draft = tf.NewTask(f"Certificate {n}", "supco", tf.DocumentRequest("ISO 9001"),
+    draft = tf.NewTask(f"Certificate {n}", "supco", DocumentRequest("ISO 9001"),
                        assignees=[supplier.ref])
     task_id = service.open(buyer, "document_request", draft).task.id
     service.act(supplier, task_id, "upload", pdf)
-    service.act(buyer, task_id, "reject", tf.Reject("Out of date"))
+    service.act(buyer, task_id, "reject", Reject("Out of date"))
     service.act(supplier, task_id, "upload", pdf)
     service.act(buyer, task_id, "accept")
     print(n, flush=True)

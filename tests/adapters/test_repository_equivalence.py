@@ -19,6 +19,13 @@ from taskflow.adapters.memory import FixedClock, InMemoryRepository, RecordingNo
 from taskflow.adapters.sqlite import SqliteRepository
 from taskflow.errors import TaskflowError
 from taskflow.kinds import default_registry
+from taskflow.kinds.document import (
+    Decline,
+    DocumentRequest,
+    ProductDocumentRequest,
+    Reject,
+    UploadDocument,
+)
 from taskflow.serialization import Serializer
 
 REGISTRY = default_registry()
@@ -52,10 +59,10 @@ def _payloads(action: str, actor: Actor, anyone: bool) -> st.SearchStrategy[Any]
     users = st.lists(st.sampled_from(colleagues), min_size=1, max_size=2)
     choices: dict[str, st.SearchStrategy[Any]] = {
         "upload": st.sampled_from(
-            [tf.UploadDocument(PDF_FILE, date(2030, 1, 1)), tf.UploadDocument(PNG_FILE)]
+            [UploadDocument(PDF_FILE, date(2030, 1, 1)), UploadDocument(PNG_FILE)]
         ),
-        "decline": st.just(tf.Decline("We have none")),
-        "reject": st.just(tf.Reject("Out of date")),
+        "decline": st.just(Decline("We have none")),
+        "reject": st.just(Reject("Out of date")),
         "comment": st.builds(
             tf.AddComment, st.sampled_from(["ok", "ü?"]), st.sampled_from(tf.Visibility)
         ),
@@ -128,9 +135,9 @@ class RepositoriesAnswerAlike(RuleBasedStateMachine):
     )
     def open_task(self, opener, recipient, kind, assignees, due_at) -> str:
         data = (
-            tf.DocumentRequest("ISO 9001")
+            DocumentRequest("ISO 9001")
             if kind == "document_request"
-            else tf.ProductDocumentRequest("Data sheet", "Widget")
+            else ProductDocumentRequest("Data sheet", "Widget")
         )
         parties = {opener.company, recipient}
         draft = tf.NewTask(

@@ -16,7 +16,6 @@ import pytest
 import taskflow as tf
 from taskflow import (
     DeserializationError,
-    DocumentRequest,
     InvalidPayload,
     NewTask,
     TaskQuery,
@@ -25,6 +24,7 @@ from taskflow.adapters.sqlite import STORAGE_VERSION, SqliteRepository
 from taskflow.domain.query import Between, Cursor
 from taskflow.domain.registry import Registry
 from taskflow.errors import StorageError
+from taskflow.kinds.document import DocumentRequest, ProductDocumentRequest
 from taskflow.serialization import Serializer
 from taskflow.testing.contracts import (
     ACME,
@@ -447,7 +447,7 @@ def _old_tasks() -> list[tf.Task]:
         "t-2",
         kind="product_document_request",
         created_at=T0 + timedelta(hours=1),
-        data=tf.ProductDocumentRequest("Safety data sheet", "Widget 3000"),
+        data=ProductDocumentRequest("Safety data sheet", "Widget 3000"),
         assignees=[SUPPLIER.ref],
     )
     third = make_task("t-3", requester=OTHER_SUPPLIER, created_at=T0 + timedelta(hours=2))

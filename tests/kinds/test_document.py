@@ -7,12 +7,14 @@ from taskflow import (
     PDF,
     ActionNotAllowed,
     Actor,
-    Decline,
-    DocumentRequest,
     FileRef,
     InvalidPayload,
     NewTask,
     PermissionDenied,
+)
+from taskflow.kinds.document import (
+    Decline,
+    DocumentRequest,
     ProductDocumentRequest,
     Reject,
     UploadDocument,

@@ -5,14 +5,13 @@ import pytest
 from taskflow import (
     PDF,
     Actor,
-    DocumentRequest,
     FileRef,
     InvalidPayload,
     NewTask,
     TaskId,
     open_task,
 )
-from taskflow.kinds.document import DOCUMENT_WORKFLOW
+from taskflow.kinds.document import DOCUMENT_WORKFLOW, DocumentRequest
 from taskflow.kinds.rules import require_pdf
 
 TASK = open_task(

@@ -29,7 +29,7 @@ from typing import Any
 import attrs
 
 from taskflow.adapters._common import check_changeset, check_claim
-from taskflow.domain.outbox import DeadLetter, OutboxEntry, OutboxMessage, check_payload
+from taskflow.domain.outbox import DeadLetter, OutboxEntry, OutboxMessage
 from taskflow.domain.query import (
     Between,
     IndexValue,
@@ -574,9 +574,7 @@ class SqliteRepository:
         check_changeset(changes)
         added = [(task, self._dump(task)) for task in changes.added]
         saved = [(task, expected, self._dump(task)) for task, expected in changes.saved]
-        messages = [
-            (m, check_payload(m.payload, f"outbox message {m.key!r}")) for m in changes.messages
-        ]
+        messages = [(m, m.body) for m in changes.messages]
         what = _describe_commit(changes)
         with self._writing(what) as conn:
             for task, body in added:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import attrs
 
 from taskflow.application.unit_of_work import (
+    Carried,
     Committed,
     Handler,
     Subscription,
@@ -358,7 +359,7 @@ class TaskService:
                 break
         return report
 
-    def after_commit(self, committed: Committed, carried: Mapping[int, DomainEvent]) -> None:
+    def after_commit(self, committed: Committed, carried: Mapping[int, Carried]) -> None:
         """Deliver the messages a commit wrote, when the service delivers after commits."""
         if not self.deliver_after_commit or not committed.message_ids:
             return
@@ -477,23 +478,26 @@ class TaskService:
         return [task.visible_to(actor.company) for task in seen]
 
     def _deliver(
-        self, entries: Iterable[OutboxEntry], carried: Mapping[int, DomainEvent]
+        self, entries: Iterable[OutboxEntry], carried: Mapping[int, Carried]
     ) -> DeliveryReport:
         report = DeliveryReport()
         for entry in entries:
             report += self._deliver_one(entry, carried.get(entry.id))
         return report
 
-    def _deliver_one(self, entry: OutboxEntry, event: DomainEvent | None) -> DeliveryReport:
+    def _deliver_one(self, entry: OutboxEntry, carried: Carried | None) -> DeliveryReport:
         topic = entry.topic
         what = f"outbox message {entry.id} ({topic} {entry.message.key})"
         try:
             if topic == NOTIFICATION_TOPIC:
-                note = self._read(entry, _notification)
+                note = carried if isinstance(carried, Notification) else None
+                if note is None:
+                    note = self._read(entry, _notification)
                 if note is None:
                     return DeliveryReport(buried=(entry.id,))
                 self.notifier.notify(note)
             elif topic == EVENT_TOPIC:
+                event = carried if isinstance(carried, DomainEvent) else None
                 stopped = self._handle(entry, event)
                 if stopped is not None:
                     return stopped

@@ -29,7 +29,10 @@ from taskflow.domain.values import Actor, CompanyId, TaskId
 from taskflow.errors import ConcurrencyConflict, InvalidPayload, TaskNotFound
 from taskflow.ports import Changeset, Clock, IdFactory, TaskRepository
 
-__all__ = ["Committed", "Handler", "Subscription", "UnitOfWork", "UnitOfWorkHost"]
+__all__ = ["Carried", "Committed", "Handler", "Subscription", "UnitOfWork", "UnitOfWorkHost"]
+
+Carried = DomainEvent | Notification
+"""What an outbox message of this process's own commit carries, handed over without decoding."""
 
 Handler = Callable[[DomainEvent, "UnitOfWork"], None]
 """Reacts to one committed event; its changes go in the unit of work it is given (committed after it returns)."""
@@ -137,7 +140,7 @@ class UnitOfWorkHost(Protocol):
         """Return the outbox message that hands `event` to one handler."""
         ...
 
-    def after_commit(self, committed: Committed, carried: dict[int, DomainEvent]) -> None:
+    def after_commit(self, committed: Committed, carried: dict[int, Carried]) -> None:
         """Deliver what a commit wrote."""
         ...
 
@@ -155,7 +158,7 @@ class UnitOfWork:
         self._events: list[DomainEvent] = []
         self._messages: list[OutboxMessage] = []
         # Outbox position -> the event it carries, so the service hands handlers the live event.
-        self._carried: dict[int, DomainEvent] = {}
+        self._carried: dict[int, Carried] = {}
         self._done = False
 
     @property
@@ -244,9 +247,9 @@ class UnitOfWork:
         tasks = (*changes.added, *(task for task, _ in changes.saved))
         return Committed(tasks, tuple(self._events), tuple(ids))
 
-    def carried(self, committed: Committed) -> dict[int, DomainEvent]:
-        """Return, by outbox id, the events whose handler messages `committed` wrote."""
-        return {committed.message_ids[i]: event for i, event in self._carried.items()}
+    def carried(self, committed: Committed) -> dict[int, Carried]:
+        """Return, by outbox id, the live notification or event each message of `committed` carries."""
+        return {committed.message_ids[i]: value for i, value in self._carried.items()}
 
     def __enter__(self) -> UnitOfWork:
         return self
@@ -288,6 +291,7 @@ class UnitOfWork:
         task = outcome.task
         self._events.extend(outcome.events)
         for note in service.notifications(before, task, outcome.events):
+            self._carried[len(self._messages)] = note
             self._messages.append(notification_message(note, task.version))
         for event in outcome.events:
             for subscription in service.subscriptions_for(event):

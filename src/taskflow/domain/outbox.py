@@ -10,6 +10,7 @@ later, or `bury` them as dead letters with the reason. Pure values: no I/O here.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -60,12 +61,6 @@ def _topic(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         raise InvalidPayload(msg, field="topic")
 
 
-def _payload(value: Any) -> Mapping[str, Any]:
-    # Stored as JSON by every repository; refuse at the boundary what could not be stored.
-    check_payload(value, "OutboxMessage")
-    return value  # type: ignore[no-any-return]
-
-
 def _optional_version(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
         msg = f"OutboxMessage.task_version must be None or a whole number >= 1, got {value!r}"
@@ -78,10 +73,19 @@ class OutboxMessage:
 
     topic: str = attrs.field(validator=_topic)
     key: str = attrs.field(validator=not_blank)
-    payload: Mapping[str, Any] = attrs.field(converter=_payload, eq=False, hash=False)
+    payload: Mapping[str, Any] = attrs.field(eq=False, hash=False)
     not_before: datetime | None = attrs.field(default=None, validator=aware)
     task_id: TaskId | None = None
     task_version: int | None = attrs.field(default=None, validator=_optional_version)
+
+    def __attrs_post_init__(self) -> None:
+        # Stored as JSON by every repository: refuse here what could not be stored.
+        _ = self.body
+
+    @functools.cached_property
+    def body(self) -> str:
+        """Return the payload as the compact JSON text repositories store (made once)."""
+        return check_payload(self.payload, f"OutboxMessage {self.key!r}")
 
 
 @attrs.frozen
