@@ -25,7 +25,6 @@ from taskflow.application.unit_of_work import Subscription, UnitOfWork
 from taskflow.domain import engine
 from taskflow.domain.engine import Outcome
 from taskflow.domain.query import TaskQuery, check_time_range
-from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import DomainEvent, NewTask, Task
 from taskflow.domain.values import Actor, CompanyId, Link, Side, TaskId, UserRef
 from taskflow.errors import (
@@ -137,23 +136,6 @@ def _question_draft(
     )
 
 
-def _dry_run(
-    service: TaskService, kind: TaskKind, draft: NewTask, actor: Actor, at: datetime
-) -> None:
-    """Raise what opening a task of `kind` from `draft` would raise; store nothing."""
-    engine.open_task(
-        kind.workflow,
-        kind.name,
-        draft,
-        actor,
-        at,
-        TaskId("-"),
-        "-",
-        data_type=kind.data_type,
-        authorizer=service.authorizer,
-    )
-
-
 def send_questionnaire(service: TaskService, actor: Actor, draft: NewTask) -> SentQuestionnaire:
     """Send a questionnaire (`draft.data`) to `draft.recipient`: one question task per question.
 
@@ -180,9 +162,9 @@ def send_questionnaire(service: TaskService, actor: Actor, draft: NewTask) -> Se
     # Check every draft before a task is stored or a number taken, so a refusal leaves nothing;
     # the questionnaire first, since its check names every bad question at once.
     at = service.clock.now()
-    _dry_run(service, questionnaire_kind, questionnaire_draft, actor, at)
+    service.check_open(questionnaire_kind, questionnaire_draft, actor, at)
     for i, question in enumerate(data.questions):
-        _dry_run(service, question_kind, _question_draft(draft, i, question, assignees), actor, at)
+        service.check_open(question_kind, _question_draft(draft, i, question, assignees), actor, at)
     # One unit of work: the questionnaire, every question and the attachment, or nothing.
     with service.unit_of_work() as uow:
         questionnaire = uow.open(actor, QUESTIONNAIRE.name, questionnaire_draft).task
