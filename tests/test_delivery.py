@@ -565,3 +565,16 @@ def test_a_kind_may_choose_its_own_notification_policy() -> None:
     assert notifier.sent == []
     service.open(BEA, "document_request", draft)  # the service's policy for the others
     assert [n.event for n in notifier.sent] == ["opened"]
+
+
+def test_a_unit_of_work_hands_out_tasks_as_the_actor_may_see_them(make_service) -> None:
+    service = make_service()
+    task = _open_task(service)
+    service.comment(SAM, task.id, "between us", tf.Visibility.INTERNAL)
+    with service.unit_of_work() as uow:
+        assert [c.text for c in uow.get(BEA, task.id).comments] == []
+        outcome = uow.act(BEA, task.id, "comment", tf.AddComment("hello"))
+        assert [c.text for c in outcome.task.comments] == ["hello"]
+        assert [c.text for c in uow.get(SAM, task.id).comments] == ["between us", "hello"]
+    stored = service.repository.get(task.id)
+    assert [c.text for c in stored.comments] == ["between us", "hello"]  # nothing lost

@@ -86,10 +86,6 @@ class Dashboard:
         return sum(n for (k, _), n in self.counts.items() if kind is None or k == kind)
 
 
-def _view(outcome: Outcome, actor: Actor) -> Outcome:
-    return Outcome(outcome.task.visible_to(actor.company), outcome.events)
-
-
 def _notification(payload: Mapping[str, Any]) -> Notification:
     recipient = payload["recipient"]
     return Notification(
@@ -171,7 +167,7 @@ class TaskService:
         """Open a task of `kind` from `draft`; `actor` becomes its requester."""
         with self.unit_of_work() as uow:
             outcome = uow.open(actor, kind, draft)
-        return _view(outcome, actor)
+        return outcome  # as the actor may see it: the unit of work hands out views
 
     def act(
         self,
@@ -185,7 +181,7 @@ class TaskService:
         """Take `action` on a task; with `expected_version`, only if nobody changed it since."""
         with self.unit_of_work() as uow:
             outcome = uow.act(actor, task_id, action, payload, expected_version=expected_version)
-        return _view(outcome, actor)
+        return outcome  # as the actor may see it: the unit of work hands out views
 
     def comment(
         self,
@@ -231,10 +227,10 @@ class TaskService:
 
     def get(self, actor: Actor, task_id: TaskId) -> Task:
         """Return a task as the actor may see it; a stranger's task is not found."""
-        return self.load(actor, task_id).visible_to(actor.company)
+        return self._load(actor, task_id).visible_to(actor.company)
 
-    def load(self, actor: Actor, task_id: TaskId) -> Task:
-        """Return the stored task, unfiltered, if the actor may see it (for application services)."""
+    def _load(self, actor: Actor, task_id: TaskId) -> Task:
+        """Return the stored task, unfiltered, if the actor may see it; strangers get `TaskNotFound`."""
         task = self.repository.get(task_id)
         if not task.is_party(actor.company) or not self.may_see(actor, task):
             raise TaskNotFound(task_id)
@@ -242,13 +238,13 @@ class TaskService:
 
     def allowed_actions(self, actor: Actor, task_id: TaskId) -> tuple[str, ...]:
         """Return the actions the actor may take on a task now."""
-        task = self.load(actor, task_id)
+        task = self._load(actor, task_id)
         workflow = self.registry[task.kind].workflow
         return engine.allowed_actions(workflow, task, actor, authorizer=self.authorizer)
 
     def task_at(self, actor: Actor, task_id: TaskId, at: datetime) -> Task | None:
         """Return a task as it stood at `at`, rebuilt from its history (None if not yet opened)."""
-        task = self.load(actor, task_id)
+        task = self._load(actor, task_id)
         past = engine.task_at(self.registry[task.kind].workflow, task, at)
         return None if past is None else past.visible_to(actor.company)
 

@@ -172,14 +172,14 @@ class UnitOfWork:
         return self._service
 
     def get(self, actor: Actor, task_id: TaskId) -> Task:
-        """Return a task as this unit of work sees it (its own changes included); strangers get `TaskNotFound`."""
-        task = self._read(task_id)
-        if not task.is_party(actor.company) or not self._service.may_see(actor, task):
-            raise TaskNotFound(task_id)
-        return task
+        """Return a task as `actor` may see it, this unit of work's changes included; strangers get `TaskNotFound`."""
+        return self._checked(actor, task_id).visible_to(actor.company)
 
     def open(self, actor: Actor, kind: str, draft: NewTask) -> Outcome:
-        """Open a task of `kind` from `draft` in this unit of work; `actor` becomes its requester."""
+        """Open a task of `kind` from `draft` in this unit of work; `actor` becomes its requester.
+
+        The outcome's task is as the actor may see it, like every task a unit of work hands out.
+        """
         self._check_open()
         service = self._service
         task_kind = service.registry[kind]
@@ -196,7 +196,7 @@ class UnitOfWork:
         self._tasks[task_id] = outcome.task
         self._new[task_id] = None
         self._record(None, outcome)
-        return outcome
+        return Outcome(outcome.task.visible_to(actor.company), outcome.events)
 
     def act(
         self,
@@ -209,7 +209,7 @@ class UnitOfWork:
     ) -> Outcome:
         """Take `action` on a task in this unit of work; with `expected_version`, only on that version."""
         self._check_open()
-        task = self.get(actor, task_id)
+        task = self._checked(actor, task_id)
         if expected_version is not None and task.version != expected_version:
             raise ConcurrencyConflict(task.number, expected_version, task.version)
         cause = self._cause_for(task_id, task.version + 1)
@@ -219,7 +219,7 @@ class UnitOfWork:
             self._changed[task_id] = None
         self._tasks[task_id] = outcome.task
         self._record(task, outcome)
-        return outcome
+        return Outcome(outcome.task.visible_to(actor.company), outcome.events)
 
     def enqueue(self, message: OutboxMessage) -> None:
         """Queue an outbox message (a tracker item, a webhook) to be committed with the tasks."""
@@ -272,6 +272,12 @@ class UnitOfWork:
         if self._done:
             msg = "this unit of work was committed or discarded; start a new one"
             raise InvalidPayload(msg, field="unit_of_work")
+
+    def _checked(self, actor: Actor, task_id: TaskId) -> Task:
+        task = self._read(task_id)
+        if not task.is_party(actor.company) or not self._service.may_see(actor, task):
+            raise TaskNotFound(task_id)
+        return task
 
     def _read(self, task_id: TaskId) -> Task:
         task = self._tasks.get(task_id)
