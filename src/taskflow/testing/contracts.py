@@ -26,11 +26,12 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from taskflow.domain import engine
 from taskflow.domain.common import ASSIGN, COMMENT, EDIT, AddComment, Assign, Edit
 from taskflow.domain.notifications import Notification
-from taskflow.domain.outbox import OutboxMessage
+from taskflow.domain.outbox import OutboxEntry, OutboxMessage
 from taskflow.domain.query import (
     Between,
     Cursor,
@@ -1658,6 +1659,27 @@ class RepositoryContract(abc.ABC):
         (new,) = repo.commit(Changeset(messages=_messages(1)))
         assert new > max(old)
 
+    def test_the_outbox_agrees_with_a_model_under_random_operations(self) -> None:
+        """Random commits, claims, completions, retries, burials and revivals, against a plain model.
+
+        After every step: pending messages, their order and attempts, and the dead letters
+        match the model; no claim returns a message another worker holds under a live lease.
+        """
+        make = self.make_repository
+        examples = self.max_examples
+        if examples is None:
+            profile = settings.default
+            examples = 100 if profile is None else profile.max_examples
+        run_state_machine_as_test(
+            _outbox_machine(make),
+            settings=settings(
+                max_examples=max(5, examples // 4),
+                stateful_step_count=25,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow],
+            ),
+        )
+
     @pytest.mark.parametrize(
         ("worker", "lease", "limit", "field"),
         [("", _HOUR, 1, "worker"), ("w", timedelta(0), 1, "lease"), ("w", _HOUR, -1, "limit")],
@@ -1745,6 +1767,112 @@ class RepositoryContract(abc.ABC):
             ]
             taken = [i for f in futures for i in f.result()]
         assert sorted(taken) == list(ids)
+
+
+@attrs.define
+class _Modelled:
+    """The model's view of one stored message."""
+
+    key: str
+    attempts: int = 0
+    holder: str | None = None
+    lease_until: datetime | None = None
+    not_before: datetime | None = None
+
+
+def _outbox_machine(make: Any) -> type[RuleBasedStateMachine]:
+    """Return a state machine that drives a new repository's outbox and a model side by side."""
+
+    class OutboxMachine(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.repo: TaskRepository = make()
+            self.now = T0
+            self.model: dict[int, _Modelled] = {}
+            self.dead: dict[int, str] = {}
+            self.held: dict[int, OutboxEntry] = {}
+            self.keys = itertools.count()
+
+        @rule(count=st.integers(0, 3), wait=st.sampled_from([None, _HOUR, _DAY]))
+        def commit(self, count: int, wait: timedelta | None) -> None:
+            not_before = None if wait is None else self.now + wait
+            messages = [
+                OutboxMessage("webhook", f"k{next(self.keys)}", {"n": n}, not_before=not_before)
+                for n in range(count)
+            ]
+            ids = self.repo.commit(Changeset(messages=messages))
+            assert len(ids) == count
+            assert all(i not in self.model and i not in self.dead for i in ids)
+            for message_id, message in zip(ids, messages, strict=True):
+                self.model[message_id] = _Modelled(message.key, not_before=not_before)
+
+        @rule(worker=st.sampled_from(["w1", "w2"]), limit=st.integers(0, 4))
+        def claim(self, worker: str, limit: int) -> None:
+            ready = [
+                i
+                for i, m in sorted(self.model.items())
+                if (m.not_before is None or m.not_before <= self.now)
+                and (m.lease_until is None or m.lease_until <= self.now)
+            ][:limit]
+            taken = self.repo.claim(worker, self.now, lease=_HOUR, limit=limit)
+            assert [e.id for e in taken] == ready
+            for entry in taken:
+                m = self.model[entry.id]
+                m.attempts += 1
+                m.holder, m.lease_until = worker, self.now + _HOUR
+                assert (entry.attempts, entry.message.key) == (m.attempts, m.key)
+                self.held[entry.id] = entry
+
+        @rule(data=st.data(), action=st.sampled_from(["complete", "retry", "bury"]))
+        def finish(self, data: st.DataObject, action: str) -> None:
+            if not self.held:
+                return
+            entry = self.held.pop(data.draw(st.sampled_from(sorted(self.held))))
+            m = self.model.get(entry.id)
+            # A claim counts only while it is still the message's latest one.
+            current = (
+                m is not None and m.attempts == entry.attempts and m.holder == entry.claimed_by
+            )
+            if action == "complete":
+                self.repo.complete([entry])
+                if current:
+                    del self.model[entry.id]
+            elif action == "retry":
+                self.repo.retry(entry, not_before=self.now + _HOUR, error="boom")
+                if current and m is not None:
+                    m.holder, m.lease_until, m.not_before = None, None, self.now + _HOUR
+            else:
+                self.repo.bury(entry, reason="gave up", at=self.now)
+                if current:
+                    del self.model[entry.id]
+                    self.dead[entry.id] = "gave up"
+
+        @rule()
+        def revive_all(self) -> None:
+            dead = sorted(self.dead)
+            keys = {d.id: d.key for d in self.repo.dead_letters()}
+            revived = self.repo.revive(dead, now=self.now)
+            assert revived == len(dead)
+            self.dead.clear()
+            newest = [e for e in self.repo.pending() if e.id not in self.model]
+            assert sorted(e.message.key for e in newest) == sorted(keys.values())
+            for entry in newest:
+                self.model[entry.id] = _Modelled(entry.message.key, not_before=self.now)
+
+        @rule(step=st.sampled_from([timedelta(minutes=30), _HOUR, _DAY]))
+        def advance(self, step: timedelta) -> None:
+            self.now += step
+
+        @invariant()
+        def pending_and_dead_letters_match_the_model(self) -> None:
+            pending = self.repo.pending()
+            assert [e.id for e in pending] == sorted(self.model)
+            assert [(e.message.key, e.attempts) for e in pending] == [
+                (self.model[i].key, self.model[i].attempts) for i in sorted(self.model)
+            ]
+            assert {d.id: d.reason for d in self.repo.dead_letters()} == self.dead
+
+    return OutboxMachine
 
 
 def _messages(count: int) -> tuple[OutboxMessage, ...]:
