@@ -578,3 +578,38 @@ def test_a_unit_of_work_hands_out_tasks_as_the_actor_may_see_them(make_service) 
         assert [c.text for c in uow.get(SAM, task.id).comments] == ["between us", "hello"]
     stored = service.repository.get(task.id)
     assert [c.text for c in stored.comments] == ["between us", "hello"]  # nothing lost
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"retry": 5}, "retry"),
+        ({"lease": timedelta(0)}, "lease"),
+        ({"worker": " "}, "worker"),
+        ({"depth_limit": -1}, "depth_limit"),
+    ],
+)
+def test_bad_delivery_options_are_refused_naming_the_option(options, field) -> None:
+    with pytest.raises(InvalidPayload) as refused:
+        tf.TaskService(
+            registry=REGISTRY,
+            repository=InMemoryRepository(),
+            notifier=FlakyNotifier(),
+            clock=tf.FixedClock(START),
+            ids=tf.SequentialIds(),
+            **options,
+        )
+    assert refused.value.field == field
+
+
+def test_a_sender_needs_a_topic_name() -> None:
+    service = tf.TaskService(
+        registry=REGISTRY,
+        repository=InMemoryRepository(),
+        notifier=FlakyNotifier(),
+        clock=tf.FixedClock(START),
+        ids=tf.SequentialIds(),
+    )
+    for topic in (3, " ", tf.EVENT_TOPIC):
+        with pytest.raises(InvalidWorkflow):
+            service.add_sender(topic, lambda entry: None)

@@ -134,6 +134,9 @@ class TaskService:
         self.authorizer = authorizer
         self.company_code = company_code
         self.deliver_after_commit = deliver_after_commit
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            msg = f"TaskService: retry must be a RetryPolicy, got {type(retry).__name__}"
+            raise InvalidPayload(msg, field="retry")
         self.retry = retry if retry is not None else RetryPolicy()
         if not isinstance(lease, timedelta) or lease <= timedelta(0):
             msg = f"TaskService: lease must be a positive timedelta, got {lease!r}"
@@ -317,7 +320,11 @@ class TaskService:
 
     def add_sender(self, topic: str, sender: Sender) -> None:
         """Deliver outbox messages of `topic` with `sender` (a host's tracker, webhook, ...)."""
-        if topic in (NOTIFICATION_TOPIC, EVENT_TOPIC) or not topic.strip():
+        if (
+            not isinstance(topic, str)
+            or topic in (NOTIFICATION_TOPIC, EVENT_TOPIC)
+            or not topic.strip()
+        ):
             msg = (
                 f"cannot register a sender for topic {topic!r}: '{NOTIFICATION_TOPIC}' and "
                 f"'{EVENT_TOPIC}' are taskflow's own; choose another non-blank name"
