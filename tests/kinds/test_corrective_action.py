@@ -457,7 +457,7 @@ def test_generated_tasks_reach_every_state():
     seen = Counter()
 
     # Derandomized, so this coverage claim is the same on every run.
-    @settings(max_examples=100, database=None, derandomize=True)
+    @settings(max_examples=300, database=None, derandomize=True)
     @given(tasks(REGISTRY, "corrective_action", builtin_strategies(), max_steps=20))
     def collect(task):
         seen[task.state] += 1

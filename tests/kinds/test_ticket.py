@@ -409,7 +409,7 @@ def test_generated_tasks_reach_every_state(kind):
     seen = Counter()
 
     # Derandomized, so this coverage claim is the same on every run.
-    @settings(max_examples=50, database=None, derandomize=True)
+    @settings(max_examples=200, database=None, derandomize=True)
     @given(tasks(REGISTRY, kind, builtin_strategies(), max_steps=20))
     def collect(task):
         seen[task.state] += 1

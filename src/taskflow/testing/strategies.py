@@ -233,7 +233,7 @@ def _edits(parties: Parties) -> st.SearchStrategy[Edit]:
     }
     chosen = st.sets(st.sampled_from(sorted(values)), max_size=3)
     return chosen.flatmap(
-        lambda names: st.fixed_dictionaries({n: values[n] for n in names}).map(
+        lambda names: st.fixed_dictionaries({n: values[n] for n in sorted(names)}).map(
             lambda fields: Edit(**fields)
         )
     )
