@@ -325,7 +325,7 @@ def test_the_overviews_leave_partner_and_dates_to_the_repository():
     [
         (
             {"states": "done"},
-            r"cannot be filtered by state \['done'\]; their states: \('unanswered', 'in_progress', 'complete', 'accepted'\)",
+            r"cannot be filtered by state \['done'\]; states of 'questionnaire': \('unanswered', 'in_progress', 'complete', 'accepted'\)",
         ),
         (
             {"received_from": datetime(2026, 1, 1)},

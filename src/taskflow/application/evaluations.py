@@ -6,10 +6,9 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from taskflow.application.service import TaskService
-from taskflow.domain.query import TaskQuery, check_time_range
+from taskflow.domain.query import TaskQuery, check_states, check_time_range
 from taskflow.domain.task import Task
 from taskflow.domain.values import Actor, CompanyId
-from taskflow.errors import InvalidPayload
 from taskflow.kinds.evaluation import EVALUATION
 
 __all__ = ["Evaluations"]
@@ -36,16 +35,7 @@ class Evaluations:
         is kept when it was created between `received_from` and `received_until`, both included.
         """
         workflow = self.service.registry[EVALUATION.name].workflow
-        wanted = (
-            None if states is None else frozenset({states} if isinstance(states, str) else states)
-        )
-        unknown = sorted(wanted - set(workflow.state_names)) if wanted is not None else []
-        if unknown:
-            msg = (
-                f"received evaluations cannot be filtered by state {unknown}; "
-                f"states of '{workflow.name}': {workflow.state_names}"
-            )
-            raise InvalidPayload(msg, field="states")
+        wanted = check_states("received evaluations", states, workflow)
         start, end = check_time_range(
             ("received_from", "received_until"), received_from, received_until
         )

@@ -24,7 +24,7 @@ from taskflow.application.service import TaskService
 from taskflow.application.unit_of_work import Subscription, UnitOfWork
 from taskflow.domain import engine
 from taskflow.domain.engine import Outcome
-from taskflow.domain.query import TaskQuery, check_time_range
+from taskflow.domain.query import TaskQuery, check_states, check_time_range
 from taskflow.domain.task import DomainEvent, NewTask, Task
 from taskflow.domain.values import Actor, CompanyId, Link, Side, TaskId, UserRef
 from taskflow.errors import (
@@ -436,18 +436,6 @@ def send_back_question(
 # --- overview --------------------------------------------------------------------------------
 
 
-def _states(states: str | Iterable[str] | None) -> frozenset[str] | None:
-    if states is None:
-        return None
-    wanted = frozenset({states} if isinstance(states, str) else states)
-    known = QUESTIONNAIRE_WORKFLOW.state_names
-    unknown = sorted(str(s) for s in wanted - set(known))
-    if unknown:
-        msg = f"questionnaires cannot be filtered by state {unknown}; their states: {known}"
-        raise InvalidPayload(msg, field="states")
-    return wanted
-
-
 def _summary(task: Task) -> QuestionnaireSummary:
     data: Questionnaire = task.data
     return QuestionnaireSummary(
@@ -503,7 +491,7 @@ def received_questionnaires(
     states (unanswered, in_progress, complete, accepted); a questionnaire is kept when it was
     sent between `received_from` and `received_until`, both included.
     """
-    wanted = _states(states)
+    wanted = check_states("questionnaires", states, QUESTIONNAIRE_WORKFLOW)
     start, end = check_time_range(
         ("received_from", "received_until"), received_from, received_until
     )
@@ -523,7 +511,7 @@ def sent_questionnaires(
 
     The filters work as for `received_questionnaires`, with `recipient` the receiving company.
     """
-    wanted = _states(states)
+    wanted = check_states("questionnaires", states, QUESTIONNAIRE_WORKFLOW)
     start, end = check_time_range(("sent_from", "sent_until"), sent_from, sent_until)
     return _overview(service, actor, Side.REQUESTER, recipient, wanted, start, end)
 

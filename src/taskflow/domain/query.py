@@ -17,6 +17,7 @@ import attrs
 from taskflow.domain._frozen import FrozenMap
 from taskflow.domain.task import Task
 from taskflow.domain.values import CompanyId, Side, TaskId, UserRef, aware, not_blank
+from taskflow.domain.workflow import Workflow
 from taskflow.errors import InvalidPayload, InvalidWorkflow, TaskflowError
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Page",
     "TaskQuery",
     "check_indexed",
+    "check_states",
     "check_time_range",
     "index_tag",
     "index_values",
@@ -448,6 +450,27 @@ def check_indexed(query: TaskQuery, registry: KindLookup | None, answerer: str) 
             f"{', '.join(repr(n) for n in sorted(known)) or '(none)'}"
         )
         raise InvalidPayload(msg, field=f"where.{missing[0]}")
+
+
+def check_states(
+    what: str, states: str | Iterable[str] | None, workflow: Workflow
+) -> frozenset[str] | None:
+    """Return the states a listing of `what` is filtered by (None: all), or refuse unknown ones.
+
+    `states` is one state name or several; the error names the unknown ones and the
+    workflow's states.
+    """
+    if states is None:
+        return None
+    wanted = frozenset({states} if isinstance(states, str) else states)
+    unknown = sorted(str(s) for s in wanted - set(workflow.state_names))
+    if unknown:
+        msg = (
+            f"{what} cannot be filtered by state {unknown}; "
+            f"states of '{workflow.name}': {workflow.state_names}"
+        )
+        raise InvalidPayload(msg, field="states")
+    return wanted
 
 
 def check_time_range(
