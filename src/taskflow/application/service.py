@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -19,6 +19,7 @@ from taskflow.application.unit_of_work import (
     Handler,
     Subscription,
     UnitOfWork,
+    notification_of,
 )
 from taskflow.domain import engine
 from taskflow.domain.authorization import DEFAULT_AUTHORIZER, Authorizer
@@ -45,6 +46,9 @@ from taskflow.errors import (
     TaskNotFound,
 )
 from taskflow.ports import Clock, IdFactory, Notifier, TaskRepository
+
+if TYPE_CHECKING:
+    from taskflow.serialization import Serializer
 
 __all__ = [
     "DEPTH_LIMIT",
@@ -84,17 +88,6 @@ class Dashboard:
     def total(self, kind: str | None = None) -> int:
         """Return the number of tasks, of one kind or of all."""
         return sum(n for (k, _), n in self.counts.items() if kind is None or k == kind)
-
-
-def _notification(payload: Mapping[str, Any]) -> Notification:
-    recipient = payload["recipient"]
-    return Notification(
-        UserRef(recipient["company"], recipient["user"]),
-        TaskId(payload["task_id"]),
-        payload["task_number"],
-        payload["event"],
-        payload["message"],
-    )
 
 
 class TaskService:
@@ -152,7 +145,7 @@ class TaskService:
         self.depth_limit = depth_limit
         self._subscriptions: dict[str, Subscription] = {}
         self._senders: dict[str, Sender] = {}
-        self._serializer: Any = None
+        self._serializer: Serializer | None = None
         for subscription in handlers:
             self.add_subscription(subscription)
         for topic, sender in (senders or {}).items():
@@ -462,7 +455,7 @@ class TaskService:
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _events(self) -> Any:
+    def _events(self) -> Serializer:
         if self._serializer is None:
             # Made on first use: a service without handlers never builds the converter.
             from taskflow.serialization import Serializer
@@ -495,7 +488,7 @@ class TaskService:
             if topic == NOTIFICATION_TOPIC:
                 note = carried if isinstance(carried, Notification) else None
                 if note is None:
-                    note = self._read(entry, _notification)
+                    note = self._read(entry, notification_of)
                 if note is None:
                     return DeliveryReport(buried=(entry.id,))
                 self.notifier.notify(note)

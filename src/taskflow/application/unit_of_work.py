@@ -13,7 +13,7 @@ commit. An exception inside the block discards everything.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol
@@ -25,11 +25,20 @@ from taskflow.domain.notifications import Notification
 from taskflow.domain.outbox import NOTIFICATION_TOPIC, OutboxMessage
 from taskflow.domain.registry import Registry, TaskKind
 from taskflow.domain.task import Cause, DomainEvent, NewTask, Task
-from taskflow.domain.values import Actor, CompanyId, TaskId
+from taskflow.domain.values import Actor, CompanyId, TaskId, UserRef
 from taskflow.errors import ConcurrencyConflict, InvalidPayload, TaskNotFound
 from taskflow.ports import Changeset, Clock, IdFactory, TaskRepository
 
-__all__ = ["Carried", "Committed", "Handler", "Subscription", "UnitOfWork", "UnitOfWorkHost"]
+__all__ = [
+    "Carried",
+    "Committed",
+    "Handler",
+    "Subscription",
+    "UnitOfWork",
+    "UnitOfWorkHost",
+    "notification_message",
+    "notification_of",
+]
 
 Carried = DomainEvent | Notification
 """What an outbox message of this process's own commit carries, handed over without decoding."""
@@ -84,6 +93,18 @@ def notification_message(note: Notification, version: int) -> OutboxMessage:
     key = f"{note.task_id}@{version}/{note.event}/{recipient}"
     return OutboxMessage(
         NOTIFICATION_TOPIC, key, payload, task_id=note.task_id, task_version=version
+    )
+
+
+def notification_of(payload: Mapping[str, Any]) -> Notification:
+    """Return the notification `notification_message` put in an outbox payload."""
+    recipient = payload["recipient"]
+    return Notification(
+        UserRef(recipient["company"], recipient["user"]),
+        TaskId(payload["task_id"]),
+        payload["task_number"],
+        payload["event"],
+        payload["message"],
     )
 
 
