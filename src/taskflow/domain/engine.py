@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from taskflow.domain._fast import positional_builder
 from taskflow.domain.authorization import DEFAULT_AUTHORIZER, Authorizer
 from taskflow.domain.task import (
     APPENDABLE_FIELDS,
@@ -22,6 +23,7 @@ from taskflow.domain.task import (
     Task,
     append_entry,
     replace_fields,
+    seed_private_authors,
 )
 from taskflow.domain.values import Actor, TaskId
 from taskflow.domain.workflow import Transition, Workflow
@@ -57,6 +59,13 @@ _APPENDED: dict[tuple[str, ...], tuple[str, ...]] = {}
 _OPENED: dict[Any, tuple[Any, ...]] = {}
 # How to read each combination's facts off a task (see `_plan`).
 _PLANS: dict[tuple[str, ...], tuple[Callable[[Task], tuple[Any, ...]], tuple[int, ...]]] = {}
+# The fields an effect may set, and each combination of them in declaration order.
+_EFFECT_FIELDS = frozenset(TASK_FIELDS) - _ENGINE_OWNED
+_ORDERED: dict[tuple[str, ...], tuple[str, ...]] = {}
+# The engine builds what it has checked itself without re-running attrs' validators.
+_entry = positional_builder(HistoryEntry)
+_event = positional_builder(DomainEvent)
+_outcome_of: Callable[[Task, tuple[DomainEvent, ...]], Outcome]  # set below Outcome
 
 
 @attrs.frozen
@@ -65,6 +74,20 @@ class Outcome:
 
     task: Task
     events: tuple[DomainEvent, ...]
+
+
+_outcome_of = positional_builder(Outcome)
+_task = positional_builder(Task)
+_TASK = {a.name: a for a in attrs.fields(Task)}
+# The fields `open_task` takes from its caller rather than from a checked draft.
+_OPEN_CHECKED = ("id", "number", "kind", "created_at", "workflow_version")
+
+
+def _check_time(at: Any, action: str) -> None:
+    """Refuse a time that is not a timezone-aware datetime (the entry and events record it)."""
+    if not isinstance(at, datetime) or at.utcoffset() is None:
+        msg = f"the time of '{action}' must be a timezone-aware datetime, got {at!r:.80}"
+        raise InvalidPayload(msg, field="at", action=action)
 
 
 @attrs.frozen
@@ -94,6 +117,10 @@ def open_task(
     A system actor (a rule, a scheduler) is the requester but not an assignee: nobody works on
     the task as it.
     """
+    _check_time(at, OPEN)
+    if not isinstance(draft, NewTask):
+        msg = f"opening a task needs a NewTask draft, got {type(draft).__name__}"
+        raise InvalidPayload(msg, field="draft", action=OPEN)
     decision = authorizer.may_open(workflow, kind, actor)
     if not decision:
         msg = decision.reason
@@ -122,36 +149,32 @@ def open_task(
         facts = _OPENED.get(state.waiting_on) or _OPENED.setdefault(
             state.waiting_on, (state.waiting_on, None)
         )
-    entry = HistoryEntry(OPEN, actor, at, None, state.name, draft, (), cause, facts)
-    # The same fields `_opened` gives replay, spelled out: a dict per task costs time here.
-    task = Task(
-        id=task_id,
-        number=number,
-        kind=kind,
-        state=state.name,
-        subject=draft.subject,
-        requester=actor.ref,
-        recipient=draft.recipient,
-        created_at=at,
-        data=draft.data,
-        body=draft.body,
-        category=draft.category,
-        priority=draft.priority,
-        tags=draft.tags,
-        assignees=draft.assignees if actor.is_system else (actor.ref, *draft.assignees),
-        watchers=draft.watchers,
-        links=draft.links,
-        due_at=draft.due_at,
-        resolved_at=facts[1],
-        ball=facts[0],
-        history=(entry,),
-        version=1,
-        workflow_version=workflow.version,
+    assignees = draft.assignees if actor.is_system else _refs_with(actor, draft.assignees)
+    # Built without attrs' validators: the draft's fields were checked when it was made, the
+    # rest is the engine's own or checked here.
+    entry: HistoryEntry = _entry(OPEN, actor, at, None, state.name, draft, (), cause, facts, ())
+    task: Task = _task(
+        task_id, number, kind, state.name, draft.subject, actor.ref, draft.recipient, at,
+        draft.data, draft.body, draft.category, draft.priority, draft.tags, assignees,
+        draft.watchers, draft.links, draft.due_at, facts[1], (), (), facts[0], (entry,), 1,
+        workflow.version,
+    )  # fmt: skip
+    for name in _OPEN_CHECKED:
+        field = _TASK[name]
+        field.validator(task, field, getattr(task, name))  # type: ignore[misc]
+    seed_private_authors(task)
+    event: DomainEvent = _event(
+        "opened", task_id, number, kind, OPEN, actor, at, None, state.name, 1, draft, cause
     )
-    event = DomainEvent(
-        "opened", task.id, number, kind, OPEN, actor, at, None, state.name, 1, draft, cause
-    )
-    return Outcome(task, (event,))
+    return _outcome_of(task, (event,))
+
+
+def _refs_with(actor: Actor, refs: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Return the opener's ref followed by `refs`, each user once (as `Task` keeps them)."""
+    me = actor.ref
+    if me in refs:
+        return tuple(dict.fromkeys((me, *refs)))
+    return (me, *refs)
 
 
 def _opened(
@@ -249,6 +272,7 @@ def apply(
     authorizer: Authorizer = DEFAULT_AUTHORIZER,
 ) -> Outcome:
     """Take `action` on `task` as `actor` at `at`; return the new task and events, or raise."""
+    _check_time(at, action)
     # A stranger learns nothing about the task, not even which actions it has.
     seen = authorizer.may_see(task, actor)
     if not seen:
@@ -330,8 +354,8 @@ def _advance(
     changes: dict[str, Any],
     cause: Cause | None = None,
 ) -> Outcome:
-    bad = [name for name in changes if name in _ENGINE_OWNED or name not in _ORDER]
-    if bad:
+    if not changes.keys() <= _EFFECT_FIELDS:
+        bad = [name for name in changes if name not in _EFFECT_FIELDS]
         msg = (
             f"workflow '{workflow.name}': the effect of '{t.name}' may not set {sorted(bad)}; "
             f"the engine sets {sorted(_ENGINE_OWNED)}"
@@ -342,7 +366,8 @@ def _advance(
         target = workflow.state(t.target)
         was_final = task.resolved_at is not None
         changes["state"] = target.name
-        changes.setdefault("ball", target.waiting_on)
+        if "ball" not in changes:
+            changes["ball"] = target.waiting_on
         if target.final and not was_final:
             changes["resolved_at"] = at
         elif not target.final and was_final:
@@ -353,38 +378,41 @@ def _advance(
         msg = f"'{t.name}' on task {task.number} would leave it invalid: {exc}"
         raise InvalidPayload(msg, action=t.name) from exc
     # Compared as converted, so the entry names exactly the fields whose value moved.
-    changed = tuple(
-        sorted((n for n in changes if getattr(new, n) != getattr(task, n)), key=_ORDER.__getitem__)
-    )
+    key = tuple(changes)
+    ordered = _ORDERED.get(key)
+    if ordered is None:
+        ordered = tuple(sorted(key, key=_ORDER.__getitem__))
+        if len(_ORDERED) < _CHANGED_LIMIT:
+            _ORDERED[key] = ordered
+    moved = [
+        n
+        for n in ordered
+        if (value := getattr(new, n)) is not (old := getattr(task, n)) and value != old
+    ]
+    changed = tuple(moved)
     if len(_CHANGED) < _CHANGED_LIMIT:
         changed = _CHANGED.setdefault(changed, changed)
     facts, appended = _facts(task, new, changed)
     to_state: str = changes.get("state", from_state)
     version = task.version + 1
-    entry = HistoryEntry(
+    # `at` was checked by the caller, the facts are the engine's own: built without validators.
+    entry: HistoryEntry = _entry(
         t.name, actor, at, from_state, to_state, payload, changed, cause, facts, appended
     )
     # `new` is not shared yet; its entry needed its converted values, so these come last.
     append_entry(task, new, entry)
     object.__setattr__(new, "version", version)
+    task_id, number, kind, name = task.id, task.number, task.kind, t.name
     events = tuple(
-        DomainEvent(
-            name,
-            task.id,
-            task.number,
-            task.kind,
-            t.name,
-            actor,
-            at,
-            from_state,
-            to_state,
-            version,
-            payload,
-            cause,
-        )
-        for name in t.event_names
-    )
-    return Outcome(new, events)
+        [
+            _event(
+                event, task_id, number, kind, name, actor, at, from_state, to_state, version,
+                payload, cause,
+            )
+            for event in t.event_names
+        ]
+    )  # fmt: skip
+    return _outcome_of(new, events)
 
 
 def _plan(changed: tuple[str, ...]) -> tuple[Callable[[Task], tuple[Any, ...]], tuple[int, ...]]:

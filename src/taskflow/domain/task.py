@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 
+from taskflow.domain._fast import copier
 from taskflow.domain.values import (
     Actor,
     Comment,
@@ -40,6 +41,7 @@ __all__ = [
     "append_entry",
     "kept_of",
     "replace_fields",
+    "seed_private_authors",
 ]
 
 # The name of the history entry that every task's history starts with.
@@ -290,8 +292,7 @@ FACT_FIELDS: frozenset[str] = frozenset(TASK_FIELDS) - {
     "history", "version", "workflow_version",
 }  # fmt: skip
 """The fields a history entry may record a value for: those an action can change."""
-_SLOTS = tuple((Task.__dict__[name].__get__, Task.__dict__[name].__set__) for name in _FIELDS)
-_new = object.__new__
+_copy_task = copier(Task)
 
 
 def replace_fields(task: Task, changes: dict[str, Any]) -> Task:
@@ -300,9 +301,7 @@ def replace_fields(task: Task, changes: dict[str, Any]) -> Task:
     The unchanged fields were converted and validated when they were first set; re-running
     `Task.__init__` for all of them on every action doubled the engine's cost.
     """
-    new = _new(Task)
-    for get, put in _SLOTS:
-        put(new, get(task))
+    new: Task = _copy_task(task)
     _carry_derived(task, new, changes)
     for name, value in changes.items():
         field = _FIELDS.get(name)
@@ -341,12 +340,13 @@ def _carry_derived(task: Task, new: Task, changes: dict[str, Any]) -> None:
     items are then the very same objects.
     """
     added: dict[str, tuple[Any, ...]] = {}
-    for name in ("comments", "history"):
-        if name in changes:
-            old, value = getattr(task, name), changes[name]
-            if not isinstance(value, tuple) or value[: len(old)] != old:
-                return  # not an extension: `new` works out what it needs when asked
-            added[name] = value[len(old) :]
+    if "comments" in changes or "history" in changes:
+        for name in ("comments", "history"):
+            if name in changes:
+                old, value = getattr(task, name), changes[name]
+                if not isinstance(value, tuple) or value[: len(old)] != old:
+                    return  # not an extension: `new` works out what it needs when asked
+                added[name] = value[len(old) :]
     _LINEAGE.__set__(new, (len(task.history), len(task.comments)))
     try:
         known: frozenset[CompanyId] = _PRIVATE.__get__(task)
@@ -358,6 +358,14 @@ def _carry_derived(task: Task, new: Task, changes: dict[str, Any]) -> None:
     _PRIVATE.__set__(new, known)
 
 
+def seed_private_authors(task: Task) -> None:
+    """Record that a task just opened hides nothing from anyone (its 'open' entry is public)."""
+    _PRIVATE.__set__(task, _NOBODY)
+
+
+_NOBODY: frozenset[CompanyId] = frozenset()
+
+
 def append_entry(task: Task, new: Task, entry: HistoryEntry) -> None:
     """Give `new` (a copy of `task` not yet shared) `task`'s history plus `entry`, for the engine."""
     object.__setattr__(new, "history", (*task.history, entry))
@@ -365,9 +373,11 @@ def append_entry(task: Task, new: Task, entry: HistoryEntry) -> None:
         known: frozenset[CompanyId] = _PRIVATE.__get__(new)
     except AttributeError:
         return
-    more = _private_authors(task, (), (entry,))
-    if not more <= known:
-        _PRIVATE.__set__(new, known | more)
+    author = entry.actor.company
+    if author in known or getattr(entry.payload, "visible_to_company", None) is None:
+        return  # an entry every party sees, or one whose author is known to hide something
+    if not all(_entry_visible(entry, p) for p in (task.requester.company, task.recipient)):
+        _PRIVATE.__set__(new, known | {author})
 
 
 def kept_of(after: Task, before: Task) -> tuple[int, int] | None:
