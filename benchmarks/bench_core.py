@@ -6,6 +6,9 @@ Run from the repository root::
         [--repeat R] [--clock cpu|wall] [--dir DIR] [--json PATH]
     .venv/bin/python benchmarks/bench_core.py --quick
 
+0. The bare floor: a mutable dict per task and a transition table doing the same five steps,
+   refusing a wrong-state action and a non-PDF upload, with a history tuple per step and no
+   other field: the least any implementation of this workload does.
 1. The document-request lifecycles of bench_engine.py (open, upload, reject, upload, accept)
    through the engine against bench_engine's hand-written dict baseline.
 2. The same lifecycles through `TaskService` with `InMemoryRepository`, `RecordingNotifier`,
@@ -74,6 +77,9 @@ from taskflow.ports import Changeset
 # one action on SQLite costs the same (within 1.5x) for 5 and for 5,000 history entries.
 SPEED_TARGET = 5.3
 STORAGE_TARGET = 1.5
+# Targets from the performance issue, against the bare floor of part 0.
+FLOOR_ENGINE_TARGET = 12.0
+FLOOR_SERVICE_TARGET = 30.0
 
 DEFAULT_LIFECYCLES = bench_engine.DEFAULT_LIFECYCLES  # as many as the 5.3x was measured with
 DEFAULT_ACTIONS = 100
@@ -139,7 +145,76 @@ def run_service(lifecycles: Iterable[Lifecycle]) -> dict[str, Task]:
     return {key: repository.get(task_id) for key, task_id in ids}
 
 
+# --------------------------------------------------------------------------------------------
+# 0. The bare floor: the least code that runs the same five steps with the same two refusals.
+# --------------------------------------------------------------------------------------------
+
+FLOOR_TABLE: dict[tuple[str, str], str] = {
+    ("requested", UPLOAD): "uploaded",
+    ("rejected", UPLOAD): "uploaded",
+    ("uploaded", REJECT): "rejected",
+    ("uploaded", ACCEPT): "accepted",
+}
+
+
+class FloorRefused(Exception):
+    """A step the bare floor refuses: a wrong-state action or a file that is not a PDF."""
+
+
+def floor_act(task: dict[str, Any], action: str, who: str, arg: Any = None) -> None:
+    """Take one step on a mutable dict task: table lookup, the PDF check, a history tuple."""
+    state = task["state"]
+    target = FLOOR_TABLE.get((state, action))
+    if target is None:
+        msg = f"{action} not allowed in {state}"
+        raise FloorRefused(msg)
+    if action == UPLOAD:
+        if arg.media_type != bench_engine.PDF:
+            msg = "upload needs a PDF"
+            raise FloorRefused(msg)
+        task["file"] = arg
+    elif action == REJECT:
+        task["reason"] = arg
+    task["state"] = target
+    task["history"].append((who, action, state, target))
+
+
+def run_floor(lifecycles: Iterable[Lifecycle]) -> dict[str, dict[str, Any]]:
+    """Run every lifecycle on bare mutable dicts (no fields beyond state, answer and history)."""
+    tasks: dict[str, dict[str, Any]] = {}
+    for lc in lifecycles:
+        task: dict[str, Any] = {"state": "requested", "history": []}
+        buyer, supplier = ACTOR_POOL_USERS[lc.requester], ACTOR_POOL_USERS[lc.supplier]
+        floor_act(task, UPLOAD, supplier, lc.first_file)
+        floor_act(task, REJECT, buyer, lc.reason)
+        floor_act(task, UPLOAD, supplier, lc.second_file)
+        floor_act(task, ACCEPT, buyer)
+        tasks[lc.task_id] = task
+    return tasks
+
+
+ACTOR_POOL_USERS: tuple[str, ...] = tuple(user for user, _ in bench_engine.ACTOR_POOL)
+
+
+def check_floor() -> None:
+    """Prove the floor refuses what taskflow refuses: a wrong-state action and a non-PDF upload."""
+    lc = next(make_lifecycles(1))
+    for steps in (
+        [(ACCEPT, None)],
+        [(UPLOAD, lc.first_file._replace(media_type="image/png"))],
+    ):
+        task: dict[str, Any] = {"state": "requested", "history": []}
+        try:
+            for action, arg in steps:
+                floor_act(task, action, "sam", arg)
+        except FloorRefused:
+            continue
+        msg = f"the bare floor accepted {steps}"
+        raise AssertionError(msg)
+
+
 SIDES: dict[str, bench_engine.Runner] = {
+    "floor": run_floor,
     "baseline": bench_engine.run_baseline,
     "engine": bench_engine.run_engine,
     "service": run_service,
@@ -371,6 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"rounds: best of {args.repeat}, every side in every round; parts 1-2 by {args.clock} "
         "time, gc on; part 3 by wall time (CPU time beside it)"
     )
+    check_floor()
     lifecycles = list(make_lifecycles(args.lifecycles))
     for run in SIDES.values():
         run(lifecycles[:200])  # warm up
@@ -442,12 +518,19 @@ def _report(
     rate = {name: n / seconds for name, seconds in best.items()}
     print()
     print(
-        f"1. engine against the dict baseline: {n:,} document-request lifecycles per side and "
+        f"0-1. engine against the bare floor and the dict baseline: {n:,} document-request lifecycles per side and "
         f"round (open + 4 actions, {SHORT} history entries each)"
     )
-    for name in ("baseline", "engine"):
+    for name in ("floor", "baseline", "engine"):
         print(f"{name + ':':<17} {rate[name]:>9,.0f} lifecycles/s (best {best[name]:.3f} s)")
     engine = best["engine"] / best["baseline"]
+    engine_floor = best["engine"] / best["floor"]
+    service_floor = best["service"] / best["floor"]
+    print(
+        f"engine: {engine_floor:.1f}x the bare floor's time (a mutable dict table doing the same "
+        f"five steps and two refusals; target <= {FLOOR_ENGINE_TARGET}x): "
+        f"{_verdict(engine_floor, FLOOR_ENGINE_TARGET)}"
+    )
     engine_ok = _verdict(engine, SPEED_TARGET)
     print(
         f"engine: {engine:.2f}x the baseline's time (target: no worse than {SPEED_TARGET}x): {engine_ok}"
@@ -464,6 +547,10 @@ def _report(
     print(
         f"service + memory: {best['service'] / best['baseline']:.2f}x the baseline's time, "
         f"{best['service'] / best['engine']:.2f}x the engine's"
+    )
+    print(
+        f"service + memory: {service_floor:.1f}x the bare floor's time "
+        f"(target <= {FLOOR_SERVICE_TARGET}x): {_verdict(service_floor, FLOOR_SERVICE_TARGET)}"
     )
 
     short = _best(short_timings, args.actions)
@@ -498,7 +585,10 @@ def _report(
     )
     print()
     print(
-        f"summary: engine {engine:.2f}x the baseline (target <= {SPEED_TARGET}x) {engine_ok}; "
+        f"summary: engine {engine_floor:.1f}x the floor (target <= {FLOOR_ENGINE_TARGET}x) "
+        f"{_verdict(engine_floor, FLOOR_ENGINE_TARGET)}, service {service_floor:.1f}x the floor "
+        f"(target <= {FLOOR_SERVICE_TARGET}x) {_verdict(service_floor, FLOOR_SERVICE_TARGET)}; "
+        f"engine {engine:.2f}x the baseline (target <= {SPEED_TARGET}x) {engine_ok}; "
         f"SQLite long/short {growth:.2f}x (target <= {STORAGE_TARGET}x) {growth_ok}"
     )
     return {
@@ -515,6 +605,8 @@ def _report(
         },
         "lifecycles_per_s": rate,
         "engine_vs_baseline": engine,
+        "engine_vs_floor": engine_floor,
+        "service_vs_floor": service_floor,
         "service_vs_baseline": best["service"] / best["baseline"],
         "service_vs_engine": best["service"] / best["engine"],
         "sqlite": {
@@ -535,6 +627,14 @@ def _report(
             "raw_ms_per_write": {size: 1000 * s for size, s in floor.items()},
         },
         "targets": {
+            "engine_vs_floor": {
+                "target": FLOOR_ENGINE_TARGET,
+                "verdict": _verdict(engine_floor, FLOOR_ENGINE_TARGET),
+            },
+            "service_vs_floor": {
+                "target": FLOOR_SERVICE_TARGET,
+                "verdict": _verdict(service_floor, FLOOR_SERVICE_TARGET),
+            },
             "engine_vs_baseline": {"target": SPEED_TARGET, "verdict": engine_ok},
             "long_vs_short": {"target": STORAGE_TARGET, "verdict": growth_ok},
         },

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 import attrs
+import pytest
 
 from taskflow import TaskId
 
@@ -51,7 +52,8 @@ def test_quick_run_exits_0_and_prints_every_section(tmp_path):
     assert "CPUs" in lines[1]
     assert lines[2] == f"taskflow: {ROOT / 'src' / 'taskflow' / '__init__.py'}"
     for start in (
-        "1. engine against the dict baseline: 2,000 document-request lifecycles",
+        "0-1. engine against the bare floor and the dict baseline: 2,000 document-request",
+        "floor: ",
         "baseline: ",
         "engine: ",
         "2. the same lifecycles through TaskService + InMemoryRepository",
@@ -65,13 +67,16 @@ def test_quick_run_exits_0_and_prints_every_section(tmp_path):
     ):
         assert any(line.startswith(start) for line in lines), start
     rates = [line for line in lines if "lifecycles/s" in line]
-    assert len(rates) == 3
+    assert len(rates) == 4
     assert any(line.startswith("engine: ") and "the baseline's time" in line for line in lines)
     assert any("the baseline's time" in line and "the engine's" in line for line in lines)
+    assert any(line.startswith("engine: ") and "the bare floor's time" in line for line in lines)
     (summary,) = [line for line in lines if line.startswith("summary: ")]
-    assert summary.count(" met") + summary.count(" missed") == 2
+    assert summary.count(" met") + summary.count(" missed") == 4
     report = json.loads(figures.read_text())
-    assert set(report["lifecycles_per_s"]) == {"baseline", "engine", "service"}
+    assert set(report["lifecycles_per_s"]) == {"floor", "baseline", "engine", "service"}
+    assert report["engine_vs_floor"] > 0
+    assert report["service_vs_floor"] > 0
     assert report["sqlite"]["long"]["entries"] == [200, 210]
     assert report["sqlite"]["long"]["body_bytes"] > report["sqlite"]["short"]["body_bytes"]
     assert {t["verdict"] for t in report["targets"].values()} <= {"met", "missed"}
@@ -146,3 +151,30 @@ def test_each_short_task_has_five_entries_when_it_is_commented_on(tmp_path):
 
         assert [len(store.repository.get(TaskId(i)).history) for i in ids] == [6] * 4
         assert bench.body_length(tmp_path / "core.db", ids[0]) > 0
+
+
+def test_floor_refuses_a_wrong_state_action_and_a_non_pdf_upload():
+    bench = _load()
+    bench.check_floor()
+    lc = next(bench.make_lifecycles(1))
+    task = {"state": "requested", "history": []}
+    with pytest.raises(bench.FloorRefused):
+        bench.floor_act(task, bench.ACCEPT, "bea")
+    with pytest.raises(bench.FloorRefused):
+        bench.floor_act(task, bench.UPLOAD, "sam", lc.first_file._replace(media_type="text/plain"))
+    assert task == {"state": "requested", "history": []}
+
+
+def test_floor_runs_the_five_steps_of_every_lifecycle():
+    bench = _load()
+    lifecycles = list(bench.make_lifecycles(3))
+    tasks = bench.run_floor(lifecycles)
+    assert set(tasks) == {lc.task_id for lc in lifecycles}
+    for task in tasks.values():
+        assert task["state"] == "accepted"
+        assert [step[1:] for step in task["history"]] == [
+            ("upload", "requested", "uploaded"),
+            ("reject", "uploaded", "rejected"),
+            ("upload", "rejected", "uploaded"),
+            ("accept", "uploaded", "accepted"),
+        ]
