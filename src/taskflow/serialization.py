@@ -193,6 +193,12 @@ def _structure_bool(value: Any, cl: Any) -> bool:
 
 
 def _structure_enum(value: Any, cl: type[enum.Enum]) -> enum.Enum:
+    try:
+        member = cl._value2member_map_.get(value)
+    except TypeError:  # an unhashable value is no member's
+        member = None
+    if member is not None and type(member.value) is type(value):
+        return member
     for member in cl:
         if member.value == value and type(member.value) is type(value):
             return member
@@ -386,10 +392,16 @@ def _make_converter() -> cattrs.Converter:
         else:
             target = tuple
 
+        plain_text = handler is _structure_str and elem is str
+
         def structure(value: Any, _: Any) -> Any:
             if not isinstance(value, list | tuple):
                 msg = f"expected a list, got {_describe(value)}"
                 raise _Refused(msg)
+            if plain_text and all(type(item) is str for item in value):
+                return target(value)  # the common case, checked without a hook call per item
+            with suppress(Exception):  # the loop of `_structure_each` then names each failure
+                return target([handler(item, elem) for item in value])
             return target(_structure_each(cl, value, repeat((handler, elem))))
 
         return structure
