@@ -99,9 +99,8 @@ class InMemoryRepository:
                 self._tasks[task.id] = task
                 self._index(task, values[task.id], new=True)
             for task, _ in changes.saved:
-                self._unindex(self._tasks[task.id])
+                self._move(self._tasks[task.id], task, values[task.id])
                 self._tasks[task.id] = task
-                self._index(task, values[task.id])
             ids: list[int] = []
             for message, body in zip(changes.messages, bodies, strict=True):
                 self._outbox_last += 1
@@ -318,19 +317,42 @@ class InMemoryRepository:
         for name, value in values.items():
             bisect.insort(self._fields[(name, str(index_tag(value)))], (value, task.id))
 
-    def _unindex(self, task: Task) -> None:
-        """Take a stored task out of the indexes of the fields that may change."""
-        # Companies and creation times never change, so their indexes keep the task.
-        if task.ball_company is not None:
-            self._by_ball[task.ball_company].discard(task.id)
-        for ref in task.assignees:
-            self._by_assignee[ref].discard(task.id)
-        if task.due_at is not None:
-            due = self._due[task.is_open]
-            del due[bisect.bisect_left(due, (task.due_at, task.id))]
-        for name, value in self._values.pop(task.id, {}).items():
-            entries = self._fields[(name, str(index_tag(value)))]
-            del entries[bisect.bisect_left(entries, (value, task.id))]
+    def _move(self, old: Task, new: Task, values: dict[str, IndexValue]) -> None:
+        """Re-index a saved task, touching only the index keys whose value changed."""
+        task_id = new.id
+        if old.ball_company != new.ball_company:
+            if old.ball_company is not None:
+                self._by_ball[old.ball_company].discard(task_id)
+            if new.ball_company is not None:
+                self._by_ball[new.ball_company].add(task_id)
+        if old.assignees != new.assignees:
+            for ref in old.assignees:
+                self._by_assignee[ref].discard(task_id)
+            for ref in new.assignees:
+                self._by_assignee[ref].add(task_id)
+        if old.due_at != new.due_at or old.is_open != new.is_open:
+            if old.due_at is not None:
+                due = self._due[old.is_open]
+                del due[bisect.bisect_left(due, (old.due_at, task_id))]
+            if new.due_at is not None:
+                bisect.insort(self._due[new.is_open], (new.due_at, task_id))
+        before = self._values.get(task_id, {})
+        for name, value in before.items():
+            if not _same_key(values.get(name, _MISSING), value):
+                entries = self._fields[(name, str(index_tag(value)))]
+                del entries[bisect.bisect_left(entries, (value, task_id))]
+        for name, value in values.items():
+            if not _same_key(before.get(name, _MISSING), value):
+                bisect.insort(self._fields[(name, str(index_tag(value)))], (value, task_id))
+        self._values[task_id] = values
+
+
+_MISSING = object()
+
+
+def _same_key(a: object, b: object) -> bool:
+    """Tell whether two index values are one key: equal and of one type (1, 1.0 and True differ)."""
+    return type(a) is type(b) and a == b
 
 
 def _first(pair: tuple[Any, Any]) -> Any:
