@@ -1,5 +1,53 @@
-"""The SLA engine: business calendars, SLA policies and the state of their targets (pure)."""
+"""The SLA engine (pure): business calendars, SLA policies and the state of their targets."""
 
 from taskflow.sla.calendar import ALWAYS, WEEKDAYS, BusinessCalendar, Span, holidays_from
+from taskflow.sla.policy import (
+    ESCALATE,
+    SLA_ESCALATED,
+    SLA_NEXT_EVENT,
+    Escalate,
+    EscalationLevel,
+    SlaPolicies,
+    SlaPolicy,
+    SlaRule,
+    SlaState,
+    SlaSubject,
+    Target,
+    TargetState,
+    due_escalations,
+    escalation_action,
+    fired_escalations,
+    is_customer_reply,
+    is_response,
+    next_sla_event,
+    sla_state,
+    state_of,
+)
 
-__all__ = ["ALWAYS", "WEEKDAYS", "BusinessCalendar", "Span", "holidays_from"]
+__all__ = [
+    "ALWAYS",
+    "ESCALATE",
+    "SLA_ESCALATED",
+    "SLA_NEXT_EVENT",
+    "WEEKDAYS",
+    "BusinessCalendar",
+    "Escalate",
+    "EscalationLevel",
+    "SlaPolicies",
+    "SlaPolicy",
+    "SlaRule",
+    "SlaState",
+    "SlaSubject",
+    "Span",
+    "Target",
+    "TargetState",
+    "due_escalations",
+    "escalation_action",
+    "fired_escalations",
+    "holidays_from",
+    "is_customer_reply",
+    "is_response",
+    "next_sla_event",
+    "sla_state",
+    "state_of",
+]
