@@ -55,7 +55,8 @@ import enum
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from itertools import repeat
 from typing import Any, get_args, get_origin
 
@@ -277,6 +278,39 @@ def _structure_date(value: Any, cl: Any) -> date:
         raise _Refused(msg) from None
 
 
+def _unstructure_decimal(value: Decimal) -> str:
+    # Money and hours stay exact: a decimal is written as its string, never as a float.
+    if not value.is_finite():
+        msg = f"cannot serialize the decimal {value}: only finite amounts are stored"
+        raise InvalidPayload(msg)
+    return str(value)
+
+
+def _structure_decimal(value: Any, cl: Any) -> Decimal:
+    if not isinstance(value, str):
+        msg = f"expected a decimal number as a string like '12.50', got {_describe(value)}"
+        raise _Refused(msg)
+    try:
+        parsed = Decimal(value)
+    except InvalidOperation:
+        parsed = Decimal("NaN")
+    if not parsed.is_finite():
+        msg = f"expected a decimal number as a string like '12.50', got {value!r}"
+        raise _Refused(msg)
+    return parsed
+
+
+def _unstructure_timedelta(value: timedelta) -> float:
+    return value.total_seconds()
+
+
+def _structure_timedelta(value: Any, cl: Any) -> timedelta:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        msg = f"expected a duration in seconds, got {_describe(value)}"
+        raise _Refused(msg)
+    return timedelta(seconds=value)
+
+
 def _json_key(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
@@ -359,6 +393,8 @@ def _make_converter() -> cattrs.Converter:
         (bool, _structure_bool),
         (datetime, _structure_datetime),
         (date, _structure_date),
+        (Decimal, _structure_decimal),
+        (timedelta, _structure_timedelta),
     ):
         converter.register_structure_hook(cl, structure)
     converter.register_unstructure_hook(str, _unstructure_str)
@@ -366,6 +402,8 @@ def _make_converter() -> cattrs.Converter:
     converter.register_unstructure_hook(bool, _unstructure_bool)
     converter.register_unstructure_hook(datetime, _unstructure_datetime)
     converter.register_unstructure_hook(date, _unstructure_date)
+    converter.register_unstructure_hook(Decimal, _unstructure_decimal)
+    converter.register_unstructure_hook(timedelta, _unstructure_timedelta)
     # StrEnum and IntEnum are registered by name too: their MRO puts str or int before Enum.
     for base in (enum.Enum, enum.StrEnum, enum.IntEnum):
         converter.register_structure_hook(base, _structure_enum)

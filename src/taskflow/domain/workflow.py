@@ -313,12 +313,14 @@ def _authorization_problems(t: Transition) -> list[str]:
             f"'{Operation.CREATE}', reading it '{Operation.SEE}')"
         )
     if t.editable is not None:
+        # A kind's own edit payload may name the fields it can change (`EDITABLE_FIELDS`).
+        editable = frozenset(getattr(t.payload, "EDITABLE_FIELDS", EDITABLE_FIELDS))
         for side, fields in t.editable.items():
-            unknown = sorted(fields - EDITABLE_FIELDS)
+            unknown = sorted(fields - editable)
             if unknown:
                 problems.append(
                     f"action '{t.name}' lets the {side.value} edit {unknown}, which are not "
-                    f"editable; choose from {sorted(EDITABLE_FIELDS)}"
+                    f"editable; choose from {sorted(editable)}"
                 )
         if not callable(getattr(t.payload, "fields", None)):
             problems.append(

@@ -7,6 +7,7 @@ from taskflow.kinds.agreement import AGREEMENT
 from taskflow.kinds.audit import AUDIT
 from taskflow.kinds.contact import CONTACT
 from taskflow.kinds.corrective_action import CORRECTIVE_ACTION
+from taskflow.kinds.crm_task import CRM_TASK
 from taskflow.kinds.document import DOCUMENT_REQUEST, PRODUCT_DOCUMENT_REQUEST
 from taskflow.kinds.evaluation import EVALUATION
 from taskflow.kinds.general import GENERAL
@@ -29,6 +30,7 @@ BUILTIN_KINDS: tuple[TaskKind, ...] = (
     QUESTION,
     SUPPORT_TICKET,
     COMPLAINT_TICKET,
+    CRM_TASK,
 )
 
 

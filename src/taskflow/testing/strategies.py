@@ -20,6 +20,7 @@ from taskflow.domain.common import AddComment, Assign, Edit
 from taskflow.domain.registry import Registry, TaskKind
 from taskflow.domain.task import Cause, NewTask, Task
 from taskflow.domain.values import (
+    DEFAULT_CATEGORIES,
     PDF,
     Actor,
     ActorType,
@@ -37,6 +38,15 @@ from taskflow.kinds.agreement import Agreement, RejectSigned, ReplaceDocument, U
 from taskflow.kinds.audit import AddFiles, Audit, RequestMore
 from taskflow.kinds.contact import NOT_APPLICABLE, Contact, ContactRequest
 from taskflow.kinds.corrective_action import CorrectiveAction, Reopen, Resolve
+from taskflow.kinds.crm_task import (
+    AddDocument,
+    CrmEdit,
+    CrmTask,
+    Document,
+    Regarding,
+    TrackerLinked,
+    WorkType,
+)
 from taskflow.kinds.document import (
     Decline,
     DocumentRequest,
@@ -215,6 +225,8 @@ class KindStrategies:
             return st.builds(Assign, st.lists(st.sampled_from(everyone), min_size=1, max_size=2))
         if payload_type is Edit:
             return _edits(parties)
+        if payload_type is CrmEdit and payload_type not in self.types:
+            return _crm_edits(parties)
         return self.for_type(payload_type)
 
 
@@ -235,6 +247,62 @@ def _edits(parties: Parties) -> st.SearchStrategy[Edit]:
     return chosen.flatmap(
         lambda names: st.fixed_dictionaries({n: values[n] for n in sorted(names)}).map(
             lambda fields: Edit(**fields)
+        )
+    )
+
+
+_HOURS = st.decimals(0, 1000, places=2, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def crm_tasks(draw: st.DrawFn) -> CrmTask:
+    """Generate valid CRM task data: billed only when billable, not complete, no tracker link yet."""
+    work_type = draw(st.sampled_from(WorkType))
+    start = draw(st.none() | aware_datetimes())
+    planned = work_type is WorkType.TASK and start is not None
+    return CrmTask(
+        regarding=draw(st.builds(Regarding, st.sampled_from(["account", "user"]), _slugs())),
+        work_type=work_type,
+        start=draw(st.none() | st.dates(date(2020, 1, 1), date(2040, 1, 1))),
+        percent_complete=draw(st.integers(0, 99)),
+        estimated_hours=draw(st.none() | _HOURS),
+        billable=draw(st.booleans()),
+        notice_on_change=draw(st.booleans()),
+        notice_on_complete=draw(st.booleans()),
+        save_to_tracker=draw(st.booleans()),
+        entered_by_name=draw(st.none() | texts(max_size=20)),
+        price=draw(st.none() | _HOURS),
+        planned_start=start if planned else None,
+        planned_end=start + timedelta(days=draw(st.integers(0, 30))) if start and planned else None,
+    )
+
+
+def _crm_edits(parties: Parties) -> st.SearchStrategy[CrmEdit]:
+    # A few fields at a time, so portal rights meet allowed and refused fields, and the data's
+    # rules (billed needs billable, 100 % needs complete, tickets have no plan) are met or broken.
+    everyone = [a.ref for a in parties.everyone]
+    values: dict[str, st.SearchStrategy[Any]] = {
+        "subject": texts(),
+        "body": st.text(max_size=40),
+        "category": _mostly(st.sampled_from(DEFAULT_CATEGORIES), texts(max_size=20)),
+        "priority": st.sampled_from(Priority),
+        "tags": st.frozensets(_slugs(), max_size=3),
+        "due_at": aware_datetimes(),
+        "watchers": st.lists(st.sampled_from(everyone), max_size=2),
+        "percent_complete": st.integers(0, 100),
+        "actual_hours": _HOURS,
+        "billable": st.booleans(),
+        "billed": st.booleans(),
+        "notice_on_change": st.booleans(),
+        "notice_on_complete": st.booleans(),
+        "entered_by_phone": texts(max_size=12),
+        "mileage": _HOURS,
+        "planned_start": aware_datetimes(),
+    }
+    chosen = st.sets(st.sampled_from(sorted(values)), max_size=3)
+    return chosen.flatmap(
+        lambda names: st.fixed_dictionaries({n: values[n] for n in sorted(names)}).map(
+            lambda fields: CrmEdit(**fields)
         )
     )
 
@@ -436,6 +504,14 @@ def builtin_strategies() -> KindStrategies:
             SendBack: st.builds(SendBack, texts()),
             AttachQuestions: _attachments(),
             QuestionChange: _question_changes(),
+            CrmTask: crm_tasks(),
+            AddDocument: st.builds(
+                AddDocument,
+                st.builds(
+                    Document, file_refs(), texts(max_size=12), st.booleans(), st.text(max_size=20)
+                ),
+            ),
+            TrackerLinked: st.builds(TrackerLinked, _slugs().map(lambda s: f"BUG-{s}")),
         }
     )
 
