@@ -5,6 +5,7 @@ from __future__ import annotations
 from taskflow.domain.registry import Registry, TaskKind
 from taskflow.kinds.agreement import AGREEMENT
 from taskflow.kinds.audit import AUDIT
+from taskflow.kinds.booking import BOOKING_TASK
 from taskflow.kinds.contact import CONTACT
 from taskflow.kinds.corrective_action import CORRECTIVE_ACTION
 from taskflow.kinds.document import DOCUMENT_REQUEST, PRODUCT_DOCUMENT_REQUEST
@@ -29,6 +30,7 @@ BUILTIN_KINDS: tuple[TaskKind, ...] = (
     QUESTION,
     SUPPORT_TICKET,
     COMPLAINT_TICKET,
+    BOOKING_TASK,
 )
 
 

@@ -35,6 +35,14 @@ from taskflow.domain.values import (
 from taskflow.errors import TaskflowError
 from taskflow.kinds.agreement import Agreement, RejectSigned, ReplaceDocument, UploadSigned
 from taskflow.kinds.audit import AddFiles, Audit, RequestMore
+from taskflow.kinds.booking import (
+    TIED_ACTIONS,
+    BookingAction,
+    BookingMade,
+    BookingTask,
+    ChangeAction,
+    MarkResolved,
+)
 from taskflow.kinds.contact import NOT_APPLICABLE, Contact, ContactRequest
 from taskflow.kinds.corrective_action import CorrectiveAction, Reopen, Resolve
 from taskflow.kinds.document import (
@@ -363,6 +371,32 @@ def _question_changes() -> st.SearchStrategy[QuestionChange]:
     return st.builds(QuestionChange, ids, states)
 
 
+def _booking_refs() -> st.SearchStrategy[str]:
+    return st.integers(1000, 9999).map(lambda n: f"BK-{n}")
+
+
+def _booking_tasks() -> st.SearchStrategy[BookingTask]:
+    # Always a task that may be opened: a tied action names a booking, a standalone one its
+    # customer (existing or new).
+    tied = st.builds(
+        lambda action, ref: BookingTask(action=action, booking_ref=ref),
+        st.sampled_from(BookingAction),
+        _booking_refs(),
+    )
+    untied = st.sampled_from([a for a in BookingAction if a not in TIED_ACTIONS])
+    existing = st.builds(
+        lambda action, customer: BookingTask(action=action, customer_id=customer),
+        untied,
+        _slugs(),
+    )
+    new = st.builds(
+        lambda action, name: BookingTask(action=action, customer_name=name),
+        untied,
+        texts(max_size=20),
+    )
+    return tied | existing | new
+
+
 def builtin_strategies() -> KindStrategies:
     """Return the strategy table for every built-in kind's data and payloads."""
     doc_types = st.sampled_from(["ISO 9001", "Safety data sheet", "Insurance", "Tax form"])
@@ -436,6 +470,14 @@ def builtin_strategies() -> KindStrategies:
             SendBack: st.builds(SendBack, texts()),
             AttachQuestions: _attachments(),
             QuestionChange: _question_changes(),
+            BookingTask: _booking_tasks(),
+            ChangeAction: st.builds(
+                ChangeAction, st.sampled_from(BookingAction), st.none() | _booking_refs()
+            ),
+            MarkResolved: st.builds(
+                MarkResolved, st.none() | texts(max_size=20), st.none() | _booking_refs()
+            ),
+            BookingMade: st.builds(BookingMade, _booking_refs()),
         }
     )
 
