@@ -6,6 +6,7 @@ from taskflow.domain.registry import Registry, TaskKind
 from taskflow.kinds.agreement import AGREEMENT
 from taskflow.kinds.audit import AUDIT
 from taskflow.kinds.booking import BOOKING_TASK
+from taskflow.kinds.booking_request import BOOKING_OFFER, BOOKING_REQUEST
 from taskflow.kinds.contact import CONTACT
 from taskflow.kinds.corrective_action import CORRECTIVE_ACTION
 from taskflow.kinds.document import DOCUMENT_REQUEST, PRODUCT_DOCUMENT_REQUEST
@@ -31,6 +32,8 @@ BUILTIN_KINDS: tuple[TaskKind, ...] = (
     SUPPORT_TICKET,
     COMPLAINT_TICKET,
     BOOKING_TASK,
+    BOOKING_REQUEST,
+    BOOKING_OFFER,
 )
 
 

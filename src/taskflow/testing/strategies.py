@@ -43,6 +43,16 @@ from taskflow.kinds.booking import (
     ChangeAction,
     MarkResolved,
 )
+from taskflow.kinds.booking_request import (
+    BookingOffer,
+    BookingRequest,
+    Broadcast,
+    Confirm,
+    OfferAccepted,
+    Place,
+    Rate,
+    TimeWindow,
+)
 from taskflow.kinds.contact import NOT_APPLICABLE, Contact, ContactRequest
 from taskflow.kinds.corrective_action import CorrectiveAction, Reopen, Resolve
 from taskflow.kinds.document import (
@@ -375,6 +385,24 @@ def _booking_refs() -> st.SearchStrategy[str]:
     return st.integers(1000, 9999).map(lambda n: f"BK-{n}")
 
 
+def _service_names() -> st.SearchStrategy[tuple[str, ...]]:
+    return st.lists(
+        st.sampled_from(["cleaning", "ironing", "windows", "garden"]), min_size=1, max_size=3
+    ).map(tuple)
+
+
+def _places() -> st.SearchStrategy[Place]:
+    return st.builds(Place, st.sampled_from(["Home", "Office"]), st.floats(45, 46), st.floats(7, 8))
+
+
+def _windows() -> st.SearchStrategy[TimeWindow]:
+    return st.builds(
+        lambda start, hours: TimeWindow(start, start + timedelta(hours=hours)),
+        aware_datetimes(),
+        st.integers(1, 8),
+    )
+
+
 def _booking_tasks() -> st.SearchStrategy[BookingTask]:
     # Always a task that may be opened: a tied action names a booking, a standalone one its
     # customer (existing or new).
@@ -478,6 +506,38 @@ def builtin_strategies() -> KindStrategies:
                 MarkResolved, st.none() | texts(max_size=20), st.none() | _booking_refs()
             ),
             BookingMade: st.builds(BookingMade, _booking_refs()),
+            BookingRequest: st.builds(
+                BookingRequest,
+                customer_id=_slugs(),
+                services=_service_names(),
+                place=_places(),
+                window=_windows(),
+            ),
+            BookingOffer: st.builds(
+                BookingOffer,
+                request_id=_slugs(),
+                provider_id=_slugs(),
+                services=_service_names(),
+                place=_places(),
+                window=_windows(),
+                expires_at=aware_datetimes(),
+            ),
+            Confirm: st.builds(
+                Confirm,
+                _slugs(),
+                _slugs().map(CompanyId),
+                st.integers(0, 100),
+                st.sampled_from(["match", "alternative"]),
+            ),
+            # Mostly expiring after the machine's clock (which stays before 2040).
+            Broadcast: st.builds(
+                Broadcast,
+                st.lists(_slugs(), max_size=3),
+                aware_datetimes(datetime(2041, 1, 1, tzinfo=UTC), datetime(2045, 1, 1, tzinfo=UTC))
+                | aware_datetimes(),
+            ),
+            OfferAccepted: st.builds(OfferAccepted, _slugs(), _slugs(), _slugs().map(CompanyId)),
+            Rate: st.builds(Rate, st.integers(1, 5), st.text(max_size=20)),
         }
     )
 
