@@ -14,7 +14,7 @@ answers the customer's views: bookings, upcoming calendar, series, history, rati
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -60,9 +60,11 @@ from taskflow.kinds.booking_request import (
     Confirm,
     OfferAccepted,
     Rate,
+    TimeWindow,
     rank_providers,
     score_provider,
 )
+from taskflow.kinds.recurrence import Recurrence, occurrences
 
 __all__ = [
     "BOOKING_MADE_TOPIC",
@@ -473,3 +475,48 @@ class Bookings:
         return sorted(
             self.service.find(actor, query), key=lambda t: t.data.window.start, reverse=True
         )
+
+    # --- recurring bookings (BR1) ------------------------------------------------------------
+
+    def generate_series(
+        self,
+        actor: Actor,
+        template: NewTask,
+        rule: Recurrence,
+        *,
+        series_id: str,
+        now: datetime,
+        horizon: timedelta,
+    ) -> tuple[Task, ...]:
+        """Open one booking request per occurrence of `rule` from `now` to `now + horizon`; idempotent.
+
+        `template` is a booking request draft whose window gives each occurrence's length; each
+        request carries `series_id` and its occurrence. An occurrence that has a request already
+        is skipped, so running it again creates nothing new. Needs `taskflow[bookings]`.
+        """
+        data = template.data
+        if not isinstance(data, BookingRequest):
+            msg = f"generate_series needs a BookingRequest draft, got {type(data).__name__}"
+            raise InvalidPayload(msg, field="template")
+        length = data.window.end - data.window.start
+        starts = occurrences(rule, now, now + horizon)
+        made: list[Task] = []
+        for start in starts:
+            key = f"{series_id}@{start.isoformat()}"
+            query = TaskQuery(kind=BOOKING_REQUEST.name, where={"occurrence_key": key}, limit=1)
+            if self.service.repository.query(query):
+                continue
+            occurrence = attrs.evolve(
+                data,
+                window=TimeWindow(start, start + length),
+                series_id=TaskId(series_id),
+                occurrence=start,
+            )
+            draft = attrs.evolve(
+                template,
+                data=occurrence,
+                subject=f"{template.subject} ({start:%Y-%m-%d})",
+                due_at=start,
+            )
+            made.append(self.service.open(actor, BOOKING_REQUEST.name, draft).task)
+        return tuple(made)
