@@ -78,3 +78,21 @@ def test_supplier_portal_story_runs_every_supplier_portal_kind(capsys):
     assert "inbox of susan@supco: ACME-TASK-13:unanswered" in out
     assert "inbox of samuel@supco: ACME-TASK-10:sent_back" in out
     assert out.rstrip().endswith("('questionnaire', 'accepted'): 1}")
+
+
+def test_bookings_story_tells_both_seeds_step_by_step(capsys):
+    out = _run("bookings.py", capsys)
+    assert "standalone question for a new customer" in out
+    assert "refused: task TOURS-TASK-2 is 'open'; 'mark_resolved' needs booking BK-1042" in out
+    assert "resolved by hand -> resolved" in out
+    assert "made BK-2001 -> resolved, linked to BK-2001, by system:bookings@tours" in out
+    assert "ignored and parked; active tasks page: []" in out
+    assert "resolved without action -> resolved" in out
+    assert "notifications sent for booking tasks: 0" in out
+    assert "(A) 100 % match julia confirmed -> confirmed" in out
+    assert "(B) operator picked mark -> alternative" in out
+    assert "mark accepted first -> confirmed; withdrawn: prov-julia, prov-nina" in out
+    assert "julia too late: task HOMEOPS-TASK-4 is 'withdrawn'" in out
+    assert "weekly series over four weeks: Mon 01 Jun, Mon 08 Jun, Mon 15 Jun, Mon 22 Jun" in out
+    assert "generated again: 0 new" in out
+    assert "julia's average rating: 5.0 over 1 booking(s)" in out

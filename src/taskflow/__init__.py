@@ -4,11 +4,19 @@ import importlib
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from taskflow.adapters.bookings import InMemoryBookings, InMemoryProviders
 from taskflow.adapters.memory import (
     FixedClock,
     InMemoryRepository,
     RecordingNotifier,
     SequentialIds,
+)
+from taskflow.application.bookings import (
+    BOOKING_MADE_TOPIC,
+    AcceptedOffer,
+    Bookings,
+    Broadcasted,
+    ProviderRating,
 )
 from taskflow.application.evaluations import Evaluations
 from taskflow.application.questionnaires import (
@@ -26,6 +34,7 @@ from taskflow.application.service import (
     retry_on_conflict,
 )
 from taskflow.application.unit_of_work import Committed, Handler, Subscription, UnitOfWork
+from taskflow.booking_ports import BookingLookup, BookingRecord, BookingStatus, ProviderDirectory
 from taskflow.diagrams import describe, to_dot, to_mermaid
 from taskflow.domain.authorization import (
     ALLOW,
@@ -106,12 +115,16 @@ from taskflow.domain.workflow import (
 )
 from taskflow.errors import (
     ActionNotAllowed,
+    AlreadyTaken,
+    BookingUnchanged,
     ConcurrencyConflict,
     DeserializationError,
     InvalidAnswers,
     InvalidPayload,
     InvalidQuestionnaire,
     InvalidWorkflow,
+    MissingExtra,
+    OfferExpired,
     PermissionDenied,
     StorageError,
     TaskflowError,
@@ -203,6 +216,7 @@ __all__ = [
     "ALLOW",
     "ANY_KIND",
     "ANY_STATE",
+    "BOOKING_MADE_TOPIC",
     "BOTH_SIDES",
     "BUILTIN_KINDS",
     "DEFAULT_AUTHORIZER",
@@ -215,14 +229,22 @@ __all__ = [
     "PDF",
     "SCHEMA_VERSION",
     "STORAGE_VERSION",
+    "AcceptedOffer",
     "ActionNotAllowed",
     "Actor",
     "ActorType",
     "AddComment",
+    "AlreadyTaken",
     "Assign",
     "Audience",
     "Authorizer",
     "Between",
+    "BookingLookup",
+    "BookingRecord",
+    "BookingStatus",
+    "BookingUnchanged",
+    "Bookings",
+    "Broadcasted",
     "Cause",
     "Change",
     "Changeset",
@@ -246,6 +268,8 @@ __all__ = [
     "Handler",
     "HistoryEntry",
     "IdFactory",
+    "InMemoryBookings",
+    "InMemoryProviders",
     "InMemoryRepository",
     "IndexValue",
     "IndexedField",
@@ -254,10 +278,12 @@ __all__ = [
     "InvalidQuestionnaire",
     "InvalidWorkflow",
     "Link",
+    "MissingExtra",
     "NewTask",
     "Notification",
     "NotificationPolicy",
     "Notifier",
+    "OfferExpired",
     "Operation",
     "Outbox",
     "OutboxEntry",
@@ -266,6 +292,8 @@ __all__ = [
     "Page",
     "PermissionDenied",
     "Priority",
+    "ProviderDirectory",
+    "ProviderRating",
     "QuestionnaireSummary",
     "Questionnaires",
     "RecordingNotifier",

@@ -7,12 +7,16 @@ from typing import Any, Self
 
 __all__ = [
     "ActionNotAllowed",
+    "AlreadyTaken",
+    "BookingUnchanged",
     "ConcurrencyConflict",
     "DeserializationError",
     "InvalidAnswers",
     "InvalidPayload",
     "InvalidQuestionnaire",
     "InvalidWorkflow",
+    "MissingExtra",
+    "OfferExpired",
     "PermissionDenied",
     "StorageError",
     "TaskNotFound",
@@ -59,6 +63,48 @@ class ActionNotAllowed(TaskflowError):
         now = _names(self.allowed) if self.allowed else ("(none, final)" if final else "(none)")
         msg = f"task {task} is '{state}'; {why}; allowed now: {now}"
         super().__init__(msg)
+
+
+class AlreadyTaken(ActionNotAllowed):
+    """A broadcast booking request was confirmed by another provider's offer first (first accept wins)."""
+
+    def __init__(self, offer: str, state: str, request: str, *, winner: str = "") -> None:
+        self.offer = offer
+        self.request = request
+        self.winner = winner
+        by = f" by {winner}" if winner else ""
+        reason = (
+            f"'accept' is too late: booking request {request} was already taken{by}; "
+            "the first provider to accept gets the booking"
+        )
+        super().__init__(offer, state, "accept", (), reason=reason, final=True)
+
+
+class OfferExpired(ActionNotAllowed):
+    """A booking offer is past the time its broadcast set for answers, so it can no longer be accepted."""
+
+    def __init__(self, offer: str, state: str, expires_at: str) -> None:
+        self.offer = offer
+        self.expires_at = expires_at
+        reason = (
+            f"'accept' is too late: the offer expired at {expires_at}; the request went back "
+            "to the operator"
+        )
+        super().__init__(offer, state, "accept", (), reason=reason, final=True)
+
+
+class BookingUnchanged(ActionNotAllowed):
+    """The host's booking lookup says the booking was not changed, cancelled or refunded as the task asks."""
+
+    def __init__(self, task: str, state: str, booking: str, needed: str, found: str) -> None:
+        self.booking = booking
+        self.needed = needed
+        self.found = found
+        reason = (
+            f"'mark_resolved' needs booking {booking} to be {needed} first, but the booking "
+            f"lookup says it is {found}; change the booking, then resolve the task"
+        )
+        super().__init__(task, state, "mark_resolved", (), reason=reason)
 
 
 class PermissionDenied(TaskflowError, PermissionError):
@@ -131,6 +177,20 @@ class StorageError(TaskflowError):
     def __init__(self, message: str, *, database: str = "") -> None:
         self.database = database
         super().__init__(message)
+
+
+class MissingExtra(TaskflowError, ImportError):
+    """A feature needs an optional dependency that is not installed; the message names the extra."""
+
+    def __init__(self, feature: str, extra: str, package: str) -> None:
+        self.feature = feature
+        self.extra = extra
+        self.package = package
+        msg = (
+            f"{feature} needs the optional package '{package}', which is not installed; "
+            f"install it with: pip install 'taskflow[{extra}]'"
+        )
+        super().__init__(msg, name=package)
 
 
 class DeserializationError(TaskflowError, ValueError):

@@ -591,7 +591,7 @@ def test_indexed_field_no_registered_kind_declares_is_refused_listing_the_known_
         check_indexed(TaskQuery(where={"colour": "red"}), INDEXED, "MyRepository")
     message = str(caught.value)
     assert "no kind registered with MyRepository has an indexed field 'colour'" in message
-    assert "'deadline', 'document_type', 'files', 'probe', 'product'" in message
+    assert "'document_type', 'files', 'occurrence_key', 'parked', 'probe', 'product'" in message
     assert caught.value.field == "where.colour"
     plain = Registry(kind for kind in REGISTRY if not kind.indexed)
     with pytest.raises(InvalidPayload, match=r"indexed fields: \(none\)"):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from taskflow.domain.registry import Registry, TaskKind
 from taskflow.kinds.agreement import AGREEMENT
 from taskflow.kinds.audit import AUDIT
+from taskflow.kinds.booking import BOOKING_TASK
+from taskflow.kinds.booking_request import BOOKING_OFFER, BOOKING_REQUEST
 from taskflow.kinds.contact import CONTACT
 from taskflow.kinds.corrective_action import CORRECTIVE_ACTION
 from taskflow.kinds.crm_task import CRM_TASK
@@ -31,6 +33,9 @@ BUILTIN_KINDS: tuple[TaskKind, ...] = (
     SUPPORT_TICKET,
     COMPLAINT_TICKET,
     CRM_TASK,
+    BOOKING_TASK,
+    BOOKING_REQUEST,
+    BOOKING_OFFER,
 )
 
 

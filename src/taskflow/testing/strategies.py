@@ -36,6 +36,24 @@ from taskflow.domain.values import (
 from taskflow.errors import TaskflowError
 from taskflow.kinds.agreement import Agreement, RejectSigned, ReplaceDocument, UploadSigned
 from taskflow.kinds.audit import AddFiles, Audit, RequestMore
+from taskflow.kinds.booking import (
+    TIED_ACTIONS,
+    BookingAction,
+    BookingMade,
+    BookingTask,
+    ChangeAction,
+    MarkResolved,
+)
+from taskflow.kinds.booking_request import (
+    BookingOffer,
+    BookingRequest,
+    Broadcast,
+    Confirm,
+    OfferAccepted,
+    Place,
+    Rate,
+    TimeWindow,
+)
 from taskflow.kinds.contact import NOT_APPLICABLE, Contact, ContactRequest
 from taskflow.kinds.corrective_action import CorrectiveAction, Reopen, Resolve
 from taskflow.kinds.crm_task import (
@@ -431,6 +449,50 @@ def _question_changes() -> st.SearchStrategy[QuestionChange]:
     return st.builds(QuestionChange, ids, states)
 
 
+def _booking_refs() -> st.SearchStrategy[str]:
+    return st.integers(1000, 9999).map(lambda n: f"BK-{n}")
+
+
+def _service_names() -> st.SearchStrategy[tuple[str, ...]]:
+    return st.lists(
+        st.sampled_from(["cleaning", "ironing", "windows", "garden"]), min_size=1, max_size=3
+    ).map(tuple)
+
+
+def _places() -> st.SearchStrategy[Place]:
+    return st.builds(Place, st.sampled_from(["Home", "Office"]), st.floats(45, 46), st.floats(7, 8))
+
+
+def _windows() -> st.SearchStrategy[TimeWindow]:
+    return st.builds(
+        lambda start, hours: TimeWindow(start, start + timedelta(hours=hours)),
+        aware_datetimes(),
+        st.integers(1, 8),
+    )
+
+
+def _booking_tasks() -> st.SearchStrategy[BookingTask]:
+    # Always a task that may be opened: a tied action names a booking, a standalone one its
+    # customer (existing or new).
+    tied = st.builds(
+        lambda action, ref: BookingTask(action=action, booking_ref=ref),
+        st.sampled_from(BookingAction),
+        _booking_refs(),
+    )
+    untied = st.sampled_from([a for a in BookingAction if a not in TIED_ACTIONS])
+    existing = st.builds(
+        lambda action, customer: BookingTask(action=action, customer_id=customer),
+        untied,
+        _slugs(),
+    )
+    new = st.builds(
+        lambda action, name: BookingTask(action=action, customer_name=name),
+        untied,
+        texts(max_size=20),
+    )
+    return tied | existing | new
+
+
 def builtin_strategies() -> KindStrategies:
     """Return the strategy table for every built-in kind's data and payloads."""
     doc_types = st.sampled_from(["ISO 9001", "Safety data sheet", "Insurance", "Tax form"])
@@ -512,6 +574,46 @@ def builtin_strategies() -> KindStrategies:
                 ),
             ),
             TrackerLinked: st.builds(TrackerLinked, _slugs().map(lambda s: f"BUG-{s}")),
+            BookingTask: _booking_tasks(),
+            ChangeAction: st.builds(
+                ChangeAction, st.sampled_from(BookingAction), st.none() | _booking_refs()
+            ),
+            MarkResolved: st.builds(
+                MarkResolved, st.none() | texts(max_size=20), st.none() | _booking_refs()
+            ),
+            BookingMade: st.builds(BookingMade, _booking_refs()),
+            BookingRequest: st.builds(
+                BookingRequest,
+                customer_id=_slugs(),
+                services=_service_names(),
+                place=_places(),
+                window=_windows(),
+            ),
+            BookingOffer: st.builds(
+                BookingOffer,
+                request_id=_slugs(),
+                provider_id=_slugs(),
+                services=_service_names(),
+                place=_places(),
+                window=_windows(),
+                expires_at=aware_datetimes(),
+            ),
+            Confirm: st.builds(
+                Confirm,
+                _slugs(),
+                _slugs().map(CompanyId),
+                st.integers(0, 100),
+                st.sampled_from(["match", "alternative"]),
+            ),
+            # Mostly expiring after the machine's clock (which stays before 2040).
+            Broadcast: st.builds(
+                Broadcast,
+                st.lists(_slugs(), max_size=3),
+                aware_datetimes(datetime(2041, 1, 1, tzinfo=UTC), datetime(2045, 1, 1, tzinfo=UTC))
+                | aware_datetimes(),
+            ),
+            OfferAccepted: st.builds(OfferAccepted, _slugs(), _slugs(), _slugs().map(CompanyId)),
+            Rate: st.builds(Rate, st.integers(1, 5), st.text(max_size=20)),
         }
     )
 
