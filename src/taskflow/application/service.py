@@ -7,6 +7,7 @@ evaluations, bookings) are application services built on it, in modules beside t
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -255,11 +256,19 @@ class TaskService:
     def dashboard(self, actor: Actor) -> Dashboard:
         """Count the tasks the actor's company is a party to, per kind and state (C13).
 
-        Only kinds the actor may see at all are counted (`Authorizer.may_see_kind`).
+        Only kinds the actor may see at all are counted (`Authorizer.may_see_kind`), and of
+        them only tasks the actor may see: each is loaded and its parties checked, so a
+        tampered index column never puts a stranger's task in the counts.
         """
-        counts = self.repository.count(TaskQuery(company=actor.company))
-        seen = {kind for kind, _ in counts if self.authorizer.may_see_kind(kind, actor)}
-        return Dashboard(actor.company, {k: n for k, n in counts.items() if k[0] in seen})
+        counts: Counter[tuple[str, str]] = Counter()
+        kinds: dict[str, bool] = {}
+        for task in self.repository.query(TaskQuery(company=actor.company)):
+            seen = kinds.get(task.kind)
+            if seen is None:
+                seen = kinds[task.kind] = bool(self.authorizer.may_see_kind(task.kind, actor))
+            if seen and self.may_see(actor, task):
+                counts[task.kind, task.state] += 1
+        return Dashboard(actor.company, dict(sorted(counts.items())))
 
     def find(self, actor: Actor, query: TaskQuery) -> list[Task]:
         """Return the tasks that match `query` among those the actor's company is a party to."""
@@ -268,7 +277,11 @@ class TaskService:
         return self._found(actor, attrs.evolve(query, company=actor.company))
 
     def may_see(self, actor: Actor, task: Task) -> bool:
-        """Tell whether `actor` may read `task`: its company is a party and the authorizer agrees."""
+        """Tell whether `actor` may read `task`: its company is a party and the authorizer agrees.
+
+        Asked of every task a read returns, whatever the repository's indexes said (defence in
+        depth: a tampered index column never shows a stranger's task).
+        """
         return task.is_party(actor.company) and bool(self.authorizer.may_see(task, actor))
 
     # --- handlers and outbox delivery ------------------------------------------------------
