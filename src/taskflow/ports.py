@@ -112,6 +112,10 @@ class Outbox(Protocol):
         """Put dead letters back in the outbox as new messages ready at `now`; return how many."""
         ...
 
+    def drop_dead_letters(self, ids: Iterable[int]) -> int:
+        """Delete dead letters for good (the host has dealt with them); return how many there were."""
+        ...
+
 
 @runtime_checkable
 class TaskRepository(Outbox, Protocol):

@@ -216,6 +216,11 @@ class InMemoryRepository:
                 revived += 1
             return revived
 
+    def drop_dead_letters(self, ids: Iterable[int]) -> int:
+        """Delete dead letters for good; return how many there were."""
+        with self._lock:
+            return sum(self._dead.pop(i, None) is not None for i in set(ids))
+
     def query(self, query: TaskQuery) -> list[Task]:
         """Return the tasks that match, ordered by creation time then id."""
         check_indexed(query, self._registry, "InMemoryRepository")

@@ -817,6 +817,16 @@ class SqliteRepository:
             conn.execute(f"DELETE FROM dead_letters WHERE id IN ({marks})", chosen)
         return int(revived)
 
+    def drop_dead_letters(self, ids: Iterable[int]) -> int:
+        """Delete dead letters for good; return how many there were."""
+        chosen = sorted(set(ids))
+        if not chosen:
+            return 0
+        marks = ", ".join("?" * len(chosen))
+        with self._writing("drop dead letters") as conn:
+            dropped = conn.execute(f"DELETE FROM dead_letters WHERE id IN ({marks})", chosen)
+            return int(dropped.rowcount)
+
     # --- beyond the port ---------------------------------------------------------------------
 
     def broken_rows(self) -> list[DeserializationError]:

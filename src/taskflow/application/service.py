@@ -30,6 +30,7 @@ from taskflow.domain.notifications import Notification, NotificationPolicy, defa
 from taskflow.domain.outbox import (
     EVENT_TOPIC,
     NOTIFICATION_TOPIC,
+    DeadLetter,
     DeliveryReport,
     OutboxEntry,
     OutboxMessage,
@@ -381,13 +382,33 @@ class TaskService:
                 ids=committed.message_ids,
             )
             self._deliver(entries, carried)
-        except Exception as exc:  # the commit stands; its messages wait for `deliver()`
+        except (KeyboardInterrupt, SystemExit) as exc:
+            # The process is being stopped: let it stop, but say that the work is saved.
+            exc.add_note(_committed_note(committed))
+            raise
+        except BaseException as exc:  # the commit stands, whatever the receiver raised
+            # asyncio.CancelledError included: the caller gets its committed outcome, never a
+            # reason to repeat the action; claimed messages are delivered again after their lease.
             _log().warning(
                 "committed, but delivering its %d outbox messages failed; they stay queued: %r",
                 len(committed.message_ids),
                 exc,
                 exc_info=exc,
             )
+
+    def dead_letters(self, *, limit: int | None = None) -> list[DeadLetter]:
+        """Return the outbox messages moved aside (unreadable, failing, stopped), oldest first, with their reasons."""
+        _check_limit("dead_letters", limit)
+        return self.repository.dead_letters(limit)
+
+    def retry_dead_letters(self, ids: Iterable[int]) -> int:
+        """Queue dead letters again, ready now, for the next delivery; return how many were queued."""
+        chosen = _message_ids("retry_dead_letters", ids)
+        return self.repository.revive(chosen, now=self.clock.now())
+
+    def drop_dead_letters(self, ids: Iterable[int]) -> int:
+        """Delete dead letters for good (the host has dealt with them); return how many were deleted."""
+        return self.repository.drop_dead_letters(_message_ids("drop_dead_letters", ids))
 
     # --- what units of work ask of the service ---------------------------------------------
 
@@ -501,7 +522,8 @@ class TaskService:
             if topic == NOTIFICATION_TOPIC:
                 note = carried if isinstance(carried, Notification) else None
                 if note is None:
-                    note = self._read(entry, notification_of)
+                    key = entry.message.key
+                    note = self._read(entry, lambda p: notification_of(p, key))
                 if note is None:
                     return DeliveryReport(buried=(entry.id,))
                 self.notifier.notify(note)
@@ -606,6 +628,34 @@ def retry_on_conflict(fn: Callable[[], _T], *, attempts: int = 3) -> _T:
                 raise
     msg = "retry_on_conflict: unreachable"  # pragma: no cover - the loop returns or raises
     raise AssertionError(msg)  # pragma: no cover
+
+
+def _committed_note(committed: Committed) -> str:
+    tasks = ", ".join(f"{t.number} (version {t.version})" for t in committed.tasks) or "nothing"
+    return (
+        f"taskflow: the unit of work was committed before this was raised: {tasks}; "
+        "do not repeat the action; its outbox messages are delivered again after their lease"
+    )
+
+
+def _check_limit(call: str, limit: Any) -> None:
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        msg = f"{call}: limit must be None or a whole number >= 0, got {limit!r:.80}"
+        raise InvalidPayload(msg, field="limit")
+
+
+def _message_ids(call: str, ids: Any) -> tuple[int, ...]:
+    if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
+        msg = (
+            f"{call}: ids must be a collection of dead letter ids (whole numbers), got {ids!r:.80}"
+        )
+        raise InvalidPayload(msg, field="ids")
+    chosen = tuple(ids)
+    bad = [i for i in chosen if not isinstance(i, int) or isinstance(i, bool)]
+    if bad:
+        msg = f"{call}: dead letter ids are whole numbers, got {bad[0]!r:.80}"
+        raise InvalidPayload(msg, field="ids")
+    return chosen
 
 
 def _log() -> logging.Logger:

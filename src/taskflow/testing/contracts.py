@@ -1695,6 +1695,19 @@ class RepositoryContract(abc.ABC):
         assert revived.id > max(ids)
         assert revived.message.payload == first.message.payload
 
+    def test_dropped_dead_letters_are_gone_and_the_others_stay(self) -> None:
+        """`drop_dead_letters` deletes the named dead letters for good and counts only those it found."""
+        repo = self.make_repository()
+        ids = repo.commit(Changeset(messages=_messages(3)))
+        for entry in repo.claim("w", T0, lease=_HOUR):
+            repo.bury(entry, reason="no such user", at=T0)
+        assert repo.drop_dead_letters([]) == 0
+        assert repo.drop_dead_letters([ids[0], ids[2], 10_000]) == 2
+        assert [d.id for d in repo.dead_letters()] == [ids[1]]
+        assert repo.drop_dead_letters([ids[0]]) == 0
+        assert repo.revive([ids[0], ids[2]], now=T0) == 0
+        assert repo.pending() == []
+
     def test_outbox_ids_are_never_reused_after_delivery(self) -> None:
         """A message queued after others were completed gets a higher id than any before it."""
         repo = self.make_repository()
