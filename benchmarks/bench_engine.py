@@ -324,6 +324,7 @@ def _do_upload(task: BaselineTask, payload: Any) -> None:
     task["document"] = payload["file"]
     task["expires_on"] = payload["expires_on"]
     task["decline_reason"] = None
+    task["reject_reason"] = None  # a new answer: the last rejection's reason is done with
     task["files"].append(payload["file"])
 
 

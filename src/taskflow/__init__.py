@@ -130,6 +130,7 @@ from taskflow.errors import (
     TaskflowError,
     TaskNotFound,
     UnknownKind,
+    ViewNotSaveable,
 )
 from taskflow.kinds import BUILTIN_KINDS, default_registry
 from taskflow.ports import Changeset, Clock, IdFactory, Notifier, Outbox, TaskRepository
@@ -322,6 +323,7 @@ __all__ = [
     "UnknownKind",
     "UserId",
     "UserRef",
+    "ViewNotSaveable",
     "Visibility",
     "Workflow",
     "__version__",

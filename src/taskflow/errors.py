@@ -22,6 +22,7 @@ __all__ = [
     "TaskNotFound",
     "TaskflowError",
     "UnknownKind",
+    "ViewNotSaveable",
 ]
 
 
@@ -290,3 +291,17 @@ class InvalidAnswers(TaskflowError, ExceptionGroup[TaskflowError]):
             questions=[question_of.get(id(e), "") for e in excs],
             saved=self.saved,
         )
+
+
+class ViewNotSaveable(TaskflowError, ValueError):
+    """A task as one company sees it (other companies' internal notes removed) was given to be stored."""
+
+    def __init__(self, task: str, company: str) -> None:
+        self.task = task
+        self.company = company
+        msg = (
+            f"task {task} is a view for {company} (another company's internal notes are left "
+            f"out), and a view is never stored; take actions through the service, or save the "
+            f"task the repository returned"
+        )
+        super().__init__(msg)

@@ -14,7 +14,15 @@ from taskflow.domain.query import TaskQuery
 from taskflow.domain.task import Task
 from taskflow.domain.values import CompanyId, TaskId
 
-__all__ = ["Changeset", "Clock", "IdFactory", "Notifier", "Outbox", "TaskRepository"]
+__all__ = [
+    "Changeset",
+    "Clock",
+    "IdFactory",
+    "IndexProblem",
+    "Notifier",
+    "Outbox",
+    "TaskRepository",
+]
 
 
 def _tasks(value: Iterable[Task]) -> tuple[Task, ...]:
@@ -44,6 +52,18 @@ class Changeset:
     def empty(self) -> bool:
         """Tell whether there is nothing to write."""
         return not (self.added or self.saved or self.messages)
+
+
+@attrs.frozen
+class IndexProblem:
+    """One stored task whose index entries disagree with its stored data, or whose row does not load."""
+
+    task_id: TaskId
+    index: str  # the column or index that disagrees, or "row" for a row that does not load
+    problem: str  # what is stored and what the task's data says
+
+    def __str__(self) -> str:
+        return f"task '{self.task_id}': {self.index}: {self.problem}"
 
 
 @runtime_checkable
@@ -92,6 +112,10 @@ class Outbox(Protocol):
         """Put dead letters back in the outbox as new messages ready at `now`; return how many."""
         ...
 
+    def drop_dead_letters(self, ids: Iterable[int]) -> int:
+        """Delete dead letters for good (the host has dealt with them); return how many there were."""
+        ...
+
 
 @runtime_checkable
 class TaskRepository(Outbox, Protocol):
@@ -134,6 +158,14 @@ class TaskRepository(Outbox, Protocol):
 
     def next_number(self, company: CompanyId) -> int:
         """Return the next task number of `company`: 1, 2, 3, ... never the same twice."""
+        ...
+
+    def check(self) -> list[IndexProblem]:
+        """Read every stored task and report each index entry that disagrees with it, and each row that does not load.
+
+        A health check for the host (a tampered or damaged store): it changes nothing; an empty
+        list means every query answers from indexes that agree with the tasks.
+        """
         ...
 
 

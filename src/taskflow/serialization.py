@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import copy
 import enum
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
@@ -99,6 +100,7 @@ from taskflow.domain.task import (
     Task,
 )
 from taskflow.domain.values import Actor, aware
+from taskflow.domain.workflow import Workflow
 from taskflow.errors import DeserializationError, InvalidPayload, TaskflowError, UnknownKind
 
 __all__ = ["SCHEMA_VERSION", "Serializer"]
@@ -579,11 +581,18 @@ class _EntityHooks:
         return len(self.order)
 
 
-def _entity_hooks(converter: cattrs.Converter, cl: type, *tagged: str) -> _EntityHooks:
-    """Generate the functions of `cl`; its `tagged` fields pass through, typed by the caller."""
+def _entity_hooks(
+    converter: cattrs.Converter, cl: type, *tagged: str, omitted: tuple[str, ...] = ()
+) -> _EntityHooks:
+    """Generate the functions of `cl`; its `tagged` fields pass through, typed by the caller.
+
+    `omitted` fields are neither written nor read (they keep their default).
+    """
     attrs.resolve_types(cl)
     passing: dict[str, Any] = {name: override(struct_hook=_passthrough) for name in tagged}
     identities: dict[str, Any] = {name: override(unstruct_hook=identity) for name in tagged}
+    for name in omitted:
+        passing[name] = identities[name] = override(omit=True)
     return _EntityHooks(
         cl,
         {a.name: i for i, a in enumerate(attrs.fields(cl))},
@@ -726,7 +735,8 @@ class Serializer:
         self._converter = converter = _make_converter()
         self._codecs: dict[str, _KindCodec] = {}
         # One generated function pair per entity; its `Any` fields are filled in per kind.
-        self._task = _entity_hooks(converter, Task, "data", "history")
+        # `view_of` marks a filtered view in memory only: what is stored is never a view.
+        self._task = _entity_hooks(converter, Task, "data", "history", omitted=("view_of",))
         self._draft = _entity_hooks(converter, NewTask, "data")
         self._entry = _entity_hooks(converter, HistoryEntry, "payload", "facts")
         self._legacy_entry = _entity_hooks(converter, _LegacyEntry, "payload")
@@ -1061,14 +1071,44 @@ def _upgrade_kind(kind: TaskKind, mapping: Mapping[str, Any]) -> Mapping[str, An
     return document
 
 
+@functools.lru_cache(maxsize=64)
+def _legacy_workflow(workflow: Workflow) -> Workflow:
+    """Return `workflow` with the rules schema-1 histories were made by.
+
+    Rules added since are off (`assign_answerer`), and a transition whose effect changed since
+    runs its `schema_1_effect`.
+    """
+    old = tuple(
+        t if t.schema_1_effect is None else attrs.evolve(t, effect=t.schema_1_effect)
+        for t in workflow.transitions
+    )
+    if not workflow.assign_answerer and old == workflow.transitions:
+        return workflow
+    return attrs.evolve(workflow, assign_answerer=False, transitions=old)
+
+
 def _derive_facts(kind: TaskKind, stored: Task) -> Task:
     """Rebuild a schema-1 task's history with facts by the old replay: `apply` over each entry.
 
-    Runs the kind's current workflow (guards, checks, permissions, effects) once, on load; the
-    rebuilt task must be the stored one, entry for entry, or the task does not load.
+    Runs the kind's workflow (guards, checks, permissions, effects) once, on load, with the
+    rules of schema 1's time (`_legacy_workflow`), else with today's (a history that lost some
+    facts since); the rebuilt task must be the stored one, entry for entry, or the task does
+    not load, and the error of the rules of its time is raised.
     """
+    then = _legacy_workflow(kind.workflow)
+    try:
+        return _derive_with(then, kind, stored)
+    except _Refused:
+        if then is kind.workflow:
+            raise
+        with suppress(_Refused):
+            return _derive_with(kind.workflow, kind, stored)
+        raise
+
+
+def _derive_with(workflow: Workflow, kind: TaskKind, stored: Task) -> Task:
+    """Replay `stored`'s schema-1 history with `workflow`; raise `_Refused` if it differs."""
     legacy: tuple[_LegacyEntry, ...] = stored.history  # type: ignore[assignment]
-    workflow = kind.workflow
     first = legacy[0] if legacy else None
     if first is None or first.action != OPEN:
         msg = (

@@ -243,8 +243,16 @@ class EngineMachine(RuleBasedStateMachine):
         else:
             assert new.ball is before.ball
         assert new.data.notes == before.data.notes + (action in TAKES_NOTE)
-        unchanged = ("id", "number", "requester", "recipient", "created_at", "assignees")
+        unchanged = ("id", "number", "requester", "recipient", "created_at")
         assert all(getattr(new, f) == getattr(before, f) for f in unchanged)
+        # Whoever answers for a company with no assignee (hands its ball on) becomes one.
+        answered = (
+            before.ball is not None
+            and before.company_of(before.ball) == actor.company
+            and new.ball != before.ball
+            and not before.assignees_of(actor.company)
+        )
+        assert new.assignees == (*before.assignees, actor.ref) if answered else before.assignees
 
     def check_task_at(self, task: Task, data: st.DataObject) -> None:
         index = data.draw(st.integers(0, len(task.history) - 1))

@@ -5,6 +5,7 @@ import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import attrs
 import pytest
 from hypothesis import settings
 
@@ -19,6 +20,7 @@ from taskflow import (
     NewTask,
     PermissionDenied,
     Registry,
+    Side,
     TaskId,
     UserRef,
 )
@@ -54,6 +56,7 @@ BUYER_COLLEAGUE = Actor("bob", "acme")
 SUPPLIER = Actor("sam", "supco")
 COLLEAGUE = Actor("sue", "supco")
 STRANGER = Actor("eve", "other")
+TRACKER = Actor.system("questionnaires", "acme")
 REGISTRY = Registry([QUESTIONNAIRE, QUESTION])
 T = QuestionType
 COLOURS = ("Red", "Green", "Blue")
@@ -835,18 +838,28 @@ def test_a_question_outside_a_questionnaire_is_answered_on_its_own():
 # --- the questionnaire's own actions ----------------------------------------------------------
 
 
-def test_question_tasks_are_attached_once_by_the_requester():
+def test_question_tasks_are_attached_once_by_the_system_actor_only():
     service = _service()
     questionnaire_id, question_id = _one(service, Question("Staff", T.NUMBER))
     with pytest.raises(
         ActionNotAllowed,
         match="the question tasks of questionnaire ACME-TASK-1 are already attached",
     ):
-        service.act(BUYER, questionnaire_id, "attach_questions", AttachQuestions((question_id,)))
+        service.act(TRACKER, questionnaire_id, "attach_questions", AttachQuestions((question_id,)))
+    for user in (BUYER, SUPPLIER):
+        with pytest.raises(
+            PermissionDenied, match="'attach_questions' on task ACME-TASK-1 is taken by the system"
+        ):
+            service.act(user, questionnaire_id, "attach_questions", AttachQuestions((question_id,)))
     with pytest.raises(
         PermissionDenied, match="'attach_questions' on task ACME-TASK-1 is for the requester"
     ):
-        service.act(SUPPLIER, questionnaire_id, "attach_questions", AttachQuestions((question_id,)))
+        service.act(
+            Actor.system("questionnaires", "supco"),
+            questionnaire_id,
+            "attach_questions",
+            AttachQuestions((question_id,)),
+        )
 
 
 @pytest.mark.parametrize(
@@ -863,7 +876,7 @@ def test_attaching_the_wrong_ids_is_refused(ids, message):
     draft = NewTask("Q", "supco", Questionnaire("Q", FIVE[:2]))
     questionnaire_id = service.open(BUYER, "questionnaire", draft).task.id
     with pytest.raises(InvalidPayload, match=message):
-        service.act(BUYER, questionnaire_id, "attach_questions", AttachQuestions(ids))
+        service.act(TRACKER, questionnaire_id, "attach_questions", AttachQuestions(ids))
 
 
 def test_tracking_a_change_that_does_not_fit_is_refused():
@@ -874,38 +887,91 @@ def test_tracking_a_change_that_does_not_fit_is_refused():
     with pytest.raises(
         InvalidPayload, match="'nope' is not one of its question tasks \\('task-2', 'task-3'\\)"
     ):
-        service.act(SUPPLIER, qn, "mark_in_progress", QuestionChange("nope", "answered"))
+        service.act(TRACKER, qn, "mark_in_progress", QuestionChange("nope", "answered"))
     with pytest.raises(
         InvalidPayload,
-        match="question 0 \\('task-2'\\) is 'unanswered' and can go only to 'accepted', 'answered', 'sent_back', not 'unanswered'",
+        match="'done' is not a state of a question task; states: 'accepted', 'answered', "
+        "'sent_back', 'unanswered'",
     ):
-        service.act(SUPPLIER, qn, "mark_in_progress", QuestionChange(first, "unanswered"))
+        service.act(TRACKER, qn, "mark_in_progress", QuestionChange(first, "done"))
     with pytest.raises(
         ActionNotAllowed,
         match="no change of one question's state leads questionnaire ACME-TASK-1 to 'accepted'",
     ):
-        service.act(SUPPLIER, qn, "mark_accepted", QuestionChange(first, "accepted"))
+        service.act(TRACKER, qn, "mark_accepted", QuestionChange(first, "accepted"))
     qn, only = _one(service, Question("Staff", T.NUMBER))
     with pytest.raises(
         InvalidPayload,
         match="with question 0 'answered' the questionnaire is 'complete', but 'mark_in_progress' "
         "leads to 'in_progress'; take 'mark_complete'",
     ):
-        service.act(SUPPLIER, qn, "mark_in_progress", QuestionChange(only, "answered"))
+        service.act(TRACKER, qn, "mark_in_progress", QuestionChange(only, "answered"))
+
+
+TRACKING = ("track", "mark_unanswered", "mark_in_progress", "mark_complete", "mark_accepted")
+
+
+@pytest.mark.parametrize("user", [SUPPLIER, BUYER], ids=["supplier", "buyer"])
+def test_no_user_can_take_a_tracking_action_nor_is_offered_one(user):
+    service = _service()
+    sent = _send(service, FIVE[:3])
+    qn = sent.questionnaire.id
+    service.notifier.clear()
+    for question in sent.questions:
+        with pytest.raises(PermissionDenied, match="is taken by the system only"):
+            service.act(user, qn, "mark_accepted", QuestionChange(question.id, "accepted"))
+        for action in TRACKING:
+            assert action not in service.allowed_actions(user, qn)
+    stored = _stored(service, qn)
+    assert stored.state == "unanswered"
+    assert stored.data.answered == 0
+    assert stored.version == sent.questionnaire.version
+    assert service.notifier.sent == []
+
+
+def test_sync_repairs_a_questionnaire_whose_record_disagrees_with_its_questions():
+    service = _service()
+    sent = _send(service, FIVE[:3])
+    qn = sent.questionnaire.id
+    # A questionnaire forged before tracking was the system's alone: "accepted 3/3".
+    stored = _stored(service, qn)
+    forged = attrs.evolve(
+        stored,
+        state="accepted",
+        ball=None,
+        resolved_at=START,
+        data=attrs.evolve(stored.data, question_states=("accepted",) * 3),
+        version=stored.version + 1,
+    )
+    service.repository.save(forged, stored.version)
+    repaired = tf.Questionnaires(service).sync_questionnaire(BUYER, qn)
+    assert repaired.state == "unanswered"
+    assert repaired.data.question_states == ("unanswered",) * 3
+    assert repaired.is_open
+    assert {e.actor for e in repaired.history[-3:]} == {TRACKER}
+    (line,) = tf.Questionnaires(service).sent_questionnaires(BUYER)
+    assert line.progress == "0/3"
+
+
+def test_sync_repairs_a_questionnaire_state_that_disagrees_with_its_record():
+    service = _service()
+    sent = _send(service, FIVE[:2])
+    qn = sent.questionnaire.id
+    stored = _stored(service, qn)
+    forged = attrs.evolve(stored, state="complete", ball=Side.REQUESTER, version=stored.version + 1)
+    service.repository.save(forged, stored.version)
+    repaired = tf.Questionnaires(service).sync_questionnaire(BUYER, qn)
+    assert (repaired.state, repaired.ball) == ("unanswered", Side.RECIPIENT)
+    assert repaired.history[-1].action == "mark_unanswered"
 
 
 def test_a_questionnaire_without_attached_questions_tracks_nothing():
     service = _service()
     draft = NewTask("Q", "supco", Questionnaire("Q", FIVE[:1]))
     questionnaire_id = service.open(BUYER, "questionnaire", draft).task.id
-    assert service.allowed_actions(BUYER, questionnaire_id) == (
-        "attach_questions",
-        "comment",
-        "assign",
-        "edit",
-    )
+    assert service.allowed_actions(BUYER, questionnaire_id) == ("comment", "assign", "edit")
     with pytest.raises(ActionNotAllowed, match="has no question tasks attached yet"):
-        service.act(SUPPLIER, questionnaire_id, "mark_complete", QuestionChange("t", "answered"))
+        service.act(TRACKER, questionnaire_id, "mark_complete", QuestionChange("t", "answered"))
 
 
 # --- serialization and diagrams ----------------------------------------------------------------

@@ -6,19 +6,22 @@ import json
 from datetime import datetime, timedelta
 
 from taskflow.domain.outbox import DeadLetter, OutboxMessage
-from taskflow.errors import InvalidPayload
+from taskflow.errors import InvalidPayload, ViewNotSaveable
 from taskflow.ports import Changeset
 
 __all__ = ["check_changeset", "check_claim", "revived_message"]
 
 
 def check_changeset(changes: Changeset) -> None:
-    """Refuse a changeset that no repository may write: a task twice, a version not moving up."""
+    """Refuse a changeset that no repository may write: a view, a task twice, a version not moving up."""
     if not isinstance(changes, Changeset):
         msg = f"commit needs a Changeset, got {type(changes).__name__}"
         raise InvalidPayload(msg, field="changes")
     seen: set[str] = set()
     for task in (*changes.added, *(task for task, _ in changes.saved)):
+        if task.view_of is not None:
+            # Storing a view would delete the notes it leaves out (another company's).
+            raise ViewNotSaveable(task.number, task.view_of)
         if task.id in seen:
             msg = f"a commit names task {task.number} ({task.id}) twice; write each task once"
             raise InvalidPayload(msg, field="changes")

@@ -27,8 +27,8 @@ from taskflow.domain.query import (
 from taskflow.domain.registry import Registry
 from taskflow.domain.task import Task
 from taskflow.domain.values import CompanyId, TaskId, UserRef
-from taskflow.errors import ConcurrencyConflict, InvalidPayload, TaskNotFound
-from taskflow.ports import Changeset
+from taskflow.errors import ConcurrencyConflict, InvalidPayload, TaskflowError, TaskNotFound
+from taskflow.ports import Changeset, IndexProblem
 
 __all__ = [
     "FixedClock",
@@ -215,6 +215,11 @@ class InMemoryRepository:
                 revived += 1
             return revived
 
+    def drop_dead_letters(self, ids: Iterable[int]) -> int:
+        """Delete dead letters for good; return how many there were."""
+        with self._lock:
+            return sum(self._dead.pop(i, None) is not None for i in set(ids))
+
     def query(self, query: TaskQuery) -> list[Task]:
         """Return the tasks that match, ordered by creation time then id."""
         check_indexed(query, self._registry, "InMemoryRepository")
@@ -233,6 +238,64 @@ class InMemoryRepository:
         with self._lock:
             self._numbers[company] += 1
             return self._numbers[company]
+
+    def check(self) -> list[IndexProblem]:
+        """Report every index entry that disagrees with the stored tasks (nothing is changed)."""
+        with self._lock:
+            tasks = dict(self._tasks)
+            actual = self._index_sets()
+            values = {task_id: dict(v) for task_id, v in self._values.items()}
+        expected = InMemoryRepository(registry=self._registry)
+        problems: list[IndexProblem] = []
+        for task in tasks.values():
+            try:
+                computed = expected._index_values(task)
+            except TaskflowError as exc:
+                problems.append(IndexProblem(task.id, "indexed fields", str(exc)))
+                computed = {}
+            expected._tasks[task.id] = task
+            expected._index(task, computed, new=True)
+            if values.get(task.id, {}) != computed:
+                problems.append(
+                    IndexProblem(
+                        task.id,
+                        "indexed fields",
+                        f"indexed as {values.get(task.id, {})!r}, the task gives {computed!r}",
+                    )
+                )
+        wanted = expected._index_sets()
+        for index in sorted(wanted.keys() | actual.keys()):
+            found, should = actual.get(index, {}), wanted.get(index, {})
+            for key in sorted(found.keys() | should.keys(), key=repr):
+                extra = found.get(key, set()) - should.get(key, set())
+                missing = should.get(key, set()) - found.get(key, set())
+                for task_id in sorted(extra):
+                    why = f"lists the task under {key!r}, which its stored data does not say"
+                    problems.append(IndexProblem(task_id, index, why))
+                for task_id in sorted(missing):
+                    why = f"does not list the task under {key!r}, which its stored data says"
+                    problems.append(IndexProblem(task_id, index, why))
+        return problems
+
+    def _index_sets(self) -> dict[str, dict[Any, set[TaskId]]]:
+        """Return every index as (index name -> key -> task ids), to compare two repositories'."""
+        sets: dict[str, dict[Any, set[TaskId]]] = {
+            "company": {k: set(v) for k, v in self._by_company.items() if v},
+            "ball_company": {k: set(v) for k, v in self._by_ball.items() if v},
+            "assignee": {k: set(v) for k, v in self._by_assignee.items() if v},
+            "created_at": {},
+            "due_at": {},
+            "indexed field": {},
+        }
+        for (name, tag), entries in self._fields.items():
+            for value, task_id in entries:
+                sets["indexed field"].setdefault((name, tag, value), set()).add(task_id)
+        for at, task_id in self._created:
+            sets["created_at"].setdefault(at, set()).add(task_id)
+        for flag, due in self._due.items():
+            for at, task_id in due:
+                sets["due_at"].setdefault((flag, at), set()).add(task_id)
+        return sets
 
     def __len__(self) -> int:
         return len(self._tasks)

@@ -49,7 +49,7 @@ from taskflow.errors import (
     TaskflowError,
     TaskNotFound,
 )
-from taskflow.ports import Changeset
+from taskflow.ports import Changeset, IndexProblem
 from taskflow.serialization import SCHEMA_VERSION, Serializer
 
 __all__ = ["STORAGE_VERSION", "SqliteRepository"]
@@ -232,8 +232,8 @@ _UPDATE_TASK = (
 )
 # What a save needs to know of the stored row: whether it may append to its rows.
 _STORED = (
-    "SELECT pk, version, history_len, comments_len, json_extract(body, '$.schema') "
-    "FROM tasks WHERE id = ?"
+    "SELECT pk, version, history_len, comments_len, json_extract(body, '$.schema'), "
+    "json_extract(body, '$.workflow_version') FROM tasks WHERE id = ?"
 )
 _INSERT_ENTRY = "INSERT INTO task_history (task_pk, seq, body) VALUES (?, ?, ?)"
 _INSERT_COMMENT = "INSERT INTO task_comments (task_pk, seq, body) VALUES (?, ?, ?)"
@@ -241,6 +241,11 @@ _INSERT_COMMENT = "INSERT INTO task_comments (task_pk, seq, body) VALUES (?, ?, 
 _ROW_BATCH = 500
 # What every read selects of a task row, in the order `_load_rows` takes it.
 _HEAD = "id, version, body, pk, history_len, comments_len"
+# The query columns `check` compares with the task's JSON, in the order `_columns` gives them.
+_CHECKED_COLUMNS = (
+    "kind, state, requester_company, recipient_company, ball_company, is_open, due_at, "
+    "created_at, number"
+)
 _INSERT_ASSIGNEE = (
     "INSERT INTO task_assignees (task_pk, company, user_id, ball_company) VALUES (?, ?, ?, ?)"
 )
@@ -592,7 +597,7 @@ class SqliteRepository:
                 found = conn.execute(_STORED, (task.id,)).fetchone()
                 if found is None:
                     raise TaskNotFound(task.id)
-                pk, version, history_len, comments_len, schema = found
+                pk, version, history_len, comments_len, schema, workflow_version = found
                 if version != expected:
                     raise ConcurrencyConflict(task.number, expected, version)
                 conn.execute(_UPDATE_TASK, (*_columns(task, body), pk, expected))
@@ -601,8 +606,13 @@ class SqliteRepository:
                 self._put_assignees(conn, pk, task, before)
                 self._put_fields(conn, pk, task, before)
                 kept = kept_of(task, before) if isinstance(before, Task) else None
-                if schema != SCHEMA_VERSION or kept != (history_len, comments_len):
-                    # Rows of another schema, or not a prefix of the new task's: write all anew.
+                if (
+                    schema != SCHEMA_VERSION
+                    or workflow_version != task.workflow_version
+                    or kept != (history_len, comments_len)
+                ):
+                    # Rows of another schema or workflow version (an upgrade may have changed
+                    # their facts), or not a prefix of the new task's: write all anew.
                     history_len = comments_len = -1
                 self._put_rows(conn, pk, task, history_len, comments_len)
             ids = tuple(
@@ -807,6 +817,16 @@ class SqliteRepository:
             conn.execute(f"DELETE FROM dead_letters WHERE id IN ({marks})", chosen)
         return int(revived)
 
+    def drop_dead_letters(self, ids: Iterable[int]) -> int:
+        """Delete dead letters for good; return how many there were."""
+        chosen = sorted(set(ids))
+        if not chosen:
+            return 0
+        marks = ", ".join("?" * len(chosen))
+        with self._writing("drop dead letters") as conn:
+            dropped = conn.execute(f"DELETE FROM dead_letters WHERE id IN ({marks})", chosen)
+            return int(dropped.rowcount)
+
     # --- beyond the port ---------------------------------------------------------------------
 
     def broken_rows(self) -> list[DeserializationError]:
@@ -818,6 +838,76 @@ class SqliteRepository:
                 batch = heads[start : start + _ROW_BATCH]
                 broken += self._load_rows(conn, batch, cached=False)[1]
         return broken
+
+    def check(self) -> list[IndexProblem]:
+        """Report every task row whose query columns, assignee or field rows disagree with its JSON, and every row that does not load."""
+        problems: list[IndexProblem] = []
+        with self._reading("check every task's index columns") as conn:
+            heads = conn.execute(
+                f"SELECT {_HEAD}, {_CHECKED_COLUMNS} FROM tasks ORDER BY created_at, id"
+            ).fetchall()
+            assignees: dict[int, set[tuple[Any, ...]]] = {}
+            for pk, *row in conn.execute(
+                "SELECT task_pk, company, user_id, ball_company FROM task_assignees"
+            ):
+                assignees.setdefault(pk, set()).add(tuple(row))
+            fields: dict[int, set[tuple[Any, ...]]] = {}
+            for pk, *row in conn.execute("SELECT task_pk, name, type, value FROM task_fields"):
+                fields.setdefault(pk, set()).add(tuple(row))
+            for start in range(0, len(heads), _ROW_BATCH):
+                batch = heads[start : start + _ROW_BATCH]
+                tasks, broken = self._load_rows(conn, [h[:6] for h in batch], cached=False)
+                problems += [IndexProblem(TaskId(e.task_id), "row", str(e)) for e in broken]
+                loaded = {task.id: task for task in tasks}
+                for head in batch:
+                    task = loaded.get(head[0])
+                    if task is not None:
+                        problems += self._disagreements(task, head, assignees, fields)
+        return problems
+
+    def _disagreements(
+        self,
+        task: Task,
+        head: tuple[Any, ...],
+        assignees: dict[int, set[tuple[Any, ...]]],
+        fields: dict[int, set[tuple[Any, ...]]],
+    ) -> list[IndexProblem]:
+        """Return how a loaded task's stored columns and rows differ from what its data gives."""
+        pk = head[3]
+        stored = dict(zip(_CHECKED_COLUMNS.split(", "), head[6:], strict=True))
+        wanted = dict(zip(_CHECKED_COLUMNS.split(", "), _columns(task, "")[:9], strict=True))
+        problems = [
+            IndexProblem(
+                task.id, column, f"the column holds {stored[column]!r}, the task {value!r}"
+            )
+            for column, value in wanted.items()
+            if stored[column] != value
+        ]
+        rows = {(ref.company, ref.user, task.ball_company) for ref in task.assignees}
+        if assignees.get(pk, set()) != rows:
+            found = sorted(assignees.get(pk, set()), key=repr)
+            problems.append(
+                IndexProblem(
+                    task.id,
+                    "task_assignees",
+                    f"the rows hold {found!r}, the task {sorted(rows, key=repr)!r}",
+                )
+            )
+        try:
+            values = set(self._field_rows(task))
+        except TaskflowError as exc:
+            problems.append(IndexProblem(task.id, "task_fields", str(exc)))
+            return problems
+        if fields.get(pk, set()) != values:
+            found = sorted(fields.get(pk, set()), key=repr)
+            problems.append(
+                IndexProblem(
+                    task.id,
+                    "task_fields",
+                    f"the rows hold {found!r}, the task {sorted(values, key=repr)!r}",
+                )
+            )
+        return problems
 
     def reindex(self, kinds: Iterable[str] | None = None) -> int:
         """Compute the indexed fields of every stored task of `kinds` (default: all) again; return how many.

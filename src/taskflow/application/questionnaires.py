@@ -52,6 +52,7 @@ from taskflow.kinds.questionnaire import (
     AttachQuestions,
     QuestionChange,
     Questionnaire,
+    overall_state,
     tracking_action,
 )
 
@@ -174,7 +175,9 @@ def send_questionnaire(service: TaskService, actor: Actor, draft: NewTask) -> Se
             for i, q in enumerate(data.questions)
         )
         ids = AttachQuestions(tuple(q.id for q in questions))
-        attached = uow.act(actor, questionnaire.id, ATTACH_QUESTIONS, ids).task
+        # Which tasks are its questions is derived state: taskflow's own actor records it.
+        tracker = _tracker(actor.company)
+        attached = uow.act(tracker, questionnaire.id, ATTACH_QUESTIONS, ids).task
     attached = attached.visible_to(actor.company)
     questions = tuple(q.visible_to(actor.company) for q in questions)
     return SentQuestionnaire(attached, questions)
@@ -245,11 +248,23 @@ def questionnaire_handlers() -> tuple[Subscription, ...]:
 
 
 def sync_questionnaire(service: TaskService, actor: Actor, questionnaire_id: TaskId) -> Task:
-    """Record on a questionnaire every question whose state changed unrecorded; return it."""
+    """Make a questionnaire's tracking state agree with its question tasks again; return it.
+
+    Records every question whose state changed unrecorded, and repairs a record that disagrees
+    with the questions however it came about (each step a tracking action of the system actor).
+    """
     questionnaire = _load(service, actor, questionnaire_id, QUESTIONNAIRE.name)
+    tracker = _tracker(questionnaire.requester.company)
     for question_id in questionnaire.data.question_ids:
         with service.unit_of_work() as uow:
-            _track(uow, uow.get(_tracker(questionnaire.requester.company), question_id))
+            _track(uow, uow.get(tracker, question_id))
+    with service.unit_of_work() as uow:
+        current = uow.get(tracker, questionnaire_id)
+        data: Questionnaire = current.data
+        if data.question_ids and overall_state(data.question_states) != current.state:
+            # The states are right but the questionnaire's own state is not: record it again.
+            change = QuestionChange(data.question_ids[0], data.question_states[0])
+            uow.act(tracker, questionnaire_id, tracking_action(current, change), change)
     return service.get(actor, questionnaire_id)
 
 

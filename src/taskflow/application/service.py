@@ -7,6 +7,7 @@ evaluations, bookings) are application services built on it, in modules beside t
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,6 +30,7 @@ from taskflow.domain.notifications import Notification, NotificationPolicy, defa
 from taskflow.domain.outbox import (
     EVENT_TOPIC,
     NOTIFICATION_TOPIC,
+    DeadLetter,
     DeliveryReport,
     OutboxEntry,
     OutboxMessage,
@@ -255,11 +257,19 @@ class TaskService:
     def dashboard(self, actor: Actor) -> Dashboard:
         """Count the tasks the actor's company is a party to, per kind and state (C13).
 
-        Only kinds the actor may see at all are counted (`Authorizer.may_see_kind`).
+        Only kinds the actor may see at all are counted (`Authorizer.may_see_kind`), and of
+        them only tasks the actor may see: each is loaded and its parties checked, so a
+        tampered index column never puts a stranger's task in the counts.
         """
-        counts = self.repository.count(TaskQuery(company=actor.company))
-        seen = {kind for kind, _ in counts if self.authorizer.may_see_kind(kind, actor)}
-        return Dashboard(actor.company, {k: n for k, n in counts.items() if k[0] in seen})
+        counts: Counter[tuple[str, str]] = Counter()
+        kinds: dict[str, bool] = {}
+        for task in self.repository.query(TaskQuery(company=actor.company)):
+            seen = kinds.get(task.kind)
+            if seen is None:
+                seen = kinds[task.kind] = bool(self.authorizer.may_see_kind(task.kind, actor))
+            if seen and self.may_see(actor, task):
+                counts[task.kind, task.state] += 1
+        return Dashboard(actor.company, dict(sorted(counts.items())))
 
     def find(self, actor: Actor, query: TaskQuery) -> list[Task]:
         """Return the tasks that match `query` among those the actor's company is a party to."""
@@ -268,7 +278,11 @@ class TaskService:
         return self._found(actor, attrs.evolve(query, company=actor.company))
 
     def may_see(self, actor: Actor, task: Task) -> bool:
-        """Tell whether `actor` may read `task`: its company is a party and the authorizer agrees."""
+        """Tell whether `actor` may read `task`: its company is a party and the authorizer agrees.
+
+        Asked of every task a read returns, whatever the repository's indexes said (defence in
+        depth: a tampered index column never shows a stranger's task).
+        """
         return task.is_party(actor.company) and bool(self.authorizer.may_see(task, actor))
 
     # --- handlers and outbox delivery ------------------------------------------------------
@@ -368,13 +382,33 @@ class TaskService:
                 ids=committed.message_ids,
             )
             self._deliver(entries, carried)
-        except Exception as exc:  # the commit stands; its messages wait for `deliver()`
+        except (KeyboardInterrupt, SystemExit) as exc:
+            # The process is being stopped: let it stop, but say that the work is saved.
+            exc.add_note(_committed_note(committed))
+            raise
+        except BaseException as exc:  # the commit stands, whatever the receiver raised
+            # asyncio.CancelledError included: the caller gets its committed outcome, never a
+            # reason to repeat the action; claimed messages are delivered again after their lease.
             _log().warning(
                 "committed, but delivering its %d outbox messages failed; they stay queued: %r",
                 len(committed.message_ids),
                 exc,
                 exc_info=exc,
             )
+
+    def dead_letters(self, *, limit: int | None = None) -> list[DeadLetter]:
+        """Return the outbox messages moved aside (unreadable, failing, stopped), oldest first, with their reasons."""
+        _check_limit("dead_letters", limit)
+        return self.repository.dead_letters(limit)
+
+    def retry_dead_letters(self, ids: Iterable[int]) -> int:
+        """Queue dead letters again, ready now, for the next delivery; return how many were queued."""
+        chosen = _message_ids("retry_dead_letters", ids)
+        return self.repository.revive(chosen, now=self.clock.now())
+
+    def drop_dead_letters(self, ids: Iterable[int]) -> int:
+        """Delete dead letters for good (the host has dealt with them); return how many were deleted."""
+        return self.repository.drop_dead_letters(_message_ids("drop_dead_letters", ids))
 
     # --- what units of work ask of the service ---------------------------------------------
 
@@ -488,7 +522,8 @@ class TaskService:
             if topic == NOTIFICATION_TOPIC:
                 note = carried if isinstance(carried, Notification) else None
                 if note is None:
-                    note = self._read(entry, notification_of)
+                    key = entry.message.key
+                    note = self._read(entry, lambda p: notification_of(p, key))
                 if note is None:
                     return DeliveryReport(buried=(entry.id,))
                 self.notifier.notify(note)
@@ -593,6 +628,34 @@ def retry_on_conflict(fn: Callable[[], _T], *, attempts: int = 3) -> _T:
                 raise
     msg = "retry_on_conflict: unreachable"  # pragma: no cover - the loop returns or raises
     raise AssertionError(msg)  # pragma: no cover
+
+
+def _committed_note(committed: Committed) -> str:
+    tasks = ", ".join(f"{t.number} (version {t.version})" for t in committed.tasks) or "nothing"
+    return (
+        f"taskflow: the unit of work was committed before this was raised: {tasks}; "
+        "do not repeat the action; its outbox messages are delivered again after their lease"
+    )
+
+
+def _check_limit(call: str, limit: Any) -> None:
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        msg = f"{call}: limit must be None or a whole number >= 0, got {limit!r:.80}"
+        raise InvalidPayload(msg, field="limit")
+
+
+def _message_ids(call: str, ids: Any) -> tuple[int, ...]:
+    if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
+        msg = (
+            f"{call}: ids must be a collection of dead letter ids (whole numbers), got {ids!r:.80}"
+        )
+        raise InvalidPayload(msg, field="ids")
+    chosen = tuple(ids)
+    bad = [i for i in chosen if not isinstance(i, int) or isinstance(i, bool)]
+    if bad:
+        msg = f"{call}: dead letter ids are whole numbers, got {bad[0]!r:.80}"
+        raise InvalidPayload(msg, field="ids")
+    return chosen
 
 
 def _log() -> logging.Logger:

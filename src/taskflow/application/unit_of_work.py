@@ -81,7 +81,7 @@ class Committed:
 
 
 def notification_message(note: Notification, version: int) -> OutboxMessage:
-    """Return the outbox message that carries `note` (its key drops a duplicate delivery)."""
+    """Return the outbox message that carries `note`; its key is the notification's stable id."""
     recipient = note.recipient
     payload = {
         "recipient": {"company": recipient.company, "user": recipient.user},
@@ -96,8 +96,8 @@ def notification_message(note: Notification, version: int) -> OutboxMessage:
     )
 
 
-def notification_of(payload: Mapping[str, Any]) -> Notification:
-    """Return the notification `notification_message` put in an outbox payload."""
+def notification_of(payload: Mapping[str, Any], key: str = "") -> Notification:
+    """Return the notification `notification_message` put in an outbox payload; `key` (the message's) is its id."""
     recipient = payload["recipient"]
     return Notification(
         UserRef(recipient["company"], recipient["user"]),
@@ -105,6 +105,7 @@ def notification_of(payload: Mapping[str, Any]) -> Notification:
         payload["task_number"],
         payload["event"],
         payload["message"],
+        id=key,
     )
 
 
@@ -318,8 +319,10 @@ class UnitOfWork:
         task = outcome.task
         self._events.extend(outcome.events)
         for note in service.notifications(before, task, outcome.events):
-            self._carried[len(self._messages)] = note
-            self._messages.append(notification_message(note, task.version))
+            message = notification_message(note, task.version)
+            # The message's key is the notification's id, on this delivery and every later one.
+            self._carried[len(self._messages)] = attrs.evolve(note, id=message.key)
+            self._messages.append(message)
         for event in outcome.events:
             for subscription in service.subscriptions_for(event):
                 self._carried[len(self._messages)] = event

@@ -60,7 +60,8 @@ _OPENED: dict[Any, tuple[Any, ...]] = {}
 # How to read each combination's facts off a task (see `_plan`).
 _PLANS: dict[tuple[str, ...], tuple[Callable[[Task], tuple[Any, ...]], tuple[int, ...]]] = {}
 # The fields an effect may set, and each combination of them in declaration order.
-_EFFECT_FIELDS = frozenset(TASK_FIELDS) - _ENGINE_OWNED
+# (`view_of` is no field of a task's data at all: only `visible_to` sets it.)
+_EFFECT_FIELDS = frozenset(TASK_FIELDS) - _ENGINE_OWNED - {"view_of"}
 _ORDERED: dict[tuple[str, ...], tuple[str, ...]] = {}
 # The engine builds what it has checked itself without re-running attrs' validators.
 _entry = positional_builder(HistoryEntry)
@@ -157,7 +158,7 @@ def open_task(
         task_id, number, kind, state.name, draft.subject, actor.ref, draft.recipient, at,
         draft.data, draft.body, draft.category, draft.priority, draft.tags, assignees,
         draft.watchers, draft.links, draft.due_at, facts[1], (), (), facts[0], (entry,), 1,
-        workflow.version,
+        workflow.version, None,
     )  # fmt: skip
     for name in _OPEN_CHECKED:
         field = _TASK[name]
@@ -372,6 +373,8 @@ def _advance(
             changes["resolved_at"] = at
         elif not target.final and was_final:
             changes["resolved_at"] = None
+    if workflow.assign_answerer:
+        _assign_answerer(task, actor, changes)
     try:
         new = replace_fields(task, changes)
     except (TypeError, ValueError) as exc:
@@ -413,6 +416,24 @@ def _advance(
         ]
     )  # fmt: skip
     return _outcome_of(new, events)
+
+
+def _assign_answerer(task: Task, actor: Actor, changes: dict[str, Any]) -> None:
+    """Make `actor` its company's assignee if it answers for a company that has none on `task`.
+
+    An answer is an action by the side whose court the ball is in that hands the ball on (to
+    the other side, or out of play in a final state). Seed 001: a rejected response comes back
+    to the inbox of whoever gave it. System actors are nobody's assignee.
+    """
+    ball = task.ball
+    if ball is None or actor.is_system or changes.get("ball", ball) == ball:
+        return
+    if task.company_of(ball) != actor.company:
+        return
+    assignees: tuple[Any, ...] = changes.get("assignees", task.assignees)
+    if any(ref.company == actor.company for ref in assignees):
+        return
+    changes["assignees"] = (*assignees, actor.ref)
 
 
 def _plan(changed: tuple[str, ...]) -> tuple[Callable[[Task], tuple[Any, ...]], tuple[int, ...]]:

@@ -15,13 +15,20 @@ __all__ = ["Notification", "NotificationPolicy", "default_policy"]
 
 @attrs.frozen
 class Notification:
-    """One message for one user about one event on one task."""
+    """One message for one user about one event on one task.
+
+    `id` is stable: the same on every delivery of one notification (delivery is at least once,
+    so a host may be handed it twice, by two workers or after a retry) and unique among
+    notifications, so a host drops a duplicate by it. The service sets it from the outbox
+    message that carries the notification; a policy leaves it empty.
+    """
 
     recipient: UserRef
     task_id: TaskId
     task_number: str
     event: str
     message: str
+    id: str = attrs.field(default="", eq=False, kw_only=True)
 
 
 NotificationPolicy = Callable[

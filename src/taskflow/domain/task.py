@@ -220,6 +220,14 @@ class Task:
     history: tuple[HistoryEntry, ...] = ()
     version: int = attrs.field(default=1, validator=_version)
     workflow_version: int = attrs.field(default=1, validator=_version)
+    # Set on a copy `visible_to` filtered for a company: a view, which no repository saves
+    # (it lacks the other company's internal notes). Never stored, never compared.
+    view_of: CompanyId | None = attrs.field(default=None, eq=False, repr=False)
+
+    @property
+    def is_view(self) -> bool:
+        """Tell whether this is a filtered view of a task (`visible_to`), which cannot be saved."""
+        return self.view_of is not None
 
     @property
     def is_open(self) -> bool:
@@ -281,7 +289,7 @@ class Task:
             history.append(entry)
         if same:
             return self
-        return attrs.evolve(self, comments=comments, history=tuple(history))
+        return attrs.evolve(self, comments=comments, history=tuple(history), view_of=company)
 
 
 _FIELDS: dict[str, attrs.Attribute[Any]] = {a.name: a for a in attrs.fields(Task)}
@@ -289,7 +297,7 @@ TASK_FIELDS: tuple[str, ...] = tuple(_FIELDS)
 """The names of `Task`'s fields, in declaration order."""
 FACT_FIELDS: frozenset[str] = frozenset(TASK_FIELDS) - {
     "id", "number", "kind", "requester", "recipient", "created_at",
-    "history", "version", "workflow_version",
+    "history", "version", "workflow_version", "view_of",
 }  # fmt: skip
 """The fields a history entry may record a value for: those an action can change."""
 _copy_task = copier(Task)

@@ -154,6 +154,9 @@ class Transition:
     )
     operation: Operation | None = attrs.field(default=None, converter=_operation)
     system_only: bool = False
+    # The effect this action had when histories were stored without facts (schema 1), if it
+    # changed since: loading such a history runs the old rules to derive its facts.
+    schema_1_effect: Effect | None = attrs.field(default=None, kw_only=True)
 
     @property
     def stays(self) -> bool:
@@ -207,6 +210,9 @@ class Workflow:
     description: str = ""
     # Raised by the host when stored tasks need an upgrade to fit (see `TaskKind.upgrades`).
     version: int = 1
+    # Whoever answers for a company that has no assignee on the task becomes its assignee, so
+    # the task comes back to their inbox (the engine applies it to every transition).
+    assign_answerer: bool = True
     _states_by_name: dict[str, State] = attrs.field(init=False, repr=False)
     _by_name: dict[str, Transition] = attrs.field(init=False, repr=False)
     _from_state: dict[str, tuple[Transition, ...]] = attrs.field(init=False, repr=False)

@@ -106,18 +106,47 @@ def _check_upload(task: Task, payload: UploadDocument, actor: Actor, at: datetim
 
 
 def _upload(task: Task, payload: UploadDocument, actor: Actor, at: datetime) -> dict[str, Any]:
+    # A new answer: the reasons given for the last one (a decline, a rejection) are done with.
+    data = attrs.evolve(
+        task.data,
+        document=payload.file,
+        expires_on=payload.expires_on,
+        decline_reason=None,
+        reject_reason=None,
+    )
+    return {"data": data, "files": (*task.files, payload.file)}
+
+
+def _decline(task: Task, payload: Decline, actor: Actor, at: datetime) -> dict[str, Any]:
+    # Declining answers "no document": a rejected upload is no longer the answer (it stays in
+    # `files` and in the history), nor is the reason it was rejected.
+    data = attrs.evolve(
+        task.data,
+        document=None,
+        expires_on=None,
+        decline_reason=payload.explanation,
+        reject_reason=None,
+    )
+    return {"data": data}
+
+
+def _reject(task: Task, payload: Reject, actor: Actor, at: datetime) -> dict[str, Any]:
+    return {"data": attrs.evolve(task.data, reject_reason=payload.reason)}
+
+
+def _upload_schema_1(
+    task: Task, payload: UploadDocument, actor: Actor, at: datetime
+) -> dict[str, Any]:
+    # Before issue 9 an upload kept `reject_reason`: histories stored without facts were made so.
     data = attrs.evolve(
         task.data, document=payload.file, expires_on=payload.expires_on, decline_reason=None
     )
     return {"data": data, "files": (*task.files, payload.file)}
 
 
-def _decline(task: Task, payload: Decline, actor: Actor, at: datetime) -> dict[str, Any]:
+def _decline_schema_1(task: Task, payload: Decline, actor: Actor, at: datetime) -> dict[str, Any]:
+    # Before issue 9 a decline kept the rejected document and its reason.
     return {"data": attrs.evolve(task.data, decline_reason=payload.explanation)}
-
-
-def _reject(task: Task, payload: Reject, actor: Actor, at: datetime) -> dict[str, Any]:
-    return {"data": attrs.evolve(task.data, reject_reason=payload.reason)}
 
 
 REQUESTER = Side.REQUESTER
@@ -144,6 +173,7 @@ DOCUMENT_WORKFLOW = Workflow(
             payload=UploadDocument,
             check=_check_upload,
             effect=_upload,
+            schema_1_effect=_upload_schema_1,
             events=("document_uploaded",),
             description="Upload the document as a PDF",
         ),
@@ -154,6 +184,7 @@ DOCUMENT_WORKFLOW = Workflow(
             RECIPIENT,
             payload=Decline,
             effect=_decline,
+            schema_1_effect=_decline_schema_1,
             events=("document_declined",),
             description="I don't have this document",
         ),

@@ -18,7 +18,7 @@ from taskflow.domain.common import common_actions
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import NewTask, Task
 from taskflow.domain.values import Actor, Side, TaskId, not_blank
-from taskflow.domain.workflow import BOTH_SIDES, Audience, Guard, State, Transition, Workflow
+from taskflow.domain.workflow import Audience, Guard, State, Transition, Workflow
 from taskflow.errors import InvalidPayload
 from taskflow.kinds.question import (
     ACCEPTED,
@@ -39,6 +39,7 @@ __all__ = [
     "MARK_ACCEPTED",
     "MARK_COMPLETE",
     "MARK_IN_PROGRESS",
+    "MARK_UNANSWERED",
     "PART_OF",
     "QUESTIONNAIRE",
     "QUESTIONNAIRE_WORKFLOW",
@@ -50,10 +51,12 @@ __all__ = [
     "tracking_action",
 ]
 
-# The requester records the question tasks once, right after sending; the service then
-# mirrors every change of a question's state with one of the four tracking actions.
+# The service records the question tasks once, right after sending, then mirrors every change
+# of a question's state with one of the tracking actions. All of them are derived state: only
+# the system actor of the questionnaires service takes them (`Transition.system_only`).
 ATTACH_QUESTIONS = "attach_questions"
 TRACK = "track"
+MARK_UNANSWERED = "mark_unanswered"
 MARK_IN_PROGRESS = "mark_in_progress"
 MARK_COMPLETE = "mark_complete"
 MARK_ACCEPTED = "mark_accepted"
@@ -164,33 +167,13 @@ def overall_state(question_states: Iterable[str]) -> str:
     return IN_PROGRESS
 
 
-def _reachable(workflow: Workflow) -> dict[str, frozenset[str]]:
-    """Return, per state, the other states a task can get to by one or more actions."""
-    steps: dict[str, set[str]] = {name: set() for name in workflow.state_names}
-    for t in workflow.transitions:
-        if t.target is None:
-            continue
-        for state in workflow.states:
-            if t.starts_from(state):
-                steps[state.name].add(t.target)
-    reach: dict[str, frozenset[str]] = {}
-    for name in steps:
-        seen: set[str] = set()
-        frontier = list(steps[name])
-        while frontier:
-            nxt = frontier.pop()
-            if nxt not in seen:
-                seen.add(nxt)
-                frontier += steps[nxt]
-        reach[name] = frozenset(seen - {name})
-    return reach
-
-
-# Where a question can go from each state: a mirror may catch up over several actions at once.
-_QUESTION_MOVES = _reachable(QUESTION_WORKFLOW)
+# A question task can be in any of its workflow's states: a mirror records whichever state the
+# question is in now (it may catch up over several actions at once, or repair a wrong record).
+_QUESTION_STATES: frozenset[str] = frozenset(QUESTION_WORKFLOW.state_names)
 
 # The tracking action whose target is each questionnaire state.
 _MARK: dict[str, str] = {
+    UNANSWERED: MARK_UNANSWERED,
     IN_PROGRESS: MARK_IN_PROGRESS,
     COMPLETE: MARK_COMPLETE,
     ACCEPTED: MARK_ACCEPTED,
@@ -203,8 +186,8 @@ def _changed(states: tuple[str, ...], index: int, state: str) -> tuple[str, ...]
 
 def _outcomes(data: Questionnaire) -> Iterator[str]:
     states = data.question_states
-    for i, old in enumerate(states):
-        for new in _QUESTION_MOVES[old]:
+    for i in range(len(states)):
+        for new in _QUESTION_STATES:
             yield overall_state(_changed(states, i, new))
 
 
@@ -244,11 +227,10 @@ def _check_change(
                 f"({_listed(data.question_ids)})"
             )
             raise InvalidPayload(msg, field="question_id", action=action)
-        old = data.question_states[index]
-        if payload.state not in _QUESTION_MOVES[old]:
+        if payload.state not in _QUESTION_STATES:
             msg = (
-                f"{where}: question {index} ('{payload.question_id}') is '{old}' and can go "
-                f"only to {_listed(sorted(_QUESTION_MOVES[old]))}, not '{payload.state}'"
+                f"{where}: '{payload.state}' is not a state of a question task; "
+                f"states: {_listed(sorted(_QUESTION_STATES))}"
             )
             raise InvalidPayload(msg, field="state", action=action)
         after = overall_state(_changed(data.question_states, index, payload.state))
@@ -320,11 +302,13 @@ def _open_questionnaire(draft: NewTask, actor: Actor, at: datetime) -> None:
 
 
 def _tracking(name: str, sources: set[str], target: str | None, **extra: Any) -> Transition:
+    # Derived from the question tasks: the requester's system actor alone records them.
     return Transition(
         name,
         sources,
         target,
-        BOTH_SIDES,
+        REQUESTER,
+        system_only=True,
         payload=QuestionChange,
         guard=_leads_to(target),
         check=_check_change(name, target),
@@ -353,6 +337,7 @@ QUESTIONNAIRE_WORKFLOW = Workflow(
             UNANSWERED,
             None,
             REQUESTER,
+            system_only=True,
             payload=AttachQuestions,
             guard=_not_attached,
             check=_check_attach,
@@ -363,15 +348,23 @@ QUESTIONNAIRE_WORKFLOW = Workflow(
         ),
         _tracking(
             TRACK,
-            {IN_PROGRESS, COMPLETE},
+            {UNANSWERED, IN_PROGRESS, COMPLETE, ACCEPTED},
             None,
             events=("question_tracked",),
             notify=Audience.NOBODY,
             description="Record a question's new state; the questionnaire's stays",
         ),
         _tracking(
+            MARK_UNANSWERED,
+            {IN_PROGRESS, COMPLETE, ACCEPTED},
+            UNANSWERED,
+            events=("questionnaire_unanswered",),
+            notify=Audience.NOBODY,
+            description="Record a question's new state: no question is answered (a repair)",
+        ),
+        _tracking(
             MARK_IN_PROGRESS,
-            {UNANSWERED, COMPLETE},
+            {UNANSWERED, COMPLETE, ACCEPTED},
             IN_PROGRESS,
             events=("questionnaire_in_progress",),
             notify=Audience.NOBODY,
@@ -379,7 +372,7 @@ QUESTIONNAIRE_WORKFLOW = Workflow(
         ),
         _tracking(
             MARK_COMPLETE,
-            {UNANSWERED, IN_PROGRESS},
+            {UNANSWERED, IN_PROGRESS, ACCEPTED},
             COMPLETE,
             events=("questionnaire_complete",),
             notify=Audience.EVERYONE,

@@ -53,7 +53,13 @@ from taskflow.domain.values import (
     UserRef,
     Visibility,
 )
-from taskflow.errors import ConcurrencyConflict, InvalidPayload, TaskflowError, TaskNotFound
+from taskflow.errors import (
+    ConcurrencyConflict,
+    InvalidPayload,
+    TaskflowError,
+    TaskNotFound,
+    ViewNotSaveable,
+)
 from taskflow.kinds import BUILTIN_KINDS, default_registry
 from taskflow.kinds.document import (
     ACCEPT,
@@ -1020,6 +1026,32 @@ class RepositoryContract(abc.ABC):
         assert _ids(repo.query(TaskQuery(open=False))) == []
         assert _ids(repo.query(TaskQuery(states="requested"))) == []
 
+    def test_a_view_is_never_stored_by_save_add_or_commit(self) -> None:
+        """A task as one company sees it (`visible_to` left notes out) raises `ViewNotSaveable`."""
+        repo = self.make_repository()
+        task = make_task("t-1", assignees=[SUPPLIER.ref])
+        repo.add(task)
+        noted = act(
+            task, BUYER, COMMENT, AddComment("Their price is too high", Visibility.INTERNAL)
+        )
+        repo.save(noted, task.version)
+        view = noted.visible_to(SUPCO)
+        assert view.is_view
+        assert view.comments == ()
+        commented = act(view, SUPPLIER, COMMENT, AddComment("Here it comes"))
+        edited = attrs.evolve(view, subject="Changed", version=view.version + 1)
+        for refused in (commented, edited):
+            with pytest.raises(ViewNotSaveable):
+                repo.save(refused, noted.version)
+            with pytest.raises(ViewNotSaveable):
+                repo.commit(Changeset(saved=[(refused, noted.version)]))
+        other = make_task("t-2", assignees=[SUPPLIER.ref])
+        with pytest.raises(ViewNotSaveable):
+            repo.commit(Changeset(added=[other, commented]))
+        assert repo.get(task.id) == noted
+        assert [c.text for c in repo.get(task.id).comments] == ["Their price is too high"]
+        assert _ids(repo.query(TaskQuery())) == ["t-1"]
+
     # next_number
 
     def test_next_number_counts_one_two_three_per_company(self) -> None:
@@ -1425,6 +1457,18 @@ class RepositoryContract(abc.ABC):
         assert _ids(repo.query(TaskQuery(states="uploaded"))) == ["t-a"]
         assert _ids(repo.query(TaskQuery(ball_company=SUPCO))) == ["t-b"]
 
+    def test_the_health_check_reports_nothing_for_tasks_written_through_the_port(self) -> None:
+        """`check` finds every index entry in agreement after adds, saves and refused saves."""
+        repo = self.make_repository()
+        assert repo.check() == []
+        world = _add_world(repo)
+        moved = set_due(assign(world["t-3"], SUPPLIER, SUPPLIER_COLLEAGUE.ref), BUYER, T0 + _DAY)
+        repo.save(moved, world["t-3"].version)
+        with pytest.raises(ConcurrencyConflict):
+            repo.save(upload(world["t-3"], SUPPLIER), world["t-3"].version)
+        problems = repo.check()
+        assert problems == [], "\n".join(str(p) for p in problems)
+
     # every answer agrees with a brute-force filter
 
     def test_query_and_count_agree_with_brute_force_after_random_adds_and_saves(self) -> None:
@@ -1650,6 +1694,19 @@ class RepositoryContract(abc.ABC):
         (revived,) = [e for e in repo.pending() if e.message.key == first.message.key]
         assert revived.id > max(ids)
         assert revived.message.payload == first.message.payload
+
+    def test_dropped_dead_letters_are_gone_and_the_others_stay(self) -> None:
+        """`drop_dead_letters` deletes the named dead letters for good and counts only those it found."""
+        repo = self.make_repository()
+        ids = repo.commit(Changeset(messages=_messages(3)))
+        for entry in repo.claim("w", T0, lease=_HOUR):
+            repo.bury(entry, reason="no such user", at=T0)
+        assert repo.drop_dead_letters([]) == 0
+        assert repo.drop_dead_letters([ids[0], ids[2], 10_000]) == 2
+        assert [d.id for d in repo.dead_letters()] == [ids[1]]
+        assert repo.drop_dead_letters([ids[0]]) == 0
+        assert repo.revive([ids[0], ids[2]], now=T0) == 0
+        assert repo.pending() == []
 
     def test_outbox_ids_are_never_reused_after_delivery(self) -> None:
         """A message queued after others were completed gets a higher id than any before it."""
