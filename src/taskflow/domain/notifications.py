@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 
 import attrs
 
@@ -30,6 +31,8 @@ class Notification:
     task_number: str
     event: str
     message: str
+    # Set for a digest: the end of the period it is collected in (delivered from then on).
+    digest_until: datetime | None = attrs.field(default=None, kw_only=True)
 
 
 NotificationPolicy = Callable[
