@@ -78,3 +78,23 @@ def test_supplier_portal_story_runs_every_supplier_portal_kind(capsys):
     assert "inbox of susan@supco: ACME-TASK-13:unanswered" in out
     assert "inbox of samuel@supco: ACME-TASK-10:sent_back" in out
     assert out.rstrip().endswith("('questionnaire', 'accepted'): 1}")
+
+
+def test_help_desk_story_runs_intake_rules_the_loop_stop_and_a_digest(capsys):
+    out = _run("help_desk.py", capsys)
+    for line in (
+        "email: opened -> CUSTOMERS-TASK-1",
+        "reply: appended -> CUSTOMERS-TASK-1",
+        "redelivered reply: duplicate -> CUSTOMERS-TASK-1",
+        "auto-reply: ignored (auto-reply (Auto-Submitted: auto-replied))",
+        "web form: opened -> CUSTOMERS-TASK-2",
+        "csv refused: line 3: column 'title' is empty",
+        "csv again: duplicate",
+        "CUSTOMERS-TASK-2 'Screen flickers': assignees ['bob@acme'] by system:rule:auto-assign@acme",
+        "CUSTOMERS-TASK-1: priority high, tags ['escalated']",
+        "rule hops taken: 20, deepest 10; stopped chains: 2",
+        "digests sent after the 09:00-10:00 period: 1",
+        "4 update(s) until 2026-03-02T10:00:00+00:00:",
+    ):
+        assert line in out
+    assert "stand-in for the SLA engine" in out
