@@ -323,11 +323,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-@attrs.frozen
+@attrs.define
 class _Context:
     task: Task
     event: DomainEvent | None
     changed: tuple[str, ...]
+    # Each path's value, read once per evaluation however many rules test it.
+    seen: dict[str, Any] = attrs.Factory(dict)
 
 
 def _normalize(value: Any) -> Any:
@@ -413,6 +415,8 @@ def _comparable(actual: Any, wanted: Any) -> tuple[Any, Any] | None:
 
 
 def _equal(actual: Any, wanted: Any) -> bool:
+    if type(actual) is str and type(wanted) is str:
+        return actual == wanted
     pair = _comparable(actual, wanted)
     if pair is not None:
         return bool(pair[0] == pair[1])
@@ -425,6 +429,8 @@ def _contains(actual: Any, wanted: Any) -> bool:
     if isinstance(actual, str) and isinstance(wanted, str):
         return wanted in actual
     if isinstance(actual, list):
+        if type(wanted) is str:  # the common case: a tag, a user among text items
+            return wanted in actual
         return any(_equal(item, wanted) for item in actual)
     return False
 
@@ -483,10 +489,19 @@ def _compile(condition: Condition) -> _Test:
     if op == "changed":
         name = condition.field.split(".", 1)[1]
         return lambda c: name in c.changed
-    get = _getter(condition.field)
+    path = condition.field
+    get = _getter(path)
     test = _TESTS[op]
     wanted = condition.value
-    return lambda c: test(get(c), wanted)
+
+    def run(c: _Context) -> bool:
+        seen = c.seen
+        if path in seen:
+            return test(seen[path], wanted)
+        value = seen[path] = get(c)
+        return test(value, wanted)
+
+    return run
 
 
 # --- actions -----------------------------------------------------------------------------------
