@@ -96,3 +96,21 @@ def test_bookings_story_tells_both_seeds_step_by_step(capsys):
     assert "weekly series over four weeks: Mon 01 Jun, Mon 08 Jun, Mon 15 Jun, Mon 22 Jun" in out
     assert "generated again: 0 new" in out
     assert "julia's average rating: 5.0 over 1 booking(s)" in out
+def test_help_desk_story_runs_intake_rules_the_loop_stop_and_a_digest(capsys):
+    out = _run("help_desk.py", capsys)
+    for line in (
+        "email: opened -> CUSTOMERS-TASK-1",
+        "reply: appended -> CUSTOMERS-TASK-1",
+        "redelivered reply: duplicate -> CUSTOMERS-TASK-1",
+        "auto-reply: ignored (auto-reply (Auto-Submitted: auto-replied))",
+        "web form: opened -> CUSTOMERS-TASK-2",
+        "csv refused: line 3: column 'title' is empty",
+        "csv again: duplicate",
+        "CUSTOMERS-TASK-2 'Screen flickers': assignees ['bob@acme'] by system:rule:auto-assign@acme",
+        "CUSTOMERS-TASK-1: priority high, tags ['escalated']",
+        "rule hops taken: 20, deepest 10; stopped chains: 2",
+        "digests sent after the 09:00-10:00 period: 1",
+        "4 update(s) until 2026-03-02T10:00:00+00:00:",
+    ):
+        assert line in out
+    assert "stand-in for the SLA engine" in out

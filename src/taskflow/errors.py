@@ -12,8 +12,10 @@ __all__ = [
     "ConcurrencyConflict",
     "DeserializationError",
     "InvalidAnswers",
+    "InvalidForm",
     "InvalidPayload",
     "InvalidQuestionnaire",
+    "InvalidRows",
     "InvalidWorkflow",
     "MissingExtra",
     "OfferExpired",
@@ -305,3 +307,52 @@ class ViewNotSaveable(TaskflowError, ValueError):
             f"task the repository returned"
         )
         super().__init__(msg)
+class InvalidForm(TaskflowError, ExceptionGroup[InvalidPayload]):
+    """A web form was filled in wrongly: one `InvalidPayload` member per bad field (`field` names it).
+
+    `fields` lists the bad fields' names, in the members' order. Nothing was taken in.
+    """
+
+    fields: tuple[str, ...]
+
+    def __new__(cls, message: str, exceptions: Sequence[InvalidPayload]) -> Self:
+        """Make the group; each member's `field` names its form field."""
+        group = super().__new__(cls, message, exceptions)
+        group.fields = tuple(e.field for e in exceptions)
+        return group
+
+    def __init__(self, message: str, exceptions: Sequence[InvalidPayload]) -> None:
+        super().__init__(message, exceptions)
+
+    # `except*` passes only members of this group, so the narrower signature holds in practice.
+    def derive(self, excs: Sequence[InvalidPayload]) -> InvalidForm:  # type: ignore[override]
+        """Return a group of `excs` (a part of this one) of the same class."""
+        return InvalidForm(self.message, excs)
+
+
+class InvalidRows(TaskflowError, ExceptionGroup[TaskflowError]):
+    """Rows of an import were refused, one member per bad row (a note names its line); the rest were imported.
+
+    `lines` holds each member's line number (from 1, the header is line 1), in order.
+    """
+
+    lines: tuple[int, ...]
+
+    def __new__(
+        cls, message: str, exceptions: Sequence[TaskflowError], *, lines: Iterable[int] = ()
+    ) -> Self:
+        """Make the group; `lines` are the bad rows' line numbers, one per member."""
+        group = super().__new__(cls, message, exceptions)
+        group.lines = tuple(lines)
+        return group
+
+    def __init__(
+        self, message: str, exceptions: Sequence[TaskflowError], *, lines: Iterable[int] = ()
+    ) -> None:
+        super().__init__(message, exceptions)
+
+    # `except*` passes only members of this group, so the narrower signature holds in practice.
+    def derive(self, excs: Sequence[TaskflowError]) -> InvalidRows:  # type: ignore[override]
+        """Return a group of `excs` (a part of this one) of the same class."""
+        line_of = {id(e): n for e, n in zip(self.exceptions, self.lines, strict=False)}
+        return InvalidRows(self.message, excs, lines=[line_of.get(id(e), 0) for e in excs])

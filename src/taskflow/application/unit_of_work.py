@@ -22,7 +22,7 @@ import attrs
 
 from taskflow.domain.engine import Outcome
 from taskflow.domain.notifications import Notification
-from taskflow.domain.outbox import NOTIFICATION_TOPIC, OutboxMessage
+from taskflow.domain.outbox import DIGEST_TOPIC, NOTIFICATION_TOPIC, OutboxMessage
 from taskflow.domain.registry import Registry, TaskKind
 from taskflow.domain.task import Cause, DomainEvent, NewTask, Task
 from taskflow.domain.values import Actor, CompanyId, TaskId, UserRef
@@ -91,6 +91,17 @@ def notification_message(note: Notification, version: int) -> OutboxMessage:
         "message": note.message,
     }
     key = f"{note.task_id}@{version}/{note.event}/{recipient}"
+    if note.digest_until is not None:
+        # A digest item waits in the outbox until its period ends (`deliver_digests`).
+        payload["digest_until"] = note.digest_until.isoformat()
+        return OutboxMessage(
+            DIGEST_TOPIC,
+            key,
+            payload,
+            not_before=note.digest_until,
+            task_id=note.task_id,
+            task_version=version,
+        )
     return OutboxMessage(
         NOTIFICATION_TOPIC, key, payload, task_id=note.task_id, task_version=version
     )
@@ -99,6 +110,7 @@ def notification_message(note: Notification, version: int) -> OutboxMessage:
 def notification_of(payload: Mapping[str, Any], key: str = "") -> Notification:
     """Return the notification `notification_message` put in an outbox payload; `key` (the message's) is its id."""
     recipient = payload["recipient"]
+    until = payload.get("digest_until")
     return Notification(
         UserRef(recipient["company"], recipient["user"]),
         TaskId(payload["task_id"]),
@@ -106,6 +118,7 @@ def notification_of(payload: Mapping[str, Any], key: str = "") -> Notification:
         payload["event"],
         payload["message"],
         id=key,
+        digest_until=None if until is None else datetime.fromisoformat(until),
     )
 
 

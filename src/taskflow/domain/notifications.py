@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 
 import attrs
 
@@ -10,7 +12,14 @@ from taskflow.domain.task import OPEN, DomainEvent, Task
 from taskflow.domain.values import CompanyId, TaskId, UserRef
 from taskflow.domain.workflow import Audience, Workflow
 
-__all__ = ["Notification", "NotificationPolicy", "default_policy"]
+__all__ = [
+    "Notification",
+    "NotificationPolicy",
+    "Recipient",
+    "TeamLookup",
+    "default_policy",
+    "recipients_of",
+]
 
 
 @attrs.frozen
@@ -29,12 +38,54 @@ class Notification:
     event: str
     message: str
     id: str = attrs.field(default="", eq=False, kw_only=True)
+    # Set for a digest: the end of the period it is collected in (delivered from then on).
+    digest_until: datetime | None = attrs.field(default=None, kw_only=True)
 
 
 NotificationPolicy = Callable[
     [Workflow, Task | None, Task, Sequence[DomainEvent]], Sequence[Notification]
 ]
 """Decide the notifications for events that took a task from `before` (None if new) to `after`."""
+
+
+class Recipient(enum.StrEnum):
+    """Who of a task is told of an event: the columns of a notification matrix."""
+
+    REQUESTER = "requester"  # the user who opened the task
+    ASSIGNEES = "assignees"  # everyone working on it, of both companies
+    WATCHERS = "watchers"  # the notify list
+    TEAM = "team"  # the team the host names for the task (a `TeamLookup`)
+    PARTNER = "partner"  # the other company's people (its assignees and watchers)
+
+
+TeamLookup = Callable[[Task], Iterable[UserRef]]
+"""Return the users of the team a task belongs to (the host knows its teams)."""
+
+
+def recipients_of(
+    task: Task,
+    recipient: Recipient,
+    actor_company: CompanyId,
+    team: TeamLookup | None = None,
+) -> tuple[UserRef, ...]:
+    """Return the users `recipient` names on `task` for an event by a user of `actor_company`.
+
+    PARTNER is the other side's assignees and watchers (the requester user when the requester
+    company assigned nobody); on a task inside one company it is nobody.
+    """
+    if recipient is Recipient.REQUESTER:
+        return (task.requester,)
+    if recipient is Recipient.ASSIGNEES:
+        return task.assignees
+    if recipient is Recipient.WATCHERS:
+        return task.watchers
+    if recipient is Recipient.TEAM:
+        return () if team is None else tuple(team(task))
+    sides = task.sides_of(actor_company)
+    if len(sides) != 1:
+        return ()
+    (side,) = sides
+    return tuple(_company_users(task, task.company_of(side.other)))
 
 
 def _company_users(task: Task, company: CompanyId) -> list[UserRef]:

@@ -22,6 +22,7 @@ from taskflow.domain.values import TaskId, aware, not_blank
 from taskflow.errors import InvalidPayload
 
 __all__ = [
+    "DIGEST_TOPIC",
     "EVENT_TOPIC",
     "NOTIFICATION_TOPIC",
     "DeadLetter",
@@ -34,6 +35,9 @@ __all__ = [
 
 NOTIFICATION_TOPIC = "notification"
 """The topic of a `Notification` for the host's `Notifier`."""
+
+DIGEST_TOPIC = "digest"
+"""The topic of a notification collected into a digest, ready when its period ends."""
 
 EVENT_TOPIC = "event"
 """The topic of a domain event waiting for one registered handler."""

@@ -10,6 +10,7 @@ from typing import Any, ClassVar, TypeVar
 import attrs
 
 from taskflow.domain.common import common_actions
+from taskflow.domain.intake import INTAKE_INDEXED
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import OPEN, NewTask, Task
 from taskflow.domain.values import (
@@ -260,10 +261,12 @@ SUPPORT_TICKET = TaskKind(
     SupportTicket,
     TICKET_WORKFLOW,
     "A customer's support request from the portal form (CS1-CS3)",
+    indexed=INTAKE_INDEXED,
 )
 COMPLAINT_TICKET = TaskKind(
     "complaint_ticket",
     ComplaintTicket,
     TICKET_WORKFLOW,
     "A customer's complaint about a product or service, from the portal form (CS1-CS3)",
+    indexed=INTAKE_INDEXED,
 )

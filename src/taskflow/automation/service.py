@@ -1,0 +1,383 @@
+"""Automation: rules run as after-commit handlers, as system actors, with loop protection (C15).
+
+    automation = Automation(service, rules, company="acme", roles={"agent"})
+
+`Automation` subscribes one handler (named `automation` unless told otherwise) to every
+event. For each committed event it finds the rules the event fires (`RuleBook.matching`, in
+(`order`, `name`) order) and takes their actions in one new unit of work, each rule as the
+system actor `rule:<name>` of the automation's company: the same authorizer, workflow,
+guard and payload checks as a person's, and history names the rule and carries the
+correlation id of what triggered it.
+
+Loop protection: a rule fires at most once per task per triggering unit of work (read from
+the task's history, so it holds across processes and on every repository), and a chain of
+rule-caused changes stops at the service's depth limit (10): the service moves the event
+aside as a dead letter naming the handler and logs a warning (`stopped_chains` lists them).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from taskflow.application.service import TaskService
+from taskflow.application.unit_of_work import UnitOfWork, notification_message
+from taskflow.automation.due import DueTasks
+from taskflow.automation.rules import Notify, PlannedStep, Rule, RuleBook, TakeAction, plan
+from taskflow.domain import engine
+from taskflow.domain.engine import Change
+from taskflow.domain.notifications import Notification, recipients_of
+from taskflow.domain.outbox import DeadLetter
+from taskflow.domain.task import OPEN, Cause, DomainEvent, Task
+from taskflow.domain.values import Actor, CompanyId, TaskId, UserRef
+from taskflow.errors import InvalidPayload, InvalidWorkflow, TaskflowError, TaskNotFound
+
+if TYPE_CHECKING:
+    import cattrs
+
+__all__ = ["Automation", "AutomationWarning", "Firing", "FiringStep", "rule_actor"]
+
+# Firings of rules that leave no history (notify only) remembered per process, at most this many.
+_MEMO_LIMIT = 10_000
+
+
+def rule_actor(rule: Rule | str, company: CompanyId, roles: Iterable[str] = ()) -> Actor:
+    """Return the system actor a rule acts as: `system:rule:<name>@<company>`."""
+    name = rule if isinstance(rule, str) else rule.name
+    return Actor.system(f"rule:{name}", company, roles)
+
+
+@attrs.frozen
+class FiringStep:
+    """One thing a firing rule did (or, in a dry run, would do): the action and what it changed."""
+
+    action: str
+    changes: tuple[Change, ...] = ()
+    notified: tuple[UserRef, ...] = ()
+
+
+@attrs.frozen
+class Firing:
+    """A rule that fired on a task: its steps, and the refusal that stopped it, if any."""
+
+    rule: str
+    task_id: TaskId
+    task_number: str
+    steps: tuple[FiringStep, ...]
+    refused: str | None = None
+
+
+@attrs.frozen
+class AutomationWarning:
+    """A rule action the workflow or the authorizer refused (the rule's later actions were skipped)."""
+
+    rule: str
+    task_number: str
+    action: str
+    reason: str
+    at: datetime
+
+
+class Automation:
+    """Runs a company's rules on every kind's tasks after each commit; see the module docs."""
+
+    def __init__(
+        self,
+        service: TaskService,
+        rules: Iterable[Rule] | RuleBook,
+        *,
+        company: CompanyId,
+        roles: Iterable[str] = (),
+        name: str = "automation",
+        due: DueTasks | None = None,
+    ) -> None:
+        if not isinstance(service, TaskService):
+            msg = f"Automation needs a TaskService, got {type(service).__name__}"
+            raise InvalidWorkflow(msg)
+        self.service = service
+        self.book = rules if isinstance(rules, RuleBook) else RuleBook(rules)
+        if not isinstance(company, str) or not company.strip():
+            msg = f"Automation.company must name the company whose rules these are, got {company!r}"
+            raise InvalidPayload(msg, field="company")
+        self.company = CompanyId(company)
+        self.roles = frozenset(roles)
+        self.name = name
+        self.due = due
+        self.warnings: list[AutomationWarning] = []
+        self._memo: OrderedDict[tuple[str, TaskId, Cause | str], None] = OrderedDict()
+        self._converter: cattrs.Converter | None = None
+        self._probe = Actor.system("automation", self.company, self.roles)
+        service.subscribe(self.handle, name=name)
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        """Return the rules, in the order they run."""
+        return self.book.rules
+
+    def actor(self, rule: Rule | str) -> Actor:
+        """Return the system actor `rule` acts as."""
+        return rule_actor(rule, self.company, self.roles)
+
+    # --- the handler ---------------------------------------------------------------------------
+
+    def handle(self, event: DomainEvent, uow: UnitOfWork) -> None:
+        """Fire the rules `event` triggers, in order, in `uow` (the subscribed handler)."""
+        self._run(event, uow, record=False)
+
+    def dry_run(self, event: DomainEvent) -> tuple[Firing, ...]:
+        """Return which rules `event` would fire and what they would change; nothing is saved."""
+        depth = 0 if event.cause is None else event.cause.depth
+        correlation = event.id if event.cause is None else event.cause.correlation_id
+        uow = UnitOfWork(self.service, cause=Cause(correlation, event.id, depth + 1))
+        return self._run(event, uow, record=True, remember=False)
+
+    def run_due(self, at: datetime | None = None) -> tuple[Firing, ...]:
+        """Fire the time-triggered rules on every task the due-time port reports due at `at`.
+
+        Each task is one unit of work with the correlation id `time:<at>`; a rule fires at most
+        once per task for one `at`, so a scheduler that calls twice for the same instant changes
+        nothing the second time. `at` defaults to the service clock's now.
+        """
+        if self.due is None:
+            msg = "Automation.run_due needs a due-time port: pass due=... (a DueTasks)"
+            raise InvalidPayload(msg, field="due")
+        when = self.service.clock.now() if at is None else at
+        fired: list[Firing] = []
+        if not self.book.timed:
+            return ()
+        correlation = f"time:{when.isoformat()}"
+        for task_id in self.due.due(when):
+            with self.service.unit_of_work(correlation_id=correlation) as uow:
+                fired.extend(self._run_timed(task_id, uow, correlation))
+        return tuple(fired)
+
+    def stopped_chains(self) -> list[DeadLetter]:
+        """Return the dead letters of events this automation was not run for: chains at the depth limit."""
+        suffix = f">{self.name}"
+        return [
+            d
+            for d in self.service.repository.dead_letters()
+            if d.key.endswith(suffix) and "depth limit" in d.reason
+        ]
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _run(
+        self, event: DomainEvent, uow: UnitOfWork, *, record: bool, remember: bool = True
+    ) -> tuple[Firing, ...]:
+        if event.kind not in self.service.registry:
+            return ()
+        try:
+            stored = self.service.repository.get(event.task_id)
+            task = uow.get(self._probe, event.task_id)
+        except TaskNotFound:
+            return ()
+        group = _same_unit_of_work(self.service, stored, event)
+        if not record and (not group or group[0].id != event.id):
+            return ()  # the unit of work's first event on this task stands for all of them
+        chosen: dict[str, tuple[int, Rule, DomainEvent]] = {}
+        order = {rule.name: i for i, rule in enumerate(self.book.rules)}
+        for member in group or (event,):
+            visible = getattr(member.payload, "visible_to_company", None)
+            if visible is not None and not visible(member.actor.company, self.company):
+                continue  # another company's internal note: not for this company's rules
+            changed: tuple[str, ...] = ()
+            if 0 < member.version <= len(stored.history):
+                changed = stored.history[member.version - 1].changed
+            for rule in self.book.matching(member, task, changed):
+                chosen.setdefault(rule.name, (order[rule.name], rule, member))
+        fired: list[Firing] = []
+        for _, rule, member in sorted(chosen.values(), key=lambda c: c[0]):
+            actor = self.actor(rule)
+            key = (rule.name, task.id, member.cause if member.cause is not None else member.id)
+            if key in self._memo or _fired(stored, actor, member):
+                continue
+            current = uow.get(self._probe, event.task_id)
+            if current is not task and not self.book.holds(rule, current, member):
+                continue
+            firing = self._fire(rule, actor, event.task_id, member, uow, record=record)
+            if remember:
+                self._remember(key)
+            fired.append(firing)
+        return tuple(fired)
+
+    def _run_timed(self, task_id: TaskId, uow: UnitOfWork, correlation: str) -> list[Firing]:
+        try:
+            task = uow.get(self._probe, task_id)
+        except TaskNotFound:
+            return []
+        fired: list[Firing] = []
+        for rule in self.book.timed:
+            actor = self.actor(rule)
+            current = uow.get(self._probe, task_id)
+            done = any(
+                e.actor == actor and e.cause is not None and e.cause.correlation_id == correlation
+                for e in current.history
+            )
+            key = (rule.name, task.id, correlation)
+            if done or key in self._memo or not self.book.holds(rule, current, None):
+                continue
+            fired.append(self._fire(rule, actor, task_id, None, uow, record=False))
+            self._remember(key)
+        return fired
+
+    def _remember(self, key: tuple[str, TaskId, Cause | str]) -> None:
+        self._memo[key] = None
+        if len(self._memo) > _MEMO_LIMIT:
+            self._memo.popitem(last=False)
+
+    def _fire(
+        self,
+        rule: Rule,
+        actor: Actor,
+        task_id: TaskId,
+        event: DomainEvent | None,
+        uow: UnitOfWork,
+        *,
+        record: bool,
+    ) -> Firing:
+        steps: list[FiringStep] = []
+        number = ""
+        for action in rule.actions:
+            current = uow.get(actor, task_id)
+            number = current.number
+            step = plan(rule, action, current, event, self.company)
+            if step is None:
+                continue
+            try:
+                if isinstance(action, Notify):
+                    notified = self._notify(action, step, current, event, uow)
+                    steps.append(FiringStep("notify", notified=notified))
+                    continue
+                payload = step.payload
+                if isinstance(action, TakeAction):
+                    payload = self._payload(current, action)
+                if step.action is None:  # pragma: no cover - only a notify names no action
+                    continue
+                outcome = uow.act(actor, task_id, step.action, payload)
+            except TaskflowError as exc:
+                reason = str(exc)
+                warning = AutomationWarning(
+                    rule.name, current.number, step.action or "notify", reason, self._now()
+                )
+                if not record:
+                    self.warnings.append(warning)
+                    _log().warning(
+                        "rule '%s' stopped on task %s: '%s' was refused: %s",
+                        rule.name,
+                        current.number,
+                        warning.action,
+                        reason,
+                    )
+                return Firing(rule.name, task_id, number, tuple(steps), reason)
+            changes = _last_changes(self.service, outcome.task) if record else ()
+            steps.append(FiringStep(step.action, changes))
+        return Firing(rule.name, task_id, number, tuple(steps))
+
+    def _notify(
+        self,
+        action: Notify,
+        step: PlannedStep,
+        task: Task,
+        event: DomainEvent | None,
+        uow: UnitOfWork,
+    ) -> tuple[UserRef, ...]:
+        own = self.company
+        users: dict[UserRef, None] = {}
+        for recipient in sorted(action.to):
+            for user in recipients_of(task, recipient, own):
+                users[user] = None
+        for user in action.users:
+            users[user] = None
+        told = tuple(u for u in users if task.is_party(u.company))
+        label = f"rule:{step.rule}"
+        for user in told:
+            note = Notification(user, task.id, task.number, label, str(step.payload))
+            uow.enqueue(notification_message(note, task.version))
+        return told
+
+    def _payload(self, task: Task, action: TakeAction) -> Any:
+        workflow = self.service.registry[task.kind].workflow
+        transition = workflow.transition(action.action)
+        if transition is None or transition.payload is None:
+            return None if action.payload is None else dict(action.payload)
+        if action.payload is None:
+            msg = (
+                f"'{action.action}' on task {task.number} needs a "
+                f"{transition.payload.__name__} payload; the rule gives none"
+            )
+            raise InvalidPayload(msg, action=action.action)
+        try:
+            return self._structure(dict(action.payload), transition.payload)
+        except TaskflowError:
+            raise
+        except Exception as exc:
+            msg = (
+                f"the rule's payload for '{action.action}' on task {task.number} does not make a "
+                f"{transition.payload.__name__}: {exc}"
+            )
+            raise InvalidPayload(msg, action=action.action) from None
+
+    def _structure(self, data: dict[str, Any], cl: type) -> Any:
+        if self._converter is None:
+            from taskflow.serialization import Serializer
+
+            self._converter = Serializer(self.service.registry).converter
+        return self._converter.structure(data, cl)
+
+    def _now(self) -> datetime:
+        return self.service.clock.now()
+
+
+def _fired(stored: Task, actor: Actor, event: DomainEvent) -> bool:
+    """Tell whether `actor` (a rule) already acted on `stored` for the unit of work behind `event`."""
+    cause = event.cause
+    if cause is None:
+        same = {f"{stored.id}@{event.version}"}
+    else:
+        same = {f"{stored.id}@{i + 1}" for i, e in enumerate(stored.history) if e.cause == cause}
+    for entry in stored.history:
+        if entry.actor != actor or entry.cause is None or entry.cause.event_id is None:
+            continue
+        if entry.cause.event_id.split("/", 1)[0] in same:
+            return True
+    return False
+
+
+def _same_unit_of_work(service: TaskService, stored: Task, event: DomainEvent) -> list[DomainEvent]:
+    """Return the events the unit of work behind `event` caused on `stored`, in order."""
+    if event.cause is None:
+        return [event]
+    workflow = service.registry[stored.kind].workflow
+    out: list[DomainEvent] = []
+    for index, entry in enumerate(stored.history):
+        if entry.cause != event.cause:
+            continue
+        if entry.action == OPEN:
+            names: tuple[str, ...] = ("opened",)
+        else:
+            transition = workflow.transition(entry.action)
+            names = (entry.action,) if transition is None else transition.event_names
+        out.extend(
+            DomainEvent(
+                name, stored.id, stored.number, stored.kind, entry.action, entry.actor,
+                entry.at, entry.from_state, entry.to_state, index + 1, entry.payload,
+                entry.cause,
+            )
+            for name in names
+        )  # fmt: skip
+    return out
+
+
+def _last_changes(service: TaskService, task: Task) -> tuple[Change, ...]:
+    workflow = service.registry[task.kind].workflow
+    return engine.changes(workflow, task, len(task.history) - 1)
+
+
+def _log() -> logging.Logger:
+    return logging.getLogger("taskflow.automation")

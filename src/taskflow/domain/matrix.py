@@ -1,0 +1,255 @@
+"""The notification matrix: per kind and event, who is told; per-user opt-out and digests (pure).
+
+    policy = NotificationMatrix([*SEED_DEFAULTS, MatrixEntry("crm_task", "*", {"assignees"})],
+                                preferences=preferences)
+    TaskService(..., policy=policy)
+
+For each event the most specific entries that match decide (kind and event, then kind and
+`*`, then `*` and event, then `*` and `*`; several entries at that level add up); an event
+no entry matches is left to `fallback` (the default policy), so a matrix changes only what it
+names. Nobody hears of their own action, no stranger hears anything, an internal comment
+reaches only the writer's company. A user who opted out of (kind, event) is skipped; a user
+with a digest period gets the notification as a digest item, queued until the period ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from taskflow.domain.notifications import (
+    Notification,
+    NotificationPolicy,
+    Recipient,
+    TeamLookup,
+    default_policy,
+    recipients_of,
+)
+from taskflow.domain.task import DomainEvent, Task
+from taskflow.domain.values import UserRef
+from taskflow.domain.workflow import Workflow
+from taskflow.errors import InvalidPayload, InvalidWorkflow
+
+__all__ = [
+    "ANY",
+    "SEED_DEFAULTS",
+    "InMemoryPreferences",
+    "MatrixEntry",
+    "NotificationMatrix",
+    "Preferences",
+    "build_digests",
+    "digest_window",
+]
+
+ANY = "*"
+"""Any kind, or any event, in a matrix entry."""
+
+_EPOCH = datetime(
+    2000, 1, 3, tzinfo=UTC
+)  # a Monday at midnight UTC: weekly periods start on Mondays
+
+
+def _recipients(value: Iterable[str]) -> frozenset[Recipient]:
+    try:
+        return frozenset(Recipient(v) for v in value)
+    except ValueError:
+        allowed = ", ".join(repr(r.value) for r in Recipient)
+        msg = f"MatrixEntry.to must name recipients among {allowed}, got {value!r}"
+        raise InvalidWorkflow(msg) from None
+
+
+@attrs.frozen
+class MatrixEntry:
+    """Who is told of `event` on tasks of `kind` (`*` for any); `when` narrows it to some tasks."""
+
+    kind: str = ANY
+    event: str = ANY
+    to: frozenset[Recipient] = attrs.field(default=frozenset(), converter=_recipients)
+    when: Callable[[Task], bool] | None = attrs.field(default=None, eq=False)
+
+
+@runtime_checkable
+class Preferences(Protocol):
+    """Each user's notification choices: what they opted out of, and their digest period."""
+
+    def opted_out(self, user: UserRef, kind: str, event: str) -> bool:
+        """Tell whether `user` does not want to hear of `event` on tasks of `kind`."""
+        ...
+
+    def digest_period(self, user: UserRef) -> timedelta | None:
+        """Return how long `user`'s digests collect (None: told at once)."""
+        ...
+
+
+class InMemoryPreferences:
+    """Opt-outs and digest periods kept in memory."""
+
+    def __init__(self) -> None:
+        self._out: set[tuple[UserRef, str, str]] = set()
+        self._digest: dict[UserRef, timedelta] = {}
+
+    def opt_out(self, user: UserRef, kind: str = ANY, event: str = ANY) -> None:
+        """Stop telling `user` of `event` on `kind` tasks (`*`: all)."""
+        self._out.add((user, kind, event))
+
+    def opt_in(self, user: UserRef, kind: str = ANY, event: str = ANY) -> None:
+        """Undo an opt-out."""
+        self._out.discard((user, kind, event))
+
+    def digest(self, user: UserRef, period: timedelta | None) -> None:
+        """Collect `user`'s notifications into one digest per `period` (None: at once again)."""
+        if period is None:
+            self._digest.pop(user, None)
+            return
+        if not isinstance(period, timedelta) or period <= timedelta(0):
+            msg = f"a digest period must be a positive timedelta, got {period!r}"
+            raise InvalidPayload(msg, field="period")
+        self._digest[user] = period
+
+    def opted_out(self, user: UserRef, kind: str, event: str) -> bool:
+        """Tell whether `user` opted out of `event` on `kind` (directly or through `*`)."""
+        out = self._out
+        return any((user, k, e) in out for k in (kind, ANY) for e in (event, ANY))
+
+    def digest_period(self, user: UserRef) -> timedelta | None:
+        """Return `user`'s digest period, if any."""
+        return self._digest.get(user)
+
+
+def digest_window(at: datetime, period: timedelta) -> tuple[datetime, datetime]:
+    """Return the digest period `at` falls in: periods of `period` counted from a Monday 00:00 UTC."""
+    if at.utcoffset() is None:
+        msg = f"digest_window needs a timezone-aware time, got {at!r}"
+        raise InvalidPayload(msg, field="at")
+    steps = (at - _EPOCH) // period
+    start = _EPOCH + steps * period
+    return start, start + period
+
+
+def build_digests(items: Iterable[Notification], now: datetime) -> list[Notification]:
+    """Return one digest per user and period for the items whose period ended by `now` (pure).
+
+    Items are grouped by recipient and period end, in the order given; each digest lists its
+    items' messages, one per line, and names the first item's task.
+    """
+    groups: dict[tuple[UserRef, datetime], list[Notification]] = {}
+    for item in items:
+        until = item.digest_until
+        if until is None or until > now:
+            continue
+        groups.setdefault((item.recipient, until), []).append(item)
+    out: list[Notification] = []
+    for (user, until), notes in groups.items():
+        first = notes[0]
+        lines = "\n".join(f"- {n.message}" for n in notes)
+        text = f"{len(notes)} update(s) until {until.isoformat()}:\n{lines}"
+        out.append(Notification(user, first.task_id, first.task_number, "digest", text))
+    return out
+
+
+def _entries(value: Iterable[MatrixEntry]) -> tuple[MatrixEntry, ...]:
+    entries = tuple(value)
+    wrong = [e for e in entries if not isinstance(e, MatrixEntry)]
+    if wrong:
+        msg = f"a NotificationMatrix holds MatrixEntry values, got {wrong[0]!r:.80}"
+        raise InvalidWorkflow(msg)
+    return entries
+
+
+class NotificationMatrix:
+    """A `NotificationPolicy` built from matrix entries, opt-outs and digests (see the module docs)."""
+
+    def __init__(
+        self,
+        entries: Iterable[MatrixEntry],
+        *,
+        preferences: Preferences | None = None,
+        team: TeamLookup | None = None,
+        fallback: NotificationPolicy = default_policy,
+    ) -> None:
+        self.entries = _entries(entries)
+        self.preferences = preferences
+        self.team = team
+        self.fallback = fallback
+        self._by_key: dict[tuple[str, str], list[MatrixEntry]] = {}
+        for entry in self.entries:
+            self._by_key.setdefault((entry.kind, entry.event), []).append(entry)
+
+    def entries_for(self, kind: str, event: str) -> list[MatrixEntry]:
+        """Return the entries that decide `event` on `kind` (empty: the fallback decides)."""
+        for key in ((kind, event), (kind, ANY), (ANY, event), (ANY, ANY)):
+            found = self._by_key.get(key)
+            if found:
+                return found
+        return []
+
+    def __call__(
+        self, workflow: Workflow, before: Task | None, after: Task, events: Sequence[DomainEvent]
+    ) -> tuple[Notification, ...]:
+        """Return who hears of `events` on `after`, as the matrix says."""
+        out: list[Notification] = []
+        for event in events:
+            entries = self.entries_for(after.kind, event.name)
+            if not entries:
+                notes: Iterable[Notification] = self.fallback(workflow, before, after, (event,))
+            else:
+                notes = self._told(entries, after, event)
+            out.extend(self._preferred(after, event, notes))
+        return tuple(out)
+
+    def _told(
+        self, entries: list[MatrixEntry], task: Task, event: DomainEvent
+    ) -> list[Notification]:
+        own = event.actor.company
+        private = getattr(event.payload, "visible_to_company", None)
+        users: dict[UserRef, None] = {}
+        for entry in entries:
+            if entry.when is not None and not entry.when(task):
+                continue
+            for recipient in sorted(entry.to):
+                for user in recipients_of(task, recipient, own, self.team):
+                    users[user] = None
+        what = event.name.replace("_", " ")
+        message = f"{task.number} '{task.subject}': {what} by {event.actor}"
+        out: list[Notification] = []
+        for user in users:
+            if user == event.actor.ref or not task.is_party(user.company):
+                continue
+            if private is not None and not private(own, user.company):
+                continue  # an internal note reaches only the writer's company
+            out.append(Notification(user, task.id, task.number, event.name, message))
+        return out
+
+    def _preferred(
+        self, task: Task, event: DomainEvent, notes: Iterable[Notification]
+    ) -> Iterable[Notification]:
+        prefs = self.preferences
+        if prefs is None:
+            yield from notes
+            return
+        for note in notes:
+            if prefs.opted_out(note.recipient, task.kind, note.event):
+                continue
+            period = prefs.digest_period(note.recipient)
+            if period is None:
+                yield note
+            else:
+                yield attrs.evolve(note, digest_until=digest_window(event.at, period)[1])
+
+
+_SUPPLIER_PORTAL = (
+    "document_request", "product_document_request", "agreement", "audit", "evaluation",
+    "corrective_action", "contact", "general", "question", "questionnaire",
+    "support_ticket", "complaint_ticket",
+)  # fmt: skip
+
+SEED_DEFAULTS: tuple[MatrixEntry, ...] = (
+    # Seed 000: creating or updating a booking task notifies nobody.
+    MatrixEntry("booking_task", ANY, ()),
+    # Seed 001: the partner hears of responses, public comments and resolutions.
+    *(MatrixEntry(kind, ANY, {Recipient.PARTNER}) for kind in _SUPPLIER_PORTAL),
+)
+"""The seeds' rules as matrix entries (seed 003's come with the `crm_task` kind's own entries)."""

@@ -1,0 +1,311 @@
+"""Intake: messages from the five channels open tickets or tasks, or join the one they answer.
+
+    intake = Intake(service, kind="support_ticket", recipient="acme", contacts=contacts,
+                    storage=files)
+    intake.receive_email(raw_bytes)          # opens a ticket, threads a reply, ignores a bounce
+
+Every message is taken in as one unit of work whose correlation id is
+`intake:<channel>:<message id>`, so the history says which message caused each change, and a
+message seen before (its key found on a task) creates nothing: on memory and SQLite alike,
+because the record is the task itself. The kind (a parameter) must declare `INTAKE_INDEXED`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from taskflow.application.service import TaskService
+from taskflow.domain.common import COMMENT, AddComment
+from taskflow.domain.intake import (
+    INTAKE_MESSAGE_FIELD,
+    TASK_NUMBER_FIELD,
+    intake_correlation,
+)
+from taskflow.domain.query import TaskQuery
+from taskflow.domain.task import NewTask, Task
+from taskflow.domain.values import Actor, CompanyId, UserId, Visibility
+from taskflow.errors import InvalidPayload, InvalidRows, InvalidWorkflow, TaskflowError
+from taskflow.intake.chat import CUSTOMER, Transcript
+from taskflow.intake.csvimport import ColumnMapping, read_rows
+from taskflow.intake.files import FileStorage
+from taskflow.intake.forms import FormSchema
+from taskflow.intake.mail import parse_email
+from taskflow.intake.model import (
+    Channel,
+    Contacts,
+    Disposition,
+    IntakeResult,
+    Message,
+    Sender,
+)
+
+__all__ = ["DataFactory", "ImportReport", "Intake", "ticket_data"]
+
+DataFactory = Callable[[Message], Any]
+"""Return the kind data for a task a message opens (a ticket's form, a task's schedule)."""
+
+_NUMBER = re.compile(r"\[([A-Z0-9][A-Z0-9_.-]*-TASK-\d+)\]")
+
+
+def ticket_data(data_type: type) -> DataFactory:
+    """Return a factory making ticket data (`SupportTicket`, `ComplaintTicket`) from a message.
+
+    The form's name and email come from the sender, the description from the body (or the
+    subject when the body is empty); other form fields from the message's `fields`.
+    """
+    known = getattr(data_type, "FORM_FIELDS", None)
+    if known is None:
+        msg = f"{data_type.__name__} has no FORM_FIELDS: pass data=... to say how a message becomes its data"
+        raise InvalidWorkflow(msg)
+
+    def make(message: Message) -> Any:
+        form = {k: v for k, v in message.fields.items() if k in known}
+        form.setdefault("name", message.sender.name or message.sender.address)
+        form.setdefault("email", message.sender.address)
+        form.setdefault("description", message.body.strip() or message.subject or "(no text)")
+        return data_type.from_form(form)  # type: ignore[attr-defined]
+
+    return make
+
+
+@attrs.frozen
+class ImportReport:
+    """What an import did: each row's line and result, and the refused rows' errors."""
+
+    results: tuple[tuple[int, IntakeResult], ...]
+    errors: tuple[TaskflowError, ...] = ()
+
+    @property
+    def created(self) -> int:
+        """Return how many rows opened or changed a task."""
+        return sum(1 for _, r in self.results if r.created)
+
+    def raise_errors(self) -> None:
+        """Raise `InvalidRows` (one member per refused row, a note naming its line) if any row was refused."""
+        if self.errors:
+            lines = [getattr(e, "line", 0) for e in self.errors]
+            msg = f"{len(self.errors)} row(s) were refused, at lines {', '.join(map(str, lines))}"
+            raise InvalidRows(msg, list(self.errors), lines=lines)
+
+
+class Intake:
+    """Takes in messages of every channel for one kind (a ticket kind or a task kind the host picks)."""
+
+    def __init__(
+        self,
+        service: TaskService,
+        *,
+        kind: str,
+        recipient: CompanyId,
+        contacts: Contacts,
+        data: DataFactory | None = None,
+        storage: FileStorage | None = None,
+        max_attachment_bytes: int | None = 25_000_000,
+        attach_action: str | None = None,
+    ) -> None:
+        self.service = service
+        task_kind = service.registry[kind]
+        missing = [
+            f for f in (INTAKE_MESSAGE_FIELD, TASK_NUMBER_FIELD) if f not in task_kind.indexed
+        ]
+        if missing:
+            msg = (
+                f"task kind '{kind}' cannot take intake: it must declare the indexed fields "
+                f"{INTAKE_MESSAGE_FIELD!r} and {TASK_NUMBER_FIELD!r} "
+                "(TaskKind(..., indexed={**INTAKE_INDEXED, ...}) from taskflow.domain.intake)"
+            )
+            raise InvalidWorkflow(msg)
+        if attach_action is not None and task_kind.workflow.transition(attach_action) is None:
+            msg = f"task kind '{kind}' has no action {attach_action!r} to attach files with"
+            raise InvalidWorkflow(msg)
+        self.kind = kind
+        self.recipient = CompanyId(recipient)
+        self.contacts = contacts
+        self.data = data if data is not None else ticket_data(task_kind.data_type)
+        self.storage = storage
+        self.max_attachment_bytes = max_attachment_bytes
+        self.attach_action = attach_action
+
+    # --- channels -------------------------------------------------------------------------------
+
+    def receive_email(self, raw: bytes) -> IntakeResult:
+        """Take in one email given as raw RFC 5322 bytes; auto-replies and bounces open nothing."""
+        if not isinstance(raw, bytes | bytearray):
+            msg = f"receive_email needs the raw bytes of the email, got {type(raw).__name__}"
+            raise InvalidPayload(msg, field="raw")
+        parsed = parse_email(
+            bytes(raw), storage=self.storage, max_attachment_bytes=self.max_attachment_bytes
+        )
+        if parsed.automatic is not None:
+            return IntakeResult(
+                Disposition.IGNORED, parsed.message.message_id, reason=parsed.automatic
+            )
+        return self.receive(parsed.message)
+
+    def submit_form(
+        self, schema: FormSchema, values: dict[str, Any], *, submission_id: str
+    ) -> IntakeResult:
+        """Take in a filled-in web form (checked by `schema`: `InvalidForm` names each bad field)."""
+        checked = schema.validate(values)
+        fields = {k: v for k, v in checked.items() if v is not None}
+        message = Message(
+            Channel.WEB_FORM,
+            submission_id,
+            Sender(
+                str(checked.get(schema.email) or ""), str(checked.get(schema.sender_name) or "")
+            ),
+            subject=str(checked.get(schema.subject) or ""),
+            body=str(checked.get(schema.body) or ""),
+            fields=fields,
+        )
+        return self.receive(message)
+
+    def import_csv(self, text: str, mapping: ColumnMapping) -> ImportReport:
+        """Take in every good row of a CSV text; a refused row is reported with its line number.
+
+        Rows already imported (by id, or by the same values) create nothing again.
+        """
+        results: list[tuple[int, IntakeResult]] = []
+        errors: list[TaskflowError] = []
+        for line, row in read_rows(text, mapping):
+            try:
+                if isinstance(row, TaskflowError):
+                    raise row
+                results.append((line, self.receive(row)))
+            except TaskflowError as error:
+                error.add_note(f"line {line}")
+                error.line = line  # type: ignore[attr-defined]
+                errors.append(error)
+        return ImportReport(tuple(results), tuple(errors))
+
+    def receive_chat(self, transcript: Transcript) -> IntakeResult:
+        """Open one ticket from a chat: the first customer line is its body, the others comments."""
+        lines = transcript.lines
+        first = next(i for i, line in enumerate(lines) if line.author == CUSTOMER)
+        message = Message(
+            Channel.CHAT,
+            transcript.conversation_id,
+            transcript.customer,
+            subject=transcript.subject or _headline(lines[first].text),
+            body=lines[first].text,
+        )
+        seen = self._seen(message)
+        if seen is not None:
+            return seen
+        customer = self.contacts.actor_for(message.sender)
+        if customer is None:
+            return self._unknown(message)
+        with self.service.unit_of_work(correlation_id=intake_correlation(message.key)) as uow:
+            task = uow.open(customer, self.kind, self._draft(message)).task
+            for i, line in enumerate(lines):
+                if i == first:
+                    continue
+                author = (
+                    customer
+                    if line.author == CUSTOMER
+                    else Actor(UserId(line.author), self.recipient)
+                )
+                uow.act(author, task.id, COMMENT, AddComment(line.text, Visibility.PUBLIC))
+        return IntakeResult(Disposition.OPENED, message.message_id, task.id, task.number)
+
+    # --- the one intake path --------------------------------------------------------------------
+
+    def receive(self, message: Message) -> IntakeResult:
+        """Open a task from `message`, or append it to the task it answers; a seen message creates nothing."""
+        if not isinstance(message, Message):
+            msg = f"receive needs a Message, got {type(message).__name__}"
+            raise InvalidPayload(msg, field="message")
+        seen = self._seen(message)
+        if seen is not None:
+            return seen
+        actor = self.contacts.actor_for(message.sender)
+        if actor is None:
+            return self._unknown(message)
+        correlation = intake_correlation(message.key)
+        thread = self._thread(message, actor)
+        if thread is not None:
+            if any(
+                e.cause is not None and e.cause.correlation_id == correlation
+                for e in thread.history
+            ):
+                return IntakeResult(
+                    Disposition.DUPLICATE, message.message_id, thread.id, thread.number,
+                    "this message was taken in before",
+                )  # fmt: skip
+            with self.service.unit_of_work(correlation_id=correlation) as uow:
+                uow.act(
+                    actor, thread.id, COMMENT, AddComment(self._text(message), Visibility.PUBLIC)
+                )
+                self._attach(uow, actor, thread.id, message)
+            return IntakeResult(Disposition.APPENDED, message.message_id, thread.id, thread.number)
+        with self.service.unit_of_work(correlation_id=correlation) as uow:
+            task = uow.open(actor, self.kind, self._draft(message)).task
+            self._attach(uow, actor, task.id, message)
+        return IntakeResult(Disposition.OPENED, message.message_id, task.id, task.number)
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _seen(self, message: Message) -> IntakeResult | None:
+        found = self.service.repository.query(
+            TaskQuery(where={INTAKE_MESSAGE_FIELD: message.key}, limit=1)
+        )
+        if not found:
+            return None
+        task = found[0]
+        return IntakeResult(
+            Disposition.DUPLICATE, message.message_id, task.id, task.number,
+            "this message opened the task before",
+        )  # fmt: skip
+
+    def _unknown(self, message: Message) -> IntakeResult:
+        who = message.sender.address or "no sender address"
+        return IntakeResult(
+            Disposition.IGNORED, message.message_id, reason=f"unknown sender ({who})"
+        )
+
+    def _thread(self, message: Message, actor: Actor) -> Task | None:
+        """Return the task `message` answers (by references, then by a number in the subject)."""
+        repository = self.service.repository
+        keys = [f"{message.channel.value}:{ref}" for ref in message.references]
+        candidates: list[Task] = []
+        for key in keys:
+            candidates += repository.query(TaskQuery(where={INTAKE_MESSAGE_FIELD: key}, limit=1))
+        for number in _NUMBER.findall(message.subject):
+            candidates += repository.query(TaskQuery(where={TASK_NUMBER_FIELD: number}, limit=1))
+        for task in candidates:
+            # A stranger quoting a number joins nothing: only a party's message threads.
+            if self.service.may_see(actor, task):
+                return task
+        return None
+
+    def _draft(self, message: Message) -> NewTask:
+        subject = " ".join(message.subject.split()) or _headline(message.body) or "(no subject)"
+        return NewTask(subject[:200], self.recipient, self.data(message), body=self._text(message))
+
+    def _text(self, message: Message) -> str:
+        parts = [message.body.strip() or "(no text)"]
+        if message.attachments and self.attach_action is None:
+            listed = "\n".join(
+                f"- {f.name} ({f.media_type}, {f.size} bytes, {f.storage_key})"
+                for f in message.attachments
+            )
+            parts.append(f"Attachments:\n{listed}")
+        if message.notes:
+            parts.append("\n".join(f"[{note}]" for note in message.notes))
+        return "\n\n".join(parts)
+
+    def _attach(self, uow: Any, actor: Actor, task_id: Any, message: Message) -> None:
+        if self.attach_action is None or not message.attachments:
+            return
+        from taskflow.kinds.payloads import AddFiles
+
+        uow.act(actor, task_id, self.attach_action, AddFiles(message.attachments))
+
+
+def _headline(text: str) -> str:
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return first[:80]
