@@ -288,13 +288,15 @@ def test_a_deadlock_becomes_a_concurrency_conflict_and_writes_nothing(repo, pg_d
 def test_a_connection_the_server_closed_is_replaced_before_the_next_call(
     pg_dsn, fresh_schema
 ) -> None:
-    with PostgresRepository(pg_dsn, REGISTRY, schema=fresh_schema, pool_size=1) as repo:
+    with PostgresRepository(
+        pg_dsn, REGISTRY, schema=fresh_schema, pool_size=1, check_connections=True
+    ) as repo:
         repo.add(make_task("t-1"))
         with repo.pool.connection() as conn:
             (pid,) = conn.execute("SELECT pg_backend_pid()").fetchone()
         with psycopg.connect(pg_dsn, autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        # The repository's own pool checks a connection before handing it out.
+        # With check_connections the pool tests a connection before handing it out.
         assert [t.id for t in repo.query(TaskQuery())] == ["t-1"]
 
 

@@ -222,6 +222,18 @@ _UPDATE_TASK = (
     "comments_len = %s WHERE pk = %s AND version = %s"
 )
 _VERSION_OF = "SELECT version FROM {s}.tasks WHERE id = %s"
+# A task with its rows in one statement; NULL rows when the version is the cached one.
+_ROWS_OF = (
+    "CASE WHEN t.version = %s THEN NULL ELSE ARRAY(SELECT r.body::text FROM {{s}}.{table} r "
+    "WHERE r.task_pk = t.pk AND r.seq < t.{count} ORDER BY r.seq) END"
+)
+_GET = (
+    "SELECT t.id, t.version, t.body::text, t.pk, t.history_len, t.comments_len, "
+    + _ROWS_OF.format(table="task_history", count="history_len")
+    + ", "
+    + _ROWS_OF.format(table="task_comments", count="comments_len")
+    + " FROM {s}.tasks t WHERE t.id = %s"
+)
 # What every read selects of a task row, in the order `_load_rows` takes it.
 _HEAD = "id, version, body::text, pk, history_len, comments_len"
 _INSERT_ENTRY = "INSERT INTO {s}.task_history (task_pk, seq, body) VALUES (%s, %s, %s::jsonb)"
@@ -234,9 +246,13 @@ _INSERT_FIELD = (
     "INSERT INTO {s}.task_fields (task_pk, name, type, int_value, text_value, time_value) "
     "VALUES (%s, %s, %s, %s, %s, %s)"
 )
-_INSERT_MESSAGE = (
+# Messages are inserted in the order given, so their ids rise in that order.
+_INSERT_MESSAGES = (
     "INSERT INTO {s}.outbox (topic, key, task_id, task_version, not_before, body) "
-    "VALUES (%s, %s, %s, %s, %s, %s::jsonb) RETURNING id"
+    "SELECT topic, key, task_id, task_version, not_before, body::jsonb FROM unnest("
+    "%s::text[], %s::text[], %s::text[], %s::integer[], %s::timestamptz[], %s::text[]) "
+    "WITH ORDINALITY AS m (topic, key, task_id, task_version, not_before, body, n) "
+    "ORDER BY n RETURNING id"
 )
 _NEXT_NUMBER = (
     "INSERT INTO {s}.task_numbers AS n (company, last) VALUES (%s, 1) "
@@ -249,6 +265,11 @@ _BURY = (
     "body::text FROM {s}.outbox WHERE id = %s"
 )
 _HELD = "id = %s AND claimed_by IS NOT DISTINCT FROM %s AND attempts = %s"
+_COMPLETE = (
+    "DELETE FROM {s}.outbox o USING unnest(%s::bigint[], %s::text[], %s::integer[]) "
+    "AS d (id, worker, attempts) WHERE o.id = d.id "
+    "AND o.claimed_by IS NOT DISTINCT FROM d.worker AND o.attempts = d.attempts"
+)
 # Rows of many tasks are read in batches of this many task keys.
 _ROW_BATCH = 1000
 _UNKNOWN = object()  # a replaced version that is not in the cache
@@ -602,8 +623,10 @@ class PostgresRepository:
     """Stores tasks and their outbox in PostgreSQL; share the database between processes and machines.
 
     Pass a connection string (the repository then opens its own pool of up to `pool_size`
-    connections, each checked before use, waiting up to `timeout` seconds for one) or a
-    `psycopg_pool.ConnectionPool` of the host's (left open by `close`). Tables live in `schema`. With `auto_upgrade` (the default) the
+    connections, waiting up to `timeout` seconds for one; with `check_connections` each is
+    tested before use, one round trip, so a server restart costs no failed call) or a
+    `psycopg_pool.ConnectionPool` of the host's (left open by `close`; autocommit
+    connections save a BEGIN and COMMIT around single statements). Tables live in `schema`. With `auto_upgrade` (the default) the
     first repository creates or upgrades them; without it a missing or older schema raises
     `StorageError` naming the upgrade command. `notify` makes every commit that queues
     messages wake the workers waiting in `wait_for_messages`. A stored row that no longer
@@ -619,6 +642,7 @@ class PostgresRepository:
         schema: str = "taskflow",
         pool_size: int = 4,
         timeout: float = 30.0,
+        check_connections: bool = False,
         auto_upgrade: bool = True,
         notify: bool = True,
         on_broken_row: Callable[[DeserializationError], None] | None = None,
@@ -632,6 +656,7 @@ class PostgresRepository:
         self._registry = registry
         self._serializer = serializer if serializer is not None else Serializer(registry)
         self._cache: dict[tuple[str, int], Task] = {}
+        self._newest: dict[str, int] = {}  # the newest cached version of each id
         self._cache_size = max(cache_size, 0)
         self._cache_lock = threading.Lock()
         self._on_broken_row = on_broken_row if on_broken_row is not None else _log_broken_row
@@ -654,7 +679,7 @@ class PostgresRepository:
                 min_size=1,
                 max_size=pool_size,
                 kwargs={"autocommit": True},
-                check=ConnectionPool.check_connection,
+                check=ConnectionPool.check_connection if check_connections else None,
                 timeout=timeout,
                 open=False,
                 name=f"taskflow-{schema}",
@@ -692,17 +717,37 @@ class PostgresRepository:
     # --- the TaskRepository port -----------------------------------------------------------
 
     def get(self, task_id: TaskId) -> Task:
-        """Return the stored task, or raise `TaskNotFound`; a row that does not load raises `DeserializationError`."""
-        with self._reading(f"read task '{task_id}'") as conn:
-            row = conn.execute(
-                self._q(f"SELECT {_HEAD} FROM {{s}}.tasks WHERE id = %s"), (task_id,)
-            ).fetchone()
+        """Return the stored task, or raise `TaskNotFound`; a row that does not load raises `DeserializationError`.
+
+        One statement (one snapshot, one round trip): the history and comment rows come along
+        unless the stored version is the one already in the cache.
+        """
+        cached = self._newest.get(task_id, 0)
+        with self._connection(f"read task '{task_id}'") as conn:
+            row = conn.execute(self._q(_GET), (cached, cached, task_id)).fetchone()
             if row is None:
                 raise TaskNotFound(task_id)
-            found, broken = self._load_rows(conn, [row])
-        if broken:
-            raise broken[0]
-        return found[0]
+            found_id, version, body, _, history_len, comments_len, entries, comments = row
+            if entries is None or comments is None:
+                hit = self._cache.get((found_id, version))
+                if hit is not None:
+                    return hit
+                # Evicted since: read the rows the usual way.
+                found, broken = self._load_rows(conn, [row[:6]], cached=False)
+                if broken:
+                    raise broken[0]
+                return found[0]
+        for what, expected, got in (
+            ("history entries", history_len, entries),
+            ("comments", comments_len, comments),
+        ):
+            if len(got) != expected:
+                msg = (
+                    f"cannot load task '{found_id}': the row counts {expected} {what} "
+                    f"but {len(got)} are stored"
+                )
+                raise DeserializationError(msg, task_id=found_id)
+        return self._load(found_id, version, body, entries, comments)
 
     def commit(self, changes: Changeset) -> tuple[int, ...]:
         """Write every task and message of `changes` in one transaction; return the messages' ids.
@@ -716,7 +761,7 @@ class PostgresRepository:
         messages = [(m, _stored_json(m.body)) for m in changes.messages]
         what = _describe_commit(changes)
         q = self._q
-        with self._transaction(what, conflict=self._conflict(changes)) as conn:
+        with self._transaction(what, conflict=self._conflict(changes), pipeline=True) as conn:
             for task, body in added:
                 inserted = conn.execute(
                     q(_INSERT_TASK), (task.id, *_columns(task, body))
@@ -737,9 +782,8 @@ class PostgresRepository:
                 pk, version, history_len, comments_len, schema = found
                 if version != expected:
                     raise ConcurrencyConflict(task.number, expected, version)
-                updated = conn.execute(q(_UPDATE_TASK), (*_columns(task, body), pk, expected))
-                if updated.rowcount != 1:  # pragma: no cover - the row is locked
-                    raise ConcurrencyConflict(task.number, expected, None)
+                # The row is locked and its version checked: this UPDATE changes it.
+                conn.execute(q(_UPDATE_TASK), (*_columns(task, body), pk, expected))
                 before = self._cache.get((task.id, expected), _UNKNOWN)
                 self._put_assignees(conn, pk, task, before)
                 self._put_fields(conn, pk, task, before)
@@ -747,7 +791,8 @@ class PostgresRepository:
                 if schema != SCHEMA_VERSION or kept != (history_len, comments_len):
                     history_len = comments_len = -1
                 self._put_rows(conn, pk, task, history_len, comments_len)
-            ids = self._queue(conn, messages)
+            queued = self._queue(conn, messages)
+        ids = () if queued is None else tuple(sorted(int(row[0]) for row in queued.fetchall()))
         for task, _ in added:
             self._remember(task)
         for task, _, _ in saved:
@@ -790,13 +835,13 @@ class PostgresRepository:
         if found is None:
             return {}
         text = f"SELECT kind, state, COUNT(*) FROM {{s}}.tasks{found[0]} GROUP BY kind, state"
-        with self._transaction("count tasks") as conn:
+        with self._connection("count tasks") as conn:
             rows = conn.execute(self._q(text), found[1]).fetchall()
         return {(kind, state): int(n) for kind, state, n in sorted(rows)}
 
     def next_number(self, company: CompanyId) -> int:
         """Return the next task number of `company`; one atomic statement, so no two writers share one."""
-        with self._transaction(f"take a task number of {company}") as conn:
+        with self._connection(f"take a task number of {company}") as conn:
             row = conn.execute(self._q(_NEXT_NUMBER), (company,)).fetchone()
         assert row is not None
         return int(row[0])
@@ -843,22 +888,21 @@ class PostgresRepository:
             f"ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {_OUTBOX_ROW}"
         )
         until = now + lease
-        with self._transaction("claim outbox messages") as conn:
+        with self._connection("claim outbox messages") as conn:
             rows = conn.execute(self._q(text), (worker, until, *params, limit)).fetchall()
-            taken: list[OutboxEntry] = []
-            for row in sorted(rows):
-                entry, problem = _outbox_entry(row, worker, until)
-                if entry is not None:
-                    taken.append(entry)
-                    continue
+        taken: list[OutboxEntry] = []
+        for row in sorted(rows):
+            entry, problem = _outbox_entry(row, worker, until)
+            if entry is not None:
+                taken.append(entry)
+                continue
+            # Claimed (so leased to this worker), then buried: no other worker sees it meanwhile.
+            with self._transaction("move an unreadable outbox message aside") as conn:
                 conn.execute(self._q(_BURY), (problem, now, row[0]))
                 conn.execute(self._q("DELETE FROM {s}.outbox WHERE id = %s"), (row[0],))
-                _log().warning(
-                    "%s: moved outbox message %d to the dead letters: %s",
-                    self._where,
-                    row[0],
-                    problem,
-                )
+            _log().warning(
+                "%s: moved outbox message %d to the dead letters: %s", self._where, row[0], problem
+            )
         return taken
 
     def complete(self, entries: Iterable[OutboxEntry]) -> None:
@@ -866,12 +910,13 @@ class PostgresRepository:
         done = [(e.id, e.claimed_by, e.attempts) for e in entries]
         if not done:
             return
-        with self._transaction("complete outbox messages") as conn, conn.cursor() as cur:
-            cur.executemany(self._q(f"DELETE FROM {{s}}.outbox WHERE {_HELD}"), done)
+        ids, workers, attempts = (list(column) for column in zip(*done, strict=True))
+        with self._connection("complete outbox messages") as conn:
+            conn.execute(self._q(_COMPLETE), (ids, workers, attempts))
 
     def retry(self, entry: OutboxEntry, *, not_before: datetime, error: str) -> None:
         """Give a claimed message back, ready again from `not_before`, with the error recorded."""
-        with self._transaction("retry an outbox message") as conn:
+        with self._connection("retry an outbox message") as conn:
             conn.execute(
                 self._q(
                     "UPDATE {s}.outbox SET claimed_by = NULL, lease_until = NULL, "
@@ -905,7 +950,7 @@ class PostgresRepository:
         if limit is not None:
             text += " LIMIT %s"
             params = (max(limit, 0),)
-        with self._transaction("read the outbox") as conn:
+        with self._connection("read the outbox") as conn:
             rows = conn.execute(self._q(text), params).fetchall()
         found: list[OutboxEntry] = []
         for row in rows:
@@ -924,7 +969,7 @@ class PostgresRepository:
         if limit is not None:
             text += " LIMIT %s"
             params = (max(limit, 0),)
-        with self._transaction("read the dead letters") as conn:
+        with self._connection("read the dead letters") as conn:
             rows = conn.execute(self._q(text), params).fetchall()
         return [
             DeadLetter(i, topic, key, _original_json(body), reason, attempts, at, task_id, version)
@@ -1011,7 +1056,7 @@ class PostgresRepository:
         select = _select(query, query.limit)
         if select is None:
             return []
-        with self._transaction("explain a query") as conn:
+        with self._connection("explain a query") as conn:
             rows = conn.execute(self._q(f"EXPLAIN {select[0]}"), select[1]).fetchall()
         return [str(row[0]) for row in rows]
 
@@ -1073,13 +1118,13 @@ class PostgresRepository:
         return conflict
 
     @contextmanager
-    def _transaction(
+    def _connection(
         self,
         what: str,
         *,
         conflict: Callable[[psycopg.Error], ConcurrencyConflict] | None = None,
     ) -> Iterator[_Conn]:
-        """Yield a pooled connection inside one transaction: committed at the end, rolled back on any error."""
+        """Yield a pooled connection (each statement its own transaction); translate psycopg's errors."""
         if self._closed:
             msg = f"{self._where}: cannot {what}: the repository was closed"
             raise StorageError(msg, database=self._where)
@@ -1090,7 +1135,7 @@ class PostgresRepository:
             )
             raise StorageError(msg, database=self._where)
         try:
-            with self._pool.connection() as conn, conn.transaction():
+            with self._pool.connection() as conn:
                 yield conn
         except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected) as exc:
             if conflict is not None:  # a commit: the retry helper loads again and retries
@@ -1102,9 +1147,30 @@ class PostgresRepository:
             raise self._error(what, exc) from exc
 
     @contextmanager
+    def _transaction(
+        self,
+        what: str,
+        *,
+        conflict: Callable[[psycopg.Error], ConcurrencyConflict] | None = None,
+        pipeline: bool = False,
+    ) -> Iterator[_Conn]:
+        """Yield a pooled connection inside one transaction: committed at the end, rolled back on any error.
+
+        With `pipeline`, statements are sent without waiting for their results until one is
+        read (or the COMMIT): a commit costs two round trips to the server, not one per row.
+        """
+        with self._connection(what, conflict=conflict) as conn:
+            if pipeline:
+                with conn.pipeline(), conn.transaction():
+                    yield conn
+            else:
+                with conn.transaction():
+                    yield conn
+
+    @contextmanager
     def _reading(self, what: str) -> Iterator[_Conn]:
         """Yield a connection in one REPEATABLE READ transaction: a task row and its rows are one snapshot."""
-        with self._transaction(what) as conn:
+        with self._transaction(what, pipeline=True) as conn:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield conn
 
@@ -1124,25 +1190,28 @@ class PostgresRepository:
             self._listener = listener
         return self._listener
 
-    def _queue(self, conn: _Conn, messages: list[tuple[OutboxMessage, str]]) -> tuple[int, ...]:
-        """Insert outbox messages in order and return their ids; wake the listening workers."""
+    def _queue(
+        self, conn: _Conn, messages: list[tuple[OutboxMessage, str]]
+    ) -> psycopg.Cursor[tuple[Any, ...]] | None:
+        """Insert outbox messages in order (one statement) and wake the listening workers.
+
+        Return the cursor whose rows are the new ids, to read once the transaction is over
+        (in a pipeline the results arrive with the COMMIT), or None for no message.
+        """
         if not messages:
-            return ()
-        params = [
-            (m.topic, m.key, m.task_id, m.task_version, m.not_before, body) for m, body in messages
-        ]
-        ids: list[int] = []
-        with conn.cursor() as cur:
-            cur.executemany(self._q(_INSERT_MESSAGE), params, returning=True)
-            while True:
-                row = cur.fetchone()
-                assert row is not None
-                ids.append(int(row[0]))
-                if not cur.nextset():
-                    break
-            if self._notify:
-                cur.execute(f"NOTIFY {self._channel}")
-        return tuple(ids)
+            return None
+        columns: list[list[Any]] = [[], [], [], [], [], []]
+        for m, body in messages:
+            for column, value in zip(
+                columns,
+                (m.topic, m.key, m.task_id, m.task_version, m.not_before, body),
+                strict=True,
+            ):
+                column.append(value)
+        cursor = conn.execute(self._q(_INSERT_MESSAGES), columns)
+        if self._notify:
+            conn.execute(f"NOTIFY {self._channel}")
+        return cursor
 
     def _declared(self) -> set[tuple[str, str]]:
         return {(kind.name, name) for kind in self._registry for name in kind.indexed}
@@ -1267,8 +1336,13 @@ class PostgresRepository:
             return
         with self._cache_lock:
             self._cache[(task.id, task.version)] = task
+            if self._newest.get(task.id, 0) < task.version:
+                self._newest[task.id] = task.version
             while len(self._cache) > self._cache_size:
-                del self._cache[next(iter(self._cache))]
+                task_id, version = next(iter(self._cache))
+                del self._cache[(task_id, version)]
+                if self._newest.get(task_id) == version:
+                    del self._newest[task_id]
 
     def _load(
         self, task_id: str, version: int, body: str, entries: list[str], comments: list[str]
