@@ -6,6 +6,7 @@ A second request is declined ("I don't have this document"), requested again, th
 
 Run: .venv/bin/python examples/document_request.py
 On a SQLite file instead of in memory: .venv/bin/python examples/document_request.py --sqlite story.db
+On PostgreSQL: .venv/bin/python examples/document_request.py --postgres DSN
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import taskflow as tf
@@ -35,12 +37,20 @@ PEOPLE = (BUYER, SUPPLIER, COLLEAGUE)
 
 
 def build_service(
-    notifier: tf.RecordingNotifier, clock: tf.FixedClock, sqlite: str | None = None
+    notifier: tf.RecordingNotifier,
+    clock: tf.FixedClock,
+    sqlite: str | None = None,
+    postgres: str | None = None,
 ) -> tf.TaskService:
     """Compose the service from the embedded adapters (the one composition point)."""
     registry = tf.default_registry()
     # The one line that chooses the storage: in memory, or durable in a SQLite file.
     repository = tf.InMemoryRepository() if sqlite is None else SqliteRepository(sqlite, registry)
+    if postgres is not None:  # a schema of its own, so the story starts afresh
+        from taskflow.adapters.postgres import PostgresRepository
+
+        schema = f"document_request_{uuid.uuid4().hex[:8]}"
+        repository = PostgresRepository(postgres, registry, schema=schema)
     return tf.TaskService(
         registry=registry,
         repository=repository,
@@ -101,13 +111,14 @@ class Story:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--sqlite", metavar="PATH", help="store the tasks in this new SQLite file")
+    parser.add_argument("--postgres", metavar="DSN", help="store the tasks in PostgreSQL")
     # Known arguments only: a test runner's own arguments may be in sys.argv.
     options, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     if options.sqlite is not None and os.path.exists(options.sqlite):
         raise SystemExit(f"{options.sqlite} exists; name a new file so the story starts afresh")
     notifier = tf.RecordingNotifier()
     clock = tf.FixedClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
-    service = build_service(notifier, clock, options.sqlite)
+    service = build_service(notifier, clock, options.sqlite, options.postgres)
     story = Story(service, notifier, clock)
     expiry = date(2029, 6, 30)
 

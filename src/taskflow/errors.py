@@ -141,12 +141,23 @@ class ConcurrencyConflict(TaskflowError):
     """Someone saved the task since it was loaded; reload and try again."""
 
     def __init__(
-        self, task: str, expected: int, actual: int | None, *, exists: bool = False
+        self,
+        task: str,
+        expected: int,
+        actual: int | None,
+        *,
+        exists: bool = False,
+        because: str = "",
     ) -> None:
         self.task = task
         self.expected = expected
         self.actual = actual
-        if exists:
+        if because:
+            msg = (
+                f"task {task} could not be saved at version {expected}: {because}; "
+                "reload the task and apply the action again"
+            )
+        elif exists:
             msg = (
                 f"task {task} cannot be added: a task with its id is already stored "
                 f"(version {actual}); every task needs a new id"

@@ -1,4 +1,5 @@
-"""Concurrent writers with retries lose no update: threads on both repositories, processes on a file.
+"""Concurrent writers with retries lose no update: threads on every repository, processes on a
+SQLite file and on PostgreSQL (each process with its own pool, as separate app servers would).
 
 At the end every accepted action is in its task's history exactly once, at the version it
 returned; versions have no gaps; task numbers are unique; every queued notification was
@@ -20,6 +21,7 @@ import pytest
 import taskflow as tf
 from taskflow import Actor, ConcurrencyConflict
 from taskflow.adapters.memory import InMemoryRepository
+from taskflow.adapters.postgres import PostgresRepository
 from taskflow.adapters.sqlite import SqliteRepository
 from taskflow.errors import ActionNotAllowed
 from taskflow.kinds import default_registry
@@ -139,11 +141,19 @@ def _sqlite_file(tmp_path: Path):
     return _counting(SqliteRepository)(tmp_path / "threads.db", REGISTRY)
 
 
-@pytest.mark.parametrize("make", [_memory, _sqlite_file], ids=["memory", "sqlite-file"])
+def _postgres(tmp_path: Path, request: pytest.FixtureRequest):
+    request.getfixturevalue("pg_reset")()
+    pool, schema = request.getfixturevalue("pg_pool"), request.getfixturevalue("pg_schema")
+    return _counting(PostgresRepository)(pool, REGISTRY, schema=schema)
+
+
+@pytest.mark.parametrize(
+    "make", [_memory, _sqlite_file, _postgres], ids=["memory", "sqlite-file", "postgres"]
+)
 def test_threads_acting_on_the_same_tasks_with_retries_lose_no_update(
-    make: Callable[[Path], Any], tmp_path: Path, fast_thread_switching
+    make: Callable[..., Any], tmp_path: Path, fast_thread_switching, request
 ) -> None:
-    repository = make(tmp_path)
+    repository = make(tmp_path, request) if make is _postgres else make(tmp_path)
     notifier = tf.RecordingNotifier()
     service = _service(repository, notifier, tf.FixedClock(START), tf.SequentialIds())
     shared = _open_shared(service, 2)
@@ -173,7 +183,7 @@ def test_threads_acting_on_the_same_tasks_with_retries_lose_no_update(
     assert repository.conflicts > 0  # the cycles did overlap: retries were needed
     assert len(notifier.sent) == repository.queued  # each delivered exactly once
     assert repository.pending() == []
-    if isinstance(repository, SqliteRepository):
+    if isinstance(repository, SqliteRepository | PostgresRepository):
         repository.close()
 
 
@@ -186,10 +196,16 @@ from datetime import UTC, date, datetime
 sys.path[:0] = paths
 import taskflow as tf
 from taskflow import Actor
-from taskflow.adapters.sqlite import SqliteRepository
 from taskflow.errors import ActionNotAllowed
 from taskflow.kinds import default_registry
 from taskflow.kinds.document import DocumentRequest, Reject, UploadDocument
+
+if store[0] == "sqlite":
+    from taskflow.adapters.sqlite import SqliteRepository as Base
+    options = {}
+else:  # PostgreSQL: a pool of its own in each process
+    from taskflow.adapters.postgres import PostgresRepository as Base
+    options = {"schema": store[2], "pool_size": 2}
 
 Accepted = dict
 PDF_FILE = tf.FileRef("c.pdf", tf.PDF, 10, "sha256:1", "files/1")
@@ -199,7 +215,7 @@ class WallClock:
     def now(self):
         return datetime.now(UTC)
 
-class Slow(SqliteRepository):
+class Slow(Base):
     queued = 0
     conflicts = 0
     def get(self, task_id):
@@ -217,7 +233,7 @@ class Slow(SqliteRepository):
 
 try:
     registry = default_registry()
-    repository = Slow(path, registry)
+    repository = Slow(store[1], registry, **options)
     notifier = tf.RecordingNotifier()
     service = tf.TaskService(registry=registry, repository=repository, notifier=notifier,
                              clock=WallClock(), ids=tf.SequentialIds(f"p{index}"))
@@ -231,12 +247,26 @@ except BaseException as exc:
 """
 
 
-def test_processes_acting_on_one_database_file_with_retries_lose_no_update(
-    tmp_path: Path,
+def _store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> tuple[str, ...]:
+    if kind == "sqlite":
+        return ("sqlite", str(tmp_path / "processes.db"))
+    request.getfixturevalue("pg_reset")()
+    return ("postgres", request.getfixturevalue("pg_dsn"), request.getfixturevalue("pg_schema"))
+
+
+def _open_store(store: tuple[str, ...], serializer: Serializer) -> Any:
+    if store[0] == "sqlite":
+        return SqliteRepository(store[1], REGISTRY, serializer=serializer)
+    return PostgresRepository(store[1], REGISTRY, schema=store[2], serializer=serializer)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_processes_acting_on_one_store_with_retries_lose_no_update(
+    kind: str, tmp_path: Path, request
 ) -> None:
-    path = tmp_path / "processes.db"
+    store = _store(kind, tmp_path, request)
     serializer = Serializer(REGISTRY)
-    with SqliteRepository(path, REGISTRY, serializer=serializer) as repository:
+    with _open_store(store, serializer) as repository:
         setup = _service(
             repository, tf.RecordingNotifier(), tf.FixedClock(START), tf.SequentialIds()
         )
@@ -254,7 +284,7 @@ def test_processes_acting_on_one_database_file_with_retries_lose_no_update(
                 {
                     "__name__": "taskflow_test_worker",
                     "paths": [p for p in sys.path if p],
-                    "path": str(path),
+                    "store": store,
                     "index": index,
                     "actor": actor,
                     "shared": shared,
@@ -280,7 +310,7 @@ def test_processes_acting_on_one_database_file_with_retries_lose_no_update(
     assert not problems, problems
     accepted = {key: value for _, done, *_ in reports for key, value in done.items()}
     numbers = [number for _, _, opened, *_ in reports for number in opened]
-    with SqliteRepository(path, REGISTRY, serializer=serializer) as repository:
+    with _open_store(store, serializer) as repository:
         _check(repository.query(tf.TaskQuery()), accepted, numbers)
         assert repository.pending() == []
     queued = sum(report[3] for report in reports)

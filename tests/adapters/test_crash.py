@@ -1,6 +1,7 @@
 """A process killed (SIGKILL) in the middle of writes leaves a database holding whole transactions.
 
-A writer process runs document-request lifecycles through the service on a SQLite file, with a
+A writer process runs document-request lifecycles through the service on a SQLite file (or on
+PostgreSQL, where the server rolls back the transaction of a client that is gone), with a
 notifier that always fails, so every notification stays in the outbox. Each write makes exactly
 one notification (open tells the supplier; upload, reject and accept tell the other side), so
 a whole transaction leaves one outbox row per saved task version, and none for a version that
@@ -16,8 +17,10 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from taskflow.adapters.postgres import PostgresRepository
 from taskflow.adapters.sqlite import SqliteRepository
 from taskflow.kinds import default_registry
 
@@ -40,7 +43,12 @@ class DownNotifier:
 
 path, prefix = sys.argv[1], sys.argv[2]
 registry = tf.default_registry()
-service = tf.TaskService(registry=registry, repository=SqliteRepository(path, registry),
+if len(sys.argv) > 3:  # PostgreSQL: a connection string and a schema
+    from taskflow.adapters.postgres import PostgresRepository
+    repository = PostgresRepository(path, registry, schema=sys.argv[3], pool_size=1)
+else:
+    repository = SqliteRepository(path, registry)
+service = tf.TaskService(registry=registry, repository=repository,
                          notifier=DownNotifier(), clock=WallClock(), ids=tf.SequentialIds(prefix))
 buyer, supplier = tf.Actor("bea", "acme"), tf.Actor("sam", "supco")
 pdf = UploadDocument(tf.FileRef("c.pdf", tf.PDF, 10, "sha256:1", "files/1"), date(2030, 1, 1))
@@ -56,10 +64,10 @@ for n in itertools.count():
 """
 
 
-def _run_and_kill(path: Path, prefix: str, rng: random.Random) -> int:
+def _run_and_kill(path: Path | str, prefix: str, rng: random.Random, *extra: str) -> int:
     """Start a writer, let it finish a few lifecycles, kill it at a random moment; return how many."""
     writer = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(path), prefix],
+        [sys.executable, "-c", _WRITER, str(path), prefix, *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -130,4 +138,57 @@ def test_writer_killed_mid_writes_leaves_only_whole_transactions(tmp_path: Path)
         finished = _run_and_kill(path, f"r{round_}", rng)
         count = _check_whole_transactions(path)
         assert count > stored + finished - 1  # the finished lifecycles are all there
+        stored = count
+
+
+def _check_whole_transactions_on_postgres(dsn: str, schema: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as raw:
+        rows = raw.execute(
+            f'SELECT pk, id, state, ball_company, is_open, version, number FROM "{schema}".tasks'
+        ).fetchall()
+        assignees = set(
+            raw.execute(
+                f'SELECT task_pk, company, user_id, ball_company FROM "{schema}".task_assignees'
+            ).fetchall()
+        )
+        outbox = raw.execute(
+            f'SELECT task_id, task_version, body::text FROM "{schema}".outbox'
+        ).fetchall()
+        (last_number,) = raw.execute(
+            f"SELECT last FROM \"{schema}\".task_numbers WHERE company = 'acme'"
+        ).fetchone()
+    with PostgresRepository(dsn, default_registry(), schema=schema, pool_size=1) as repository:
+        assert repository.broken_rows() == []
+        tasks = {row[1]: repository.get(row[1]) for row in rows}
+    for pk, task_id, state, ball, is_open, version, number in rows:
+        task = tasks[task_id]
+        assert (state, ball, is_open, version, number) == (
+            task.state,
+            task.ball_company,
+            task.is_open,
+            task.version,
+            task.number,
+        )
+        assert version == len(task.history)
+        for ref in task.assignees:
+            assert (pk, ref.company, ref.user, task.ball_company) in assignees
+    assert len(assignees) == sum(len(t.assignees) for t in tasks.values())
+    queued = sorted((task_id, version) for task_id, version, _ in outbox)
+    saved = sorted((t.id, v) for t in tasks.values() for v in range(1, t.version + 1))
+    assert queued == saved
+    assert all(json.loads(body)["task_id"] == task_id for task_id, _, body in outbox)
+    assert last_number >= len(tasks)
+    return len(tasks)
+
+
+def test_postgres_client_killed_mid_writes_leaves_only_whole_transactions(
+    pg_dsn: str, pg_schema: str, pg_reset
+) -> None:
+    pg_reset()
+    rng = random.Random(2026)
+    stored = 0
+    for round_ in range(3):
+        finished = _run_and_kill(pg_dsn, f"r{round_}", rng, pg_schema)
+        count = _check_whole_transactions_on_postgres(pg_dsn, pg_schema)
+        assert count > stored + finished - 1
         stored = count

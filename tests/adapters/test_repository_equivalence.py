@@ -1,4 +1,7 @@
-"""The same random service calls, run against the in-memory and the SQLite repository, answer alike.
+"""The same random service calls, run against the in-memory and a durable repository, answer alike.
+
+The durable one is SQLite in memory, and PostgreSQL on the session's real server (fewer
+examples: each empties the module's schema).
 
 Every rule runs once per repository, through two services that share one clock; the outcome
 (or the error), every inbox, Teambox and dashboard, random `find` queries, the notifications
@@ -9,6 +12,7 @@ import hashlib
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
@@ -16,6 +20,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 import taskflow as tf
 from taskflow import Actor, TaskQuery, TaskService
 from taskflow.adapters.memory import FixedClock, InMemoryRepository, RecordingNotifier
+from taskflow.adapters.postgres import PostgresRepository
 from taskflow.adapters.sqlite import SqliteRepository
 from taskflow.errors import TaskflowError
 from taskflow.kinds import default_registry
@@ -108,7 +113,7 @@ class RepositoriesAnswerAlike(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = FixedClock(START)
-        self.sqlite = SqliteRepository(":memory:", REGISTRY, serializer=SERIALIZER)
+        self.durable = self.make_durable()
         self.services = tuple(
             TaskService(
                 registry=REGISTRY,
@@ -117,12 +122,15 @@ class RepositoriesAnswerAlike(RuleBasedStateMachine):
                 clock=self.clock,
                 ids=ShuffledIds(),
             )
-            for repository in (InMemoryRepository(), self.sqlite)
+            for repository in (InMemoryRepository(), self.durable)
         )
 
+    def make_durable(self) -> SqliteRepository | PostgresRepository:
+        return SqliteRepository(":memory:", REGISTRY, serializer=SERIALIZER)
+
     def both(self, call) -> Any:
-        memory, sqlite = (_result(lambda s=s: call(s)) for s in self.services)
-        assert memory == sqlite
+        memory, durable = (_result(lambda s=s: call(s)) for s in self.services)
+        assert memory == durable
         return memory
 
     @rule(
@@ -190,14 +198,42 @@ class RepositoriesAnswerAlike(RuleBasedStateMachine):
 
     @invariant()
     def the_same_notifications_were_sent_and_none_is_pending(self) -> None:
-        memory, sqlite = self.services
-        assert memory.notifier.sent == sqlite.notifier.sent
+        memory, durable = self.services
+        assert memory.notifier.sent == durable.notifier.sent
         assert memory.repository.pending() == []
-        assert sqlite.repository.pending() == []
+        assert durable.repository.pending() == []
 
     def teardown(self) -> None:
-        self.sqlite.close()
+        self.durable.close()
 
 
 RepositoriesAnswerAlike.TestCase.settings = settings(stateful_step_count=20, deadline=None)
 TestRepositoriesAnswerAlike = RepositoriesAnswerAlike.TestCase
+
+
+_PG: dict[str, Any] = {}
+
+
+@pytest.fixture
+def _postgres(pg_pool, pg_schema, pg_reset):
+    _PG.update(pool=pg_pool, schema=pg_schema, reset=pg_reset)
+
+
+class PostgresAnswersLikeMemory(RepositoriesAnswerAlike):
+    def make_durable(self) -> PostgresRepository:
+        _PG["reset"]()
+        return PostgresRepository(
+            _PG["pool"], REGISTRY, schema=_PG["schema"], serializer=SERIALIZER
+        )
+
+
+PostgresAnswersLikeMemory.TestCase.settings = settings(
+    max_examples=max(5, settings.default.max_examples // 6),
+    stateful_step_count=20,
+    deadline=None,
+)
+
+
+@pytest.mark.usefixtures("_postgres")
+class TestPostgresAnswersLikeMemory(PostgresAnswersLikeMemory.TestCase):
+    pass
