@@ -96,6 +96,8 @@ def test_bookings_story_tells_both_seeds_step_by_step(capsys):
     assert "weekly series over four weeks: Mon 01 Jun, Mon 08 Jun, Mon 15 Jun, Mon 22 Jun" in out
     assert "generated again: 0 new" in out
     assert "julia's average rating: 5.0 over 1 booking(s)" in out
+
+
 def test_help_desk_story_runs_intake_rules_the_loop_stop_and_a_digest(capsys):
     out = _run("help_desk.py", capsys)
     for line in (

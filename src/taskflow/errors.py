@@ -318,6 +318,8 @@ class ViewNotSaveable(TaskflowError, ValueError):
             f"task the repository returned"
         )
         super().__init__(msg)
+
+
 class InvalidForm(TaskflowError, ExceptionGroup[InvalidPayload]):
     """A web form was filled in wrongly: one `InvalidPayload` member per bad field (`field` names it).
 
