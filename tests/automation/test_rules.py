@@ -114,6 +114,7 @@ def test_paths_read_task_fields_kind_data_event_payload_and_what_changed():
         tf.AddComment("On it"),
     )
     assert resolve_path("event.changed", commented.task, commented.events[0]) == [
+        "assignees",  # whoever answers for a company with no assignee becomes its assignee
         "comments",
         "ball",
     ]

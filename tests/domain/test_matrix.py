@@ -18,6 +18,7 @@ from taskflow.domain.matrix import (
     digest_window,
 )
 from taskflow.domain.notifications import Notification
+from taskflow.kinds import BUILTIN_KINDS
 from taskflow.kinds.document import DocumentRequest, UploadDocument
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
@@ -50,7 +51,7 @@ BOOKING = tf.TaskKind(
 
 def _service(policy=tf.default_policy):
     return tf.TaskService(
-        registry=tf.default_registry(BOOKING),
+        registry=tf.Registry([*(k for k in BUILTIN_KINDS if k.name != "booking_task"), BOOKING]),
         repository=tf.InMemoryRepository(),
         notifier=tf.RecordingNotifier(),
         clock=tf.FixedClock(START),

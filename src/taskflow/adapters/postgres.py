@@ -58,7 +58,7 @@ from taskflow.errors import (
     TaskflowError,
     TaskNotFound,
 )
-from taskflow.ports import Changeset
+from taskflow.ports import Changeset, IndexProblem
 from taskflow.serialization import SCHEMA_VERSION, Serializer
 
 try:
@@ -1003,6 +1003,80 @@ class PostgresRepository:
                 messages.append((message, _stored_json(message.body)))
             self._queue(conn, messages)
         return len(messages)
+
+    def drop_dead_letters(self, ids: Iterable[int]) -> int:
+        """Delete dead letters for good; return how many there were."""
+        chosen = sorted(set(ids))
+        if not chosen:
+            return 0
+        with self._transaction("drop dead letters") as conn:
+            dropped = conn.execute(
+                self._q("DELETE FROM {s}.dead_letters WHERE id = ANY(%s)"), (chosen,)
+            )
+            return int(dropped.rowcount)
+
+    def check(self) -> list[IndexProblem]:
+        """Report every task row whose query columns or assignee rows disagree with its JSON, and every row that does not load."""
+        problems: list[IndexProblem] = []
+        with self._reading("check every task's index columns") as conn:
+            heads = conn.execute(
+                self._q(
+                    f"SELECT {_HEAD}, kind, state, requester_company, recipient_company, "
+                    "ball_company, is_open, due_at, created_at, number "
+                    "FROM {s}.tasks ORDER BY created_at, id"
+                )
+            ).fetchall()
+            assignees: dict[int, set[tuple[Any, ...]]] = {}
+            for pk, *row in conn.execute(
+                self._q("SELECT task_pk, company, user_id, ball_company FROM {s}.task_assignees")
+            ):
+                assignees.setdefault(pk, set()).add(tuple(row))
+            for start in range(0, len(heads), _ROW_BATCH):
+                batch = heads[start : start + _ROW_BATCH]
+                tasks, broken = self._load_rows(conn, [h[:6] for h in batch], cached=False)
+                problems += [IndexProblem(TaskId(e.task_id), "row", str(e)) for e in broken]
+                loaded = {task.id: task for task in tasks}
+                for head in batch:
+                    task = loaded.get(head[0])
+                    if task is None:
+                        continue
+                    expected = (
+                        task.kind,
+                        task.state,
+                        task.requester.company,
+                        task.recipient,
+                        task.ball_company,
+                        task.is_open,
+                        task.due_at,
+                        task.created_at,
+                        task.number,
+                    )
+                    names = (
+                        "kind",
+                        "state",
+                        "requester_company",
+                        "recipient_company",
+                        "ball_company",
+                        "is_open",
+                        "due_at",
+                        "created_at",
+                        "number",
+                    )
+                    for name, stored, want in zip(names, head[6:], expected, strict=True):
+                        if stored != want:
+                            problems.append(
+                                IndexProblem(
+                                    task.id, name, f"column holds {stored!r}, the task {want!r}"
+                                )
+                            )
+                    rows = {(r.company, r.user, task.ball_company) for r in task.assignees}
+                    if assignees.get(head[3], set()) != rows:
+                        problems.append(
+                            IndexProblem(
+                                task.id, "task_assignees", "assignee rows disagree with the task"
+                            )
+                        )
+        return problems
 
     # --- beyond the port ---------------------------------------------------------------------
 
