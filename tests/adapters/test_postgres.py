@@ -466,3 +466,13 @@ def test_import_taskflow_does_not_import_psycopg() -> None:
     code = "import sys, taskflow, taskflow.adapters.sqlite; print('psycopg' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_the_health_check_reports_a_tampered_column_and_assignee_row(repo) -> None:
+    task = make_task("t-1", assignees=[SUPPLIER.ref])
+    repo.add(task)
+    assert repo.check() == []
+    _sql(repo.pool, f'UPDATE "{repo.schema}".tasks SET requester_company = %s', ("stranger",))
+    _sql(repo.pool, f'DELETE FROM "{repo.schema}".task_assignees')
+    problems = {(p.task_id, p.index) for p in repo.check()}
+    assert problems == {("t-1", "requester_company"), ("t-1", "task_assignees")}

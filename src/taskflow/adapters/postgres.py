@@ -342,6 +342,20 @@ def _describe_commit(changes: Changeset) -> str:
     return f"commit {shown or 'outbox messages'}"
 
 
+# The query columns `check()` compares with the stored task: the first ones `_columns` writes.
+_CHECKED_COLUMNS = (
+    "kind",
+    "state",
+    "requester_company",
+    "recipient_company",
+    "ball_company",
+    "is_open",
+    "due_at",
+    "created_at",
+    "number",
+)
+
+
 def _columns(task: Task, body: str) -> tuple[Any, ...]:
     return (
         task.kind,
@@ -1021,8 +1035,7 @@ class PostgresRepository:
         with self._reading("check every task's index columns") as conn:
             heads = conn.execute(
                 self._q(
-                    f"SELECT {_HEAD}, kind, state, requester_company, recipient_company, "
-                    "ball_company, is_open, due_at, created_at, number "
+                    f"SELECT {_HEAD}, {', '.join(_CHECKED_COLUMNS)} "
                     "FROM {s}.tasks ORDER BY created_at, id"
                 )
             ).fetchall()
@@ -1040,29 +1053,10 @@ class PostgresRepository:
                     task = loaded.get(head[0])
                     if task is None:
                         continue
-                    expected = (
-                        task.kind,
-                        task.state,
-                        task.requester.company,
-                        task.recipient,
-                        task.ball_company,
-                        task.is_open,
-                        task.due_at,
-                        task.created_at,
-                        task.number,
-                    )
-                    names = (
-                        "kind",
-                        "state",
-                        "requester_company",
-                        "recipient_company",
-                        "ball_company",
-                        "is_open",
-                        "due_at",
-                        "created_at",
-                        "number",
-                    )
-                    for name, stored, want in zip(names, head[6:], expected, strict=True):
+                    expected = _columns(task, "")[: len(_CHECKED_COLUMNS)]
+                    for name, stored, want in zip(
+                        _CHECKED_COLUMNS, head[6:], expected, strict=True
+                    ):
                         if stored != want:
                             problems.append(
                                 IndexProblem(
