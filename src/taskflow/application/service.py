@@ -26,6 +26,7 @@ from taskflow.domain import engine
 from taskflow.domain.authorization import DEFAULT_AUTHORIZER, Authorizer
 from taskflow.domain.common import ASSIGN, CLAIM, COMMENT, EDIT, AddComment, Assign, Edit
 from taskflow.domain.engine import Outcome
+from taskflow.domain.matrix import NotificationMatrix
 from taskflow.domain.notifications import Notification, NotificationPolicy, default_policy
 from taskflow.domain.outbox import (
     EVENT_TOPIC,
@@ -467,10 +468,21 @@ class TaskService:
     def notifications(
         self, before: Task | None, after: Task, events: Iterable[DomainEvent]
     ) -> tuple[Notification, ...]:
-        """Return who hears of `events`: the kind's policy, or the service's for kinds with none."""
+        """Return who hears of `events`: the host's matrix over the kind's rows and policy (C12)."""
         kind = self.registry[after.kind]
-        policy = kind.policy if kind.policy is not None else self.policy
-        return tuple(policy(kind.workflow, before, after, tuple(events)))
+        shown = tuple(events)
+        policy = self.policy
+        if isinstance(policy, NotificationMatrix):
+            return policy.notify(
+                kind.workflow, before, after, shown, rows=kind.matrix, kind_policy=kind.policy
+            )
+        if kind.matrix:
+            # No host matrix: the kind's rows, then its policy, then the service's decide.
+            rows_only = NotificationMatrix((), fallback=kind.policy or policy)
+            return rows_only.notify(kind.workflow, before, after, shown, rows=kind.matrix)
+        if kind.policy is not None:
+            policy = kind.policy
+        return tuple(policy(kind.workflow, before, after, shown))
 
     def subscriptions_for(self, event: DomainEvent) -> list[Subscription]:
         """Return the handlers that want `event`."""

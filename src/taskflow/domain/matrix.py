@@ -4,10 +4,13 @@
                                 preferences=preferences)
     TaskService(..., policy=policy)
 
-For each event the most specific entries that match decide (kind and event, then kind and
-`*`, then `*` and event, then `*` and `*`; several entries at that level add up); an event
-no entry matches is left to `fallback` (the default policy), so a matrix changes only what it
-names. Nobody hears of their own action, no stranger hears anything, an internal comment
+A kind declares its own rows (`TaskKind.matrix`, e.g. seed 003's on `crm_task`) and may carry
+its own policy (`TaskKind.policy`). For each event the first of these that says something
+decides: the host's entries for the kind and event, then for the kind and `*`; the kind's rows
+for the event, then for `*`; the kind's policy; the host's entries for `*` and the event, then
+for `*` and `*`; then `fallback` (the default policy). Several entries at one level add up, so
+a matrix changes only what it names, and a host entry naming a kind overrides what the kind
+declares. Nobody hears of their own action, no stranger hears anything, an internal comment
 reaches only the writer's company. A user who opted out of (kind, event) is skipped; a user
 with a digest period gets the notification as a digest item, queued until the period ends.
 """
@@ -42,6 +45,7 @@ __all__ = [
     "Preferences",
     "build_digests",
     "digest_window",
+    "kind_rows",
 ]
 
 ANY = "*"
@@ -69,6 +73,8 @@ class MatrixEntry:
     event: str = ANY
     to: frozenset[Recipient] = attrs.field(default=frozenset(), converter=_recipients)
     when: Callable[[Task], bool] | None = attrs.field(default=None, eq=False)
+    # False: an event done by a system actor (a rule, a scheduler) tells nobody through this entry.
+    by_system: bool = attrs.field(default=True, kw_only=True)
 
 
 @runtime_checkable
@@ -190,13 +196,39 @@ class NotificationMatrix:
         self, workflow: Workflow, before: Task | None, after: Task, events: Sequence[DomainEvent]
     ) -> tuple[Notification, ...]:
         """Return who hears of `events` on `after`, as the matrix says."""
+        return self.notify(workflow, before, after, events)
+
+    def notify(
+        self,
+        workflow: Workflow,
+        before: Task | None,
+        after: Task,
+        events: Sequence[DomainEvent],
+        *,
+        rows: Sequence[MatrixEntry] = (),
+        kind_policy: NotificationPolicy | None = None,
+    ) -> tuple[Notification, ...]:
+        """Return who hears of `events`, with the kind's own `rows` and `kind_policy` (module docs)."""
         out: list[Notification] = []
+        kind = after.kind
         for event in events:
-            entries = self.entries_for(after.kind, event.name)
+            name = event.name
+            entries = self._by_key.get((kind, name)) or self._by_key.get((kind, ANY))
             if not entries:
-                notes: Iterable[Notification] = self.fallback(workflow, before, after, (event,))
-            else:
+                entries = [r for r in rows if r.event == name] or [
+                    r for r in rows if r.event == ANY
+                ]
+            notes: Iterable[Notification]
+            if entries:
                 notes = self._told(entries, after, event)
+            elif kind_policy is not None:
+                notes = kind_policy(workflow, before, after, (event,))
+            else:
+                entries = self._by_key.get((ANY, name)) or self._by_key.get((ANY, ANY))
+                if entries:
+                    notes = self._told(entries, after, event)
+                else:
+                    notes = self.fallback(workflow, before, after, (event,))
             out.extend(self._preferred(after, event, notes))
         return tuple(out)
 
@@ -206,8 +238,11 @@ class NotificationMatrix:
         own = event.actor.company
         private = getattr(event.payload, "visible_to_company", None)
         users: dict[UserRef, None] = {}
+        system = event.actor.is_system
         for entry in entries:
-            if entry.when is not None and not entry.when(task):
+            if (system and not entry.by_system) or (
+                entry.when is not None and not entry.when(task)
+            ):
                 continue
             for recipient in sorted(entry.to):
                 for user in recipients_of(task, recipient, own, self.team):
@@ -252,4 +287,17 @@ SEED_DEFAULTS: tuple[MatrixEntry, ...] = (
     # Seed 001: the partner hears of responses, public comments and resolutions.
     *(MatrixEntry(kind, ANY, {Recipient.PARTNER}) for kind in _SUPPLIER_PORTAL),
 )
-"""The seeds' rules as matrix entries (seed 003's come with the `crm_task` kind's own entries)."""
+"""The seeds' rules as matrix entries (seed 003's are the `crm_task` kind's own rows, `TaskKind.matrix`)."""
+
+
+def kind_rows(kind: str, value: Iterable[MatrixEntry]) -> tuple[MatrixEntry, ...]:
+    """Check the rows a kind declares: MatrixEntry values naming that kind or `*` (any event)."""
+    entries = _entries(value)
+    wrong = [e for e in entries if e.kind not in (kind, ANY)]
+    if wrong:
+        msg = (
+            f"task kind '{kind}': its matrix rows must name kind '{kind}' or '*', "
+            f"got {wrong[0].kind!r} in {wrong[0]!r:.80}"
+        )
+        raise InvalidWorkflow(msg)
+    return entries

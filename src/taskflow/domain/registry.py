@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from taskflow.domain._frozen import FrozenMap
+from taskflow.domain.matrix import MatrixEntry, kind_rows
 from taskflow.domain.notifications import NotificationPolicy
 from taskflow.domain.query import QUERY_FIELDS, IndexedField
 from taskflow.domain.values import not_blank
@@ -57,6 +58,9 @@ class TaskKind:
     """A kind of task: its name, the type of its kind-specific data, and its workflow.
 
     `policy` decides who hears of the kind's events; None falls back to the service's policy.
+    `matrix` are the kind's own notification matrix rows (who hears of which event by default);
+    they come before `policy`, and a host's `NotificationMatrix` entries naming the kind override
+    them (taskflow.domain.matrix).
 
     `upgrades[n]` brings a task stored under workflow version n to version n + 1 on load;
     they must cover every version from 1 to `workflow.version - 1`.
@@ -70,6 +74,7 @@ class TaskKind:
     workflow: Workflow
     description: str = ""
     policy: NotificationPolicy | None = attrs.field(default=None, kw_only=True)
+    matrix: tuple[MatrixEntry, ...] = attrs.field(default=(), converter=tuple, kw_only=True)
     upgrades: Mapping[int, Upgrade] = attrs.field(
         factory=dict, converter=_upgrades, hash=False, kw_only=True
     )
@@ -81,6 +86,7 @@ class TaskKind:
         if not attrs.has(self.data_type):
             msg = f"task kind '{self.name}': data type {self.data_type!r} must be an attrs class"
             raise InvalidWorkflow(msg)
+        kind_rows(self.name, self.matrix)
         version = self.workflow.version
         needed = set(range(1, version))
         wrong = [n for n, f in self.upgrades.items() if n not in needed or not callable(f)]

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import attrs
 
 from taskflow.domain.common import EDIT, common_actions
+from taskflow.domain.matrix import MatrixEntry
 from taskflow.domain.notifications import Notification
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import EDITABLE_FIELDS, OPEN, DomainEvent, NewTask, Task
@@ -66,6 +67,7 @@ __all__ = [
     "StatusCategory",
     "TrackerLinked",
     "WorkType",
+    "crm_matrix",
     "crm_policy",
     "crm_task_kind",
     "status_action",
@@ -693,15 +695,41 @@ def _indexes(config: CrmConfig) -> dict[str, Any]:
     return indexed
 
 
+def _notice_on_change(task: Task) -> bool:
+    return bool(task.data.notice_on_change)
+
+
+def _notice_on_complete(task: Task) -> bool:
+    return bool(task.data.notice_on_complete)
+
+
+def crm_matrix(workflow: Workflow) -> tuple[MatrixEntry, ...]:
+    """Return seed 003's notification matrix rows for a CRM workflow (the kind declares them).
+
+    Every save a person makes tells the assignees and, with "notice on change", the notify list;
+    completing tells the notify list with "notice on complete". Events of system actors, the
+    tracker link and SLA escalations are left to `crm_policy`.
+    """
+    names = {"opened"} | {e for t in workflow.transitions if not t.system_only for e in t.events}
+    rows: list[MatrixEntry] = []
+    for name in sorted(names - {SLA_ESCALATED}):
+        notice = _notice_on_complete if name == COMPLETED else _notice_on_change
+        rows.append(MatrixEntry(workflow.name, name, {"assignees"}, by_system=False))
+        rows.append(MatrixEntry(workflow.name, name, {"watchers"}, when=notice, by_system=False))
+    return tuple(rows)
+
+
 def crm_task_kind(config: CrmConfig | None = None) -> TaskKind:
     """Return the CRM task kind a configuration describes (statuses, categories, portal rights, SLA)."""
     config = CrmConfig() if config is None else config
+    workflow = crm_workflow(config)
     return TaskKind(
         config.kind,
         CrmTask,
-        crm_workflow(config),
+        workflow,
         "A CRM task or ticket regarding an account or a user, with effort, billing and SLA (seed 003)",
         policy=crm_policy,
+        matrix=crm_matrix(workflow),
         indexed=_indexes(config),
     )
 
