@@ -26,6 +26,10 @@ def _upgrades(value: Mapping[int, Upgrade]) -> Mapping[int, Upgrade]:
     return MappingProxyType(dict(value))
 
 
+def _rows(value: Iterable[MatrixEntry]) -> tuple[MatrixEntry, ...]:
+    return tuple(value)
+
+
 def _frozen(value: Mapping[str, IndexedField]) -> Mapping[str, IndexedField]:
     return FrozenMap(value) if isinstance(value, Mapping) else value
 
@@ -74,7 +78,7 @@ class TaskKind:
     workflow: Workflow
     description: str = ""
     policy: NotificationPolicy | None = attrs.field(default=None, kw_only=True)
-    matrix: tuple[MatrixEntry, ...] = attrs.field(default=(), converter=tuple, kw_only=True)
+    matrix: tuple[MatrixEntry, ...] = attrs.field(default=(), converter=_rows, kw_only=True)
     upgrades: Mapping[int, Upgrade] = attrs.field(
         factory=dict, converter=_upgrades, hash=False, kw_only=True
     )
