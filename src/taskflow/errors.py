@@ -17,6 +17,7 @@ __all__ = [
     "InvalidQuestionnaire",
     "InvalidRows",
     "InvalidWorkflow",
+    "MarkTaken",
     "MissingExtra",
     "OfferExpired",
     "PermissionDenied",
@@ -169,6 +170,21 @@ class ConcurrencyConflict(TaskflowError):
                 f"but {found}; reload the task and apply the action again"
             )
         super().__init__(msg)
+
+
+class MarkTaken(ConcurrencyConflict):
+    """A commit claimed a once-only mark that an earlier commit stored: what it stands for was done."""
+
+    def __init__(self, mark: str) -> None:
+        self.mark = mark
+        self.task = ""
+        self.expected = 0
+        self.actual = None
+        msg = (
+            f"mark '{mark}' is already stored: what it stands for was done already (by another "
+            "process or an earlier try); nothing of this commit was written"
+        )
+        TaskflowError.__init__(self, msg)
 
 
 class UnknownKind(TaskflowError, LookupError):

@@ -33,6 +33,10 @@ def _saves(value: Iterable[tuple[Task, int]]) -> tuple[tuple[Task, int], ...]:
     return tuple((task, expected) for task, expected in value)
 
 
+def _marks(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 def _messages(value: Iterable[OutboxMessage]) -> tuple[OutboxMessage, ...]:
     return tuple(value)
 
@@ -42,16 +46,19 @@ class Changeset:
     """What one unit of work writes at once: new tasks, changed tasks, and outbox messages.
 
     `saved` pairs each changed task with the version it was loaded at (compare-and-set).
+    `marks` are once-only keys (a rule's fired-marker): stored for good with the commit, and a
+    commit naming a mark already stored raises `MarkTaken` and writes nothing.
     """
 
     added: tuple[Task, ...] = attrs.field(default=(), converter=_tasks)
     saved: tuple[tuple[Task, int], ...] = attrs.field(default=(), converter=_saves)
     messages: tuple[OutboxMessage, ...] = attrs.field(default=(), converter=_messages)
+    marks: tuple[str, ...] = attrs.field(default=(), converter=_marks, kw_only=True)
 
     @property
     def empty(self) -> bool:
         """Tell whether there is nothing to write."""
-        return not (self.added or self.saved or self.messages)
+        return not (self.added or self.saved or self.messages or self.marks)
 
 
 @attrs.frozen
@@ -131,9 +138,13 @@ class TaskRepository(Outbox, Protocol):
         Each saved task replaces the stored one only if the stored version is still the
         expected one; a stale version raises `ConcurrencyConflict`, an added id that is taken
         raises `ConcurrencyConflict`, a saved task never added raises `TaskNotFound`, a saved
-        task whose version is not above the expected one raises `InvalidPayload`. Any refusal
-        writes nothing at all.
+        task whose version is not above the expected one raises `InvalidPayload`, a mark
+        already stored raises `MarkTaken`. Any refusal writes nothing at all.
         """
+        ...
+
+    def marked(self, mark: str) -> bool:
+        """Tell whether a commit stored `mark` (see `Changeset.marks`)."""
         ...
 
     def add(self, task: Task) -> None:

@@ -484,7 +484,7 @@ def test_version_1_database_is_migrated_and_its_index_values_back_filled(db: Pat
         repository.save(upload(old[2], SUPPLIER), old[2].version)
         assert [t.id for t in repository.query(TaskQuery(where={"files": 1}))] == ["t-1", "t-3"]
     with _raw(db) as raw:
-        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(STORAGE_VERSION,)]
         declared = raw.execute("SELECT kind, name FROM indexed_fields ORDER BY 1, 2").fetchall()
     assert ("document_request", "files") in declared
     assert ("product_document_request", "product") in declared

@@ -26,6 +26,10 @@ def check_changeset(changes: Changeset) -> None:
             msg = f"a commit names task {task.number} ({task.id}) twice; write each task once"
             raise InvalidPayload(msg, field="changes")
         seen.add(task.id)
+    marks = changes.marks
+    if any(not isinstance(m, str) or not m.strip() for m in marks) or len(set(marks)) < len(marks):
+        msg = f"a commit's marks must be distinct non-blank strings, got {marks!r:.120}"
+        raise InvalidPayload(msg, field="marks")
     for task, expected in changes.saved:
         if not isinstance(expected, int) or isinstance(expected, bool):
             msg = (

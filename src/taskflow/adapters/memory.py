@@ -27,7 +27,13 @@ from taskflow.domain.query import (
 from taskflow.domain.registry import Registry
 from taskflow.domain.task import Task
 from taskflow.domain.values import CompanyId, TaskId, UserRef
-from taskflow.errors import ConcurrencyConflict, InvalidPayload, TaskflowError, TaskNotFound
+from taskflow.errors import (
+    ConcurrencyConflict,
+    InvalidPayload,
+    MarkTaken,
+    TaskflowError,
+    TaskNotFound,
+)
 from taskflow.ports import Changeset, IndexProblem
 
 __all__ = [
@@ -68,6 +74,7 @@ class InMemoryRepository:
         self._outbox: dict[int, _Row] = {}
         self._dead: dict[int, DeadLetter] = {}
         self._outbox_last = 0
+        self._marks: set[str] = set()
 
     def get(self, task_id: TaskId) -> Task:
         """Return the stored task, or raise `TaskNotFound`."""
@@ -85,6 +92,9 @@ class InMemoryRepository:
             t.id: self._index_values(t) for t in (*changes.added, *(t for t, _ in changes.saved))
         }
         with self._lock:
+            for mark in changes.marks:
+                if mark in self._marks:
+                    raise MarkTaken(mark)
             for task in changes.added:
                 stored = self._tasks.get(task.id)
                 if stored is not None:
@@ -101,12 +111,18 @@ class InMemoryRepository:
             for task, _ in changes.saved:
                 self._move(self._tasks[task.id], task, values[task.id])
                 self._tasks[task.id] = task
+            self._marks.update(changes.marks)
             ids: list[int] = []
             for message, body in zip(changes.messages, bodies, strict=True):
                 self._outbox_last += 1
                 self._outbox[self._outbox_last] = _Row(self._outbox_last, message, body)
                 ids.append(self._outbox_last)
             return tuple(ids)
+
+    def marked(self, mark: str) -> bool:
+        """Tell whether a commit stored `mark`."""
+        with self._lock:
+            return mark in self._marks
 
     def add(self, task: Task) -> None:
         """Store one new task; raise `ConcurrencyConflict` if its id is taken."""

@@ -54,6 +54,7 @@ from taskflow.errors import (
     ConcurrencyConflict,
     DeserializationError,
     InvalidPayload,
+    MarkTaken,
     StorageError,
     TaskflowError,
     TaskNotFound,
@@ -76,7 +77,7 @@ except ImportError as exc:  # pragma: no cover - the extra is installed wherever
 
 __all__ = ["STORAGE_VERSION", "PostgresRepository", "main", "stored_version", "upgrade"]
 
-STORAGE_VERSION: int = 1
+STORAGE_VERSION: int = 2
 """The version of the table layout this taskflow writes, and the newest it opens."""
 
 _Conn = psycopg.Connection[tuple[Any, ...]]
@@ -186,9 +187,15 @@ _SCHEMA: tuple[str, ...] = (
     )""",
 )
 
+# Once-only marks (layout 2): a rule's fired-marker, stored with the commit it guards.
+_MARKS_SCHEMA: tuple[str, ...] = ('CREATE TABLE {s}.marks (key text COLLATE "C" PRIMARY KEY)',)
+
 # _MIGRATIONS[n] turns a schema of layout n into layout n + 1, in the upgrading transaction.
-# Steps are never edited once released; the first layout (1) has none yet.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {}
+# Steps are never edited once released.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 1 -> 2: once-only marks.
+    1: _MARKS_SCHEMA,
+}
 
 _TABLES = (
     "tasks",
@@ -200,6 +207,7 @@ _TABLES = (
     "indexed_fields",
     "outbox",
     "dead_letters",
+    "marks",
 )
 
 _COLUMNS = (
@@ -211,6 +219,7 @@ _INSERT_TASK = (
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s) "
     "ON CONFLICT (id) DO NOTHING RETURNING pk"
 )
+_INSERT_MARK = "INSERT INTO {s}.marks (key) VALUES (%s) ON CONFLICT (key) DO NOTHING RETURNING key"
 # The row is locked first, so the conditional UPDATE below never waits and never misses.
 _LOCK_TASK = (
     "SELECT pk, version, history_len, comments_len, schema FROM {s}.tasks WHERE id = %s FOR UPDATE"
@@ -572,7 +581,7 @@ def _prepare_schema(conn: _Conn, q: _Statements, where: str, *, create: bool) ->
     found = stored_version_in(conn, q)  # another process may have done it meanwhile
     if found is None:
         conn.execute(q("CREATE SCHEMA IF NOT EXISTS {s}"))
-        for statement in _SCHEMA:
+        for statement in (*_SCHEMA, *_MARKS_SCHEMA):
             conn.execute(q(statement))
         conn.execute(q("INSERT INTO {s}.schema_version (version) VALUES (%s)"), (STORAGE_VERSION,))
         return 0, STORAGE_VERSION
@@ -776,6 +785,9 @@ class PostgresRepository:
         what = _describe_commit(changes)
         q = self._q
         with self._transaction(what, conflict=self._conflict(changes), pipeline=True) as conn:
+            for mark in changes.marks:
+                if conn.execute(q(_INSERT_MARK), (mark,)).fetchone() is None:
+                    raise MarkTaken(mark)
             for task, body in added:
                 inserted = conn.execute(
                     q(_INSERT_TASK), (task.id, *_columns(task, body))
@@ -812,6 +824,12 @@ class PostgresRepository:
         for task, _, _ in saved:
             self._remember(task)
         return ids
+
+    def marked(self, mark: str) -> bool:
+        """Tell whether a commit stored `mark`."""
+        with self._connection("read a mark") as conn:
+            row = conn.execute(self._q("SELECT 1 FROM {s}.marks WHERE key = %s"), (mark,))
+            return row.fetchone() is not None
 
     def add(self, task: Task) -> None:
         """Store one new task; raise `ConcurrencyConflict` if its id is taken (the stored task stays)."""

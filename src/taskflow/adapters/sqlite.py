@@ -45,6 +45,7 @@ from taskflow.errors import (
     ConcurrencyConflict,
     DeserializationError,
     InvalidPayload,
+    MarkTaken,
     StorageError,
     TaskflowError,
     TaskNotFound,
@@ -54,7 +55,7 @@ from taskflow.serialization import SCHEMA_VERSION, Serializer
 
 __all__ = ["STORAGE_VERSION", "SqliteRepository"]
 
-STORAGE_VERSION: int = 2
+STORAGE_VERSION: int = 3
 """The version of the table layout this taskflow writes, and the newest it opens."""
 
 # Version 2: the index values of kinds' indexed fields, and indexes for the company, creation
@@ -115,6 +116,9 @@ _OUTBOX_SCHEMA: tuple[str, ...] = (
     )""",
 )
 
+# Once-only marks (storage version 3): a rule's fired-marker, stored with the commit it guards.
+_MARKS_SCHEMA: tuple[str, ...] = ("CREATE TABLE marks (key TEXT PRIMARY KEY) WITHOUT ROWID",)
+
 # History entries and comments as rows of their own (storage version 2): a save appends the
 # new ones and never writes the whole history again. `body` is the entry or comment as it
 # appears inside the task's JSON; the task row's body holds empty lists in their place.
@@ -170,6 +174,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         # 1 -> 2: indexed kind fields and the creation-time indexes of open queries.
         *_QUERY_TABLES_V2,
     ),
+    # 2 -> 3: once-only marks.
+    2: _MARKS_SCHEMA,
 }
 
 _SCHEMA: tuple[str, ...] = (
@@ -209,6 +215,7 @@ _SCHEMA: tuple[str, ...] = (
     *_ROWS_SCHEMA,
     *_OUTBOX_SCHEMA,
     *_QUERY_TABLES_V2,
+    *_MARKS_SCHEMA,
 )
 
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -235,6 +242,7 @@ _STORED = (
     "SELECT pk, version, history_len, comments_len, json_extract(body, '$.schema'), "
     "json_extract(body, '$.workflow_version') FROM tasks WHERE id = ?"
 )
+_INSERT_MARK = "INSERT INTO marks (key) VALUES (?) ON CONFLICT (key) DO NOTHING RETURNING key"
 _INSERT_ENTRY = "INSERT INTO task_history (task_pk, seq, body) VALUES (?, ?, ?)"
 _INSERT_COMMENT = "INSERT INTO task_comments (task_pk, seq, body) VALUES (?, ?, ?)"
 # Rows of many tasks are read in batches of this many task keys (SQLite limits parameters).
@@ -582,6 +590,9 @@ class SqliteRepository:
         messages = [(m, m.body) for m in changes.messages]
         what = _describe_commit(changes)
         with self._writing(what) as conn:
+            for mark in changes.marks:
+                if not conn.execute(_INSERT_MARK, (mark,)).fetchall():
+                    raise MarkTaken(mark)
             for task, body in added:
                 inserted = conn.execute(_INSERT_TASK, (task.id, *_columns(task, body))).fetchall()
                 if not inserted:
@@ -634,6 +645,11 @@ class SqliteRepository:
         for task, _, _ in saved:
             self._remember(task)
         return ids
+
+    def marked(self, mark: str) -> bool:
+        """Tell whether a commit stored `mark`."""
+        with self._reading("read a mark") as conn:
+            return conn.execute("SELECT 1 FROM marks WHERE key = ?", (mark,)).fetchone() is not None
 
     def add(self, task: Task) -> None:
         """Store one new task; raise `ConcurrencyConflict` if its id is taken (the stored task stays)."""

@@ -192,6 +192,7 @@ class UnitOfWork:
         self._changed: dict[TaskId, None] = {}  # changed here, in order
         self._events: list[DomainEvent] = []
         self._messages: list[OutboxMessage] = []
+        self._marks: dict[str, None] = {}
         # Outbox position -> the event it carries, so the service hands handlers the live event.
         self._carried: dict[int, Carried] = {}
         self._done = False
@@ -264,6 +265,18 @@ class UnitOfWork:
             raise InvalidPayload(msg, field="message")
         self._messages.append(message)
 
+    def mark(self, key: str) -> None:
+        """Store `key` once for good with this commit; if a commit stored it before, the commit raises `MarkTaken`."""
+        self._check_open()
+        if not isinstance(key, str) or not key.strip():
+            msg = f"a mark must be a non-blank string, got {key!r}"
+            raise InvalidPayload(msg, field="mark")
+        self._marks[key] = None
+
+    def marked(self, key: str) -> bool:
+        """Tell whether `key` is marked, by this unit of work or by a stored commit."""
+        return key in self._marks or self._service.repository.marked(key)
+
     @property
     def events(self) -> tuple[DomainEvent, ...]:
         """Return the events of every action taken so far, in order."""
@@ -277,6 +290,7 @@ class UnitOfWork:
             added=[self._tasks[i] for i in self._new],
             saved=[(self._tasks[i], self._loaded[i]) for i in self._changed],
             messages=self._messages,
+            marks=self._marks,
         )
         ids = () if changes.empty else self._service.repository.commit(changes)
         tasks = (*changes.added, *(task for task, _ in changes.saved))

@@ -10,7 +10,9 @@ guard and payload checks as a person's, and history names the rule and carries t
 correlation id of what triggered it.
 
 Loop protection: a rule fires at most once per task per triggering unit of work (read from
-the task's history, so it holds across processes and on every repository), and a chain of
+the task's history, so it holds across processes and on every repository; a rule that
+notifies also stores a fired-marker with its unit of work, `UnitOfWork.mark`, because a
+notification leaves no history: two processes running it for one trigger notify once), and a chain of
 rule-caused changes stops at the service's depth limit (10): the service moves the event
 aside as a dead letter naming the handler and logs a warning (`stopped_chains` lists them).
 """
@@ -197,10 +199,15 @@ class Automation:
             key = (rule.name, task.id, member.cause if member.cause is not None else member.id)
             if key in self._memo or _fired(stored, actor, member):
                 continue
+            mark = self._mark(rule, task.id, member.id if member.cause is None else member.cause)
+            if mark is not None and uow.marked(mark):
+                continue  # a notifying rule fired for this trigger already, maybe elsewhere
             current = uow.get(self._probe, event.task_id)
             if current is not task and not self.book.holds(rule, current, member):
                 continue
             firing = self._fire(rule, actor, event.task_id, member, uow, record=record)
+            if mark is not None and not record:
+                uow.mark(mark)
             if remember:
                 self._remember(key)
             fired.append(firing)
@@ -222,9 +229,22 @@ class Automation:
             key = (rule.name, task.id, correlation)
             if done or key in self._memo or not self.book.holds(rule, current, None):
                 continue
+            mark = self._mark(rule, task.id, correlation)
+            if mark is not None and uow.marked(mark):
+                continue
             fired.append(self._fire(rule, actor, task_id, None, uow, record=False))
+            if mark is not None:
+                uow.mark(mark)
             self._remember(key)
         return fired
+
+    def _mark(self, rule: Rule, task_id: TaskId, trigger: Cause | str) -> str | None:
+        """Return the fired-marker of a rule that notifies (its firing may leave no history)."""
+        if not any(isinstance(action, Notify) for action in rule.actions):
+            return None
+        if isinstance(trigger, Cause):
+            trigger = f"{trigger.correlation_id}|{trigger.event_id or ''}|{trigger.depth}"
+        return f"rule:{self.name}/{rule.name}/{task_id}/{trigger}"
 
     def _remember(self, key: tuple[str, TaskId, Cause | str]) -> None:
         self._memo[key] = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 import itertools
+import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +57,7 @@ from taskflow.domain.values import (
 from taskflow.errors import (
     ConcurrencyConflict,
     InvalidPayload,
+    MarkTaken,
     TaskflowError,
     TaskNotFound,
     ViewNotSaveable,
@@ -1749,6 +1751,68 @@ class RepositoryContract(abc.ABC):
         with pytest.raises(InvalidPayload) as refused:
             repo.claim(worker, T0, lease=lease, limit=limit)
         assert refused.value.field == field
+
+    # once-only marks (a notifying rule's fired-marker)
+
+    def test_a_mark_is_stored_with_its_commit_and_a_second_commit_of_it_writes_nothing(
+        self,
+    ) -> None:
+        """A commit stores its marks; one naming a stored mark raises MarkTaken with nothing written."""
+        repo = self.make_repository()
+        assert not repo.marked("rule:a/t-1/x")
+        repo.commit(Changeset(messages=_messages(1), marks=["rule:a/t-1/x"]))
+        assert repo.marked("rule:a/t-1/x")
+        assert not repo.marked("rule:a/t-1/y")
+        before = len(repo.pending())
+        with pytest.raises(MarkTaken) as taken:
+            repo.commit(
+                Changeset(
+                    added=[make_task("t-9")],
+                    messages=_messages(2),
+                    marks=["rule:a/t-1/y", "rule:a/t-1/x"],
+                )
+            )
+        assert taken.value.mark == "rule:a/t-1/x"
+        assert isinstance(taken.value, ConcurrencyConflict)  # retried like any conflict
+        assert len(repo.pending()) == before
+        assert not repo.marked("rule:a/t-1/y")
+        with pytest.raises(TaskNotFound):
+            repo.get(TaskId("t-9"))
+
+    @pytest.mark.parametrize("marks", [[""], ["  "], ["m", "m"]])
+    def test_a_blank_or_repeated_mark_is_refused_before_anything_is_written(
+        self, marks: list[str]
+    ) -> None:
+        """Marks are distinct non-blank strings; others are refused with the field named."""
+        repo = self.make_repository()
+        with pytest.raises(InvalidPayload) as refused:
+            repo.commit(Changeset(messages=_messages(1), marks=marks))
+        assert refused.value.field == "marks"
+        assert repo.pending() == []
+
+    def test_threads_committing_one_mark_through_two_doors_land_it_once(self) -> None:
+        """Threads racing to commit the same mark (with a message each): exactly one lands."""
+        repo, other = self._pair()
+        start = threading.Barrier(4)
+
+        def work(door: TaskRepository, n: int) -> bool:
+            start.wait()
+            try:
+                door.commit(
+                    Changeset(
+                        messages=[OutboxMessage("webhook", f"m{n}", {"n": n})], marks=["once"]
+                    )
+                )
+            except MarkTaken:
+                return False
+            return True
+
+        with ThreadPoolExecutor(4) as pool:
+            doors = (repo, other) * 2
+            landed = [f.result() for f in [pool.submit(work, d, n) for n, d in enumerate(doors)]]
+        assert landed.count(True) == 1
+        assert len(repo.pending()) == 1
+        assert other.marked("once")
 
     # concurrency: threads on one repository, and two repositories on one store
 
