@@ -10,15 +10,17 @@ from taskflow.intake.model import (
     Channel,
     Contacts,
     Disposition,
+    FollowUp,
     InMemoryContacts,
     IntakeResult,
     Message,
     Sender,
 )
-from taskflow.intake.service import ImportReport, Intake, ticket_data
+from taskflow.intake.service import FOLLOW_UP_OF, ImportReport, Intake, ticket_data
 
 __all__ = [
     "CUSTOMER",
+    "FOLLOW_UP_OF",
     "INTAKE_INDEXED",
     "SUPPORT_FORM",
     "Channel",
@@ -28,6 +30,7 @@ __all__ = [
     "Disposition",
     "FieldType",
     "FileStorage",
+    "FollowUp",
     "FormField",
     "FormSchema",
     "ImportReport",

@@ -17,6 +17,7 @@ __all__ = [
     "Channel",
     "Contacts",
     "Disposition",
+    "FollowUp",
     "InMemoryContacts",
     "IntakeResult",
     "Message",
@@ -104,10 +105,21 @@ class Message:
 class Disposition(enum.StrEnum):
     """What intake did with a message."""
 
-    OPENED = "opened"  # a new ticket or task
+    OPENED = "opened"  # a new ticket or task (or a follow-up of a closed one: see `reason`)
     APPENDED = "appended"  # joined an existing one (a reply, a follow-up)
+    REOPENED = "reopened"  # a customer's reply reopened the resolved task it answers
     DUPLICATE = "duplicate"  # seen before: nothing was created
     IGNORED = "ignored"  # an auto-reply, a bounce, an unknown sender: nothing was created
+
+
+class FollowUp(enum.StrEnum):
+    """What a customer's reply to a resolved (closed) ticket or task does."""
+
+    REOPEN = "reopen"  # reopen it and add the reply; a follow-up where it cannot be reopened
+    NEW_TASK = (
+        "new_task"  # open a follow-up linked to it (`follow_up_of`); the old one stays closed
+    )
+    APPEND = "append"  # add the reply as a comment; the task stays closed
 
 
 @attrs.frozen
@@ -123,7 +135,7 @@ class IntakeResult:
     @property
     def created(self) -> bool:
         """Tell whether the message opened or changed a task."""
-        return self.disposition in (Disposition.OPENED, Disposition.APPENDED)
+        return self.disposition in (Disposition.OPENED, Disposition.APPENDED, Disposition.REOPENED)
 
 
 @runtime_checkable

@@ -27,7 +27,7 @@ from taskflow.domain.intake import (
 )
 from taskflow.domain.query import TaskQuery
 from taskflow.domain.task import NewTask, Task
-from taskflow.domain.values import Actor, CompanyId, UserId, Visibility
+from taskflow.domain.values import Actor, CompanyId, Link, TaskId, UserId, Visibility
 from taskflow.errors import InvalidPayload, InvalidRows, InvalidWorkflow, TaskflowError
 from taskflow.intake.chat import CUSTOMER, Transcript
 from taskflow.intake.csvimport import ColumnMapping, read_rows
@@ -38,12 +38,19 @@ from taskflow.intake.model import (
     Channel,
     Contacts,
     Disposition,
+    FollowUp,
     IntakeResult,
     Message,
     Sender,
 )
 
-__all__ = ["DataFactory", "ImportReport", "Intake", "ticket_data"]
+__all__ = ["FOLLOW_UP_OF", "DataFactory", "ImportReport", "Intake", "ticket_data"]
+
+FOLLOW_UP_OF = "follow_up_of"
+"""The relation of the link from a follow-up to the closed task it follows."""
+
+# Fields of a kind's data that belong to one ticket's reopen rounds, reset on a follow-up's copy.
+_ROUND_FIELDS = ("reopen_reason", "reopen_count")
 
 DataFactory = Callable[[Message], Any]
 """Return the kind data for a task a message opens (a ticket's form, a task's schedule)."""
@@ -106,6 +113,8 @@ class Intake:
         storage: FileStorage | None = None,
         max_attachment_bytes: int | None = 25_000_000,
         attach_action: str | None = None,
+        follow_up: FollowUp = FollowUp.REOPEN,
+        reopen_action: str = "reopen",
     ) -> None:
         self.service = service
         task_kind = service.registry[kind]
@@ -129,6 +138,16 @@ class Intake:
         self.storage = storage
         self.max_attachment_bytes = max_attachment_bytes
         self.attach_action = attach_action
+        try:
+            self.follow_up = FollowUp(follow_up)
+        except ValueError:
+            allowed = ", ".join(repr(f.value) for f in FollowUp)
+            msg = f"Intake.follow_up must be one of {allowed}, got {follow_up!r}"
+            raise InvalidPayload(msg, field="follow_up") from None
+        if not isinstance(reopen_action, str) or not reopen_action.strip():
+            msg = f"Intake.reopen_action must name an action, got {reopen_action!r}"
+            raise InvalidPayload(msg, field="reopen_action")
+        self.reopen_action = reopen_action
 
     # --- channels -------------------------------------------------------------------------------
 
@@ -236,18 +255,101 @@ class Intake:
                     Disposition.DUPLICATE, message.message_id, thread.id, thread.number,
                     "this message was taken in before",
                 )  # fmt: skip
-            with self.service.unit_of_work(correlation_id=correlation) as uow:
-                uow.act(
-                    actor, thread.id, COMMENT, AddComment(self._text(message), Visibility.PUBLIC)
-                )
-                self._attach(uow, actor, thread.id, message)
-            return IntakeResult(Disposition.APPENDED, message.message_id, thread.id, thread.number)
+            return self._answer(actor, thread, self._text(message), message, correlation)
         with self.service.unit_of_work(correlation_id=correlation) as uow:
             task = uow.open(actor, self.kind, self._draft(message)).task
             self._attach(uow, actor, task.id, message)
         return IntakeResult(Disposition.OPENED, message.message_id, task.id, task.number)
 
+    def reply(
+        self,
+        actor: Actor,
+        task_id: TaskId,
+        text: str,
+        visibility: Visibility = Visibility.PUBLIC,
+    ) -> IntakeResult:
+        """Comment from the portal: a customer's public reply to a resolved task reopens it (`follow_up`).
+
+        On an open task, an internal note, or a reply by the business side it is a comment.
+        """
+        task = self.service.get(actor, task_id)
+        if visibility is not Visibility.PUBLIC:
+            self.service.comment(actor, task_id, text, visibility)
+            return IntakeResult(Disposition.APPENDED, f"portal:{task.id}", task.id, task.number)
+        return self._answer(actor, task, text, None, None)
+
     # --- internals ------------------------------------------------------------------------------
+
+    def _answer(
+        self,
+        actor: Actor,
+        thread: Task,
+        text: str,
+        message: Message | None,
+        correlation: str | None,
+    ) -> IntakeResult:
+        """Add a reply to `thread`; a customer's reply to a closed one reopens it or follows it up."""
+        said = message.message_id if message is not None else f"portal:{thread.id}@{thread.version}"
+        customer = actor.company == thread.requester.company
+        comment = AddComment(text, Visibility.PUBLIC)
+        if thread.is_open or not customer or self.follow_up is FollowUp.APPEND:
+            with self.service.unit_of_work(correlation_id=correlation) as uow:
+                uow.act(actor, thread.id, COMMENT, comment)
+                self._attach(uow, actor, thread.id, message)
+            return IntakeResult(Disposition.APPENDED, said, thread.id, thread.number)
+        if self.follow_up is FollowUp.REOPEN:
+            payload = self._reopen_payload(actor, thread, text)
+            if payload is not _CANNOT:
+                with self.service.unit_of_work(correlation_id=correlation) as uow:
+                    uow.act(actor, thread.id, self.reopen_action, payload)
+                    uow.act(actor, thread.id, COMMENT, comment)
+                    self._attach(uow, actor, thread.id, message)
+                return IntakeResult(
+                    Disposition.REOPENED, said, thread.id, thread.number,
+                    f"the customer's reply reopened {thread.number}",
+                )  # fmt: skip
+        draft = self._follow_up(thread, text, message)
+        with self.service.unit_of_work(correlation_id=correlation) as uow:
+            task = uow.open(actor, draft[0], draft[1]).task
+            self._attach(uow, actor, task.id, message)
+        return IntakeResult(
+            Disposition.OPENED, said, task.id, task.number, f"follow-up of {thread.number}"
+        )
+
+    def _reopen_payload(self, actor: Actor, thread: Task, text: str) -> Any:
+        """Return the payload of the reopen action for `actor` now, or `_CANNOT`."""
+        if self.reopen_action not in self.service.allowed_actions(actor, thread.id):
+            return _CANNOT
+        workflow = self.service.registry[thread.kind].workflow
+        transition = workflow.transition(self.reopen_action)
+        kind = None if transition is None else transition.payload
+        if kind is None:
+            return None
+        names = {a.name for a in attrs.fields(kind)} if attrs.has(kind) else set()
+        if "reason" not in names:
+            return _CANNOT  # a payload intake cannot fill in: follow up instead
+        reason = f"the customer replied: {_headline(text) or '(no text)'}"
+        try:
+            return kind(reason=reason)
+        except (TaskflowError, TypeError):
+            return _CANNOT
+
+    def _follow_up(self, thread: Task, text: str, message: Message | None) -> tuple[str, NewTask]:
+        """Return the kind and draft of a follow-up of the closed `thread`, linked to it."""
+        link = Link(FOLLOW_UP_OF, thread.id)
+        if message is not None:
+            base = self._draft(message)
+            return self.kind, attrs.evolve(base, links=(link,))  # type: ignore[arg-type]
+        data = thread.data
+        if attrs.has(type(data)):
+            fresh = {
+                a.name: a.default
+                for a in attrs.fields(type(data))
+                if a.name in _ROUND_FIELDS and a.default is not attrs.NOTHING
+            }
+            data = attrs.evolve(data, **fresh)
+        subject = f"Follow-up: {thread.subject}"[:200]
+        return thread.kind, NewTask(subject, thread.recipient, data, body=text, links=(link,))  # type: ignore[arg-type]
 
     def _seen(self, message: Message) -> IntakeResult | None:
         found = self.service.repository.query(
@@ -276,11 +378,10 @@ class Intake:
             candidates += repository.query(TaskQuery(where={INTAKE_MESSAGE_FIELD: key}, limit=1))
         for number in _NUMBER.findall(message.subject):
             candidates += repository.query(TaskQuery(where={TASK_NUMBER_FIELD: number}, limit=1))
-        for task in candidates:
-            # A stranger quoting a number joins nothing: only a party's message threads.
-            if self.service.may_see(actor, task):
-                return task
-        return None
+        # A stranger quoting a number joins nothing: only a party's message threads. An open
+        # task comes first: a reply quoting a closed ticket and its follow-up joins the follow-up.
+        seen = [task for task in candidates if self.service.may_see(actor, task)]
+        return next((t for t in seen if t.is_open), seen[0] if seen else None)
 
     def _draft(self, message: Message) -> NewTask:
         subject = " ".join(message.subject.split()) or _headline(message.body) or "(no subject)"
@@ -298,12 +399,15 @@ class Intake:
             parts.append("\n".join(f"[{note}]" for note in message.notes))
         return "\n\n".join(parts)
 
-    def _attach(self, uow: Any, actor: Actor, task_id: Any, message: Message) -> None:
-        if self.attach_action is None or not message.attachments:
+    def _attach(self, uow: Any, actor: Actor, task_id: Any, message: Message | None) -> None:
+        if self.attach_action is None or message is None or not message.attachments:
             return
         from taskflow.kinds.payloads import AddFiles
 
         uow.act(actor, task_id, self.attach_action, AddFiles(message.attachments))
+
+
+_CANNOT = object()  # no reopen payload can be made: follow up instead
 
 
 def _headline(text: str) -> str:
