@@ -11,6 +11,7 @@ from taskflow.adapters.memory import (
     RecordingNotifier,
     SequentialIds,
 )
+from taskflow.adapters.system import SystemClock, UuidIds
 from taskflow.application.bookings import (
     BOOKING_MADE_TOPIC,
     AcceptedOffer,
@@ -338,6 +339,7 @@ __all__ = [
     "State",
     "StorageError",
     "Subscription",
+    "SystemClock",
     "Task",
     "TaskId",
     "TaskKind",
@@ -351,6 +353,7 @@ __all__ = [
     "UnknownKind",
     "UserId",
     "UserRef",
+    "UuidIds",
     "ViewNotSaveable",
     "Visibility",
     "Workflow",
