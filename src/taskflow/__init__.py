@@ -11,6 +11,7 @@ from taskflow.adapters.memory import (
     RecordingNotifier,
     SequentialIds,
 )
+from taskflow.adapters.system import SystemClock, UuidIds
 from taskflow.application.bookings import (
     BOOKING_MADE_TOPIC,
     AcceptedOffer,
@@ -340,6 +341,7 @@ __all__ = [
     "State",
     "StorageError",
     "Subscription",
+    "SystemClock",
     "Task",
     "TaskId",
     "TaskKind",
@@ -353,6 +355,7 @@ __all__ = [
     "UnknownKind",
     "UserId",
     "UserRef",
+    "UuidIds",
     "ViewNotSaveable",
     "Visibility",
     "Workflow",

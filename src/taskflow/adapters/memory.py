@@ -505,7 +505,10 @@ class RecordingNotifier:
 
 
 class FixedClock:
-    """A clock that says the same time until told to move: set it or advance it."""
+    """A test helper: a clock that says the same time until told to move (set it or advance it).
+
+    Production hosts use `taskflow.adapters.system.SystemClock`.
+    """
 
     def __init__(self, start: datetime | None = None) -> None:
         start = start if start is not None else datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
@@ -538,7 +541,11 @@ class FixedClock:
 
 
 class SequentialIds:
-    """Makes ids `<prefix>-1`, `<prefix>-2`, ... in order; safe to share between threads."""
+    """A test helper: makes ids `<prefix>-1`, `<prefix>-2`, ... in order; safe to share between threads.
+
+    The count starts again in every process, so two processes (or one after a restart) on one
+    database collide: production hosts use `taskflow.adapters.system.UuidIds`.
+    """
 
     def __init__(self, prefix: str = "task") -> None:
         self._prefix = prefix

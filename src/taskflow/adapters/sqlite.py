@@ -540,6 +540,8 @@ class SqliteRepository:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._conn: sqlite3.Connection | None = None
+        if self._path not in (_MEMORY, ""):
+            _create_private(self._path)
         try:
             conn = sqlite3.connect(
                 self._path, timeout=timeout, isolation_level=None, check_same_thread=False
@@ -1320,3 +1322,20 @@ class SqliteRepository:
         added = [(name, *now, pk) for name, now in new.items() if old.get(name) != now]
         if added:
             conn.executemany(_INSERT_FIELD, added)
+
+
+def _create_private(path: str) -> None:
+    """Create the database file readable and writable by its owner only (0600), if it is new.
+
+    Created here with `O_EXCL` and mode 0600 rather than by SQLite (which uses 0644 less the
+    umask), so no other user can open it between its creation and a chmod. SQLite gives the
+    -wal and -shm files it creates later the mode of the database file. An existing file is
+    left as its owner set it.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError:
+        return  # a directory that does not exist, say: sqlite3.connect reports it
+    os.close(fd)
