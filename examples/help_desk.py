@@ -5,9 +5,10 @@ nothing; a web form and a CSV import (one bad row) open more tickets. Rules assi
 in turn, escalate an SLA breach, and a rule pair that would loop is stopped at the depth
 limit. A supervisor who chose hourly digests gets one message for the hour.
 
-The SLA engine (issue 13) is not part of this build: its stand-in here is a scheduler that
-records `sla_breach` on the tickets an `InMemoryDueTasks` reports due, which is exactly the
-action the SLA engine records; the escalation rule matches it by that name.
+The desk's tickets are SLA-governed (`taskflow.sla`, a 4-hour first response around the
+clock): the host's scheduler calls `SlaService.apply_due()`, which finds the tickets whose
+next SLA event is due through the `sla_next_event` index and fires the breach level as the
+system actor; that recorded escalation fires the `On.SLA_BREACH` rule.
 
 Run: .venv/bin/python examples/help_desk.py
 """
@@ -18,20 +19,18 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import taskflow as tf
+from taskflow.application.sla import SlaService
 from taskflow.automation import (
-    SLA_BREACH,
     AddTag,
     AssignTo,
     Automation,
     Condition,
-    InMemoryDueTasks,
     On,
     PostComment,
     RemoveTag,
     Rule,
     SetField,
     Trigger,
-    sla_transitions,
 )
 from taskflow.domain.intake import INTAKE_INDEXED
 from taskflow.intake import (
@@ -43,18 +42,34 @@ from taskflow.intake import (
     IntakeResult,
 )
 from taskflow.kinds.ticket import SUPPORT_TICKET, SupportTicket
+from taskflow.sla import EscalationLevel, SlaPolicies, SlaPolicy, sla_governed
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 DESK = "acme"
 ANN, LEAD = tf.Actor("ann", DESK), tf.UserRef(DESK, "lead")
 
-# The desk's ticket: the support ticket with the SLA engine's recorded actions (until it lands).
-DESK_TICKET = tf.TaskKind(
-    "desk_ticket",
-    SupportTicket,
-    SUPPORT_TICKET.workflow.with_transitions(*sla_transitions()),
-    "A support ticket of the help desk",
-    indexed=INTAKE_INDEXED,
+# The desk's SLA: a first answer within 4 hours, around the clock; the lead hears of a breach.
+DESK_SLA = SlaPolicies(
+    (
+        SlaPolicy(
+            "desk",
+            first_response=timedelta(hours=4),
+            ladder=(EscalationLevel("breach", 100, notify_assignees=False, notify=(LEAD,)),),
+        ),
+    ),
+    default="desk",
+)
+# The desk's ticket: the support ticket, SLA-governed (escalation action, next-event index).
+DESK_TICKET = sla_governed(
+    tf.TaskKind(
+        "desk_ticket",
+        SupportTicket,
+        SUPPORT_TICKET.workflow,
+        "A support ticket of the help desk",
+        indexed=INTAKE_INDEXED,
+    ),
+    DESK_SLA,
+    sides={tf.Side.RECIPIENT},
 )
 
 RULES = [
@@ -203,13 +218,12 @@ def main() -> None:
             f"{stored.number} '{stored.subject}': assignees {[str(u) for u in stored.assignees_of(DESK)]} by {by.actor}"
         )
 
-    print("\n== SLA breach (stand-in for the SLA engine) ==")
-    due = InMemoryDueTasks()
-    due.schedule(first.task_id, START + timedelta(hours=4))
+    print("\n== SLA breach (the SLA engine, called by the host's scheduler) ==")
     service.clock.set(START + timedelta(hours=5))
-    scheduler = tf.Actor.system("sla", DESK)
-    for task_id in due.due(service.clock.now()):
-        service.act(scheduler, task_id, SLA_BREACH)
+    run = SlaService(service, {"desk_ticket": DESK_SLA}).apply_due()
+    print(
+        f"breaches fired: {[(service.repository.get(f.task_id).number, f.escalation.level) for f in run.fired]}"
+    )
     breached = service.repository.get(first.task_id)
     print(f"{breached.number}: priority {breached.priority}, tags {sorted(breached.tags)}")
     print(

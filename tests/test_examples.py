@@ -115,4 +115,4 @@ def test_help_desk_story_runs_intake_rules_the_loop_stop_and_a_digest(capsys):
         "4 update(s) until 2026-03-02T10:00:00+00:00:",
     ):
         assert line in out
-    assert "stand-in for the SLA engine" in out
+    assert "the SLA engine, called by the host's scheduler" in out

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 import taskflow as tf
 from taskflow.automation import (
-    SLA_BREACH,
     AddTag,
     AssignTo,
     Automation,
@@ -26,7 +25,6 @@ from taskflow.automation import (
     TakeAction,
     Trigger,
     rule_actor,
-    sla_transitions,
 )
 from taskflow.kinds.document import DocumentRequest
 from taskflow.kinds.ticket import SupportTicket
@@ -50,7 +48,7 @@ CHORE_WORKFLOW = tf.Workflow(
     transitions=(
         tf.Transition("finish", "todo", "done", tf.Side.RECIPIENT),
         *tf.common_actions(),
-        *sla_transitions(),
+        tf.Transition("system_note", tf.OPEN_STATES, None, tf.BOTH_SIDES, system_only=True),
     ),
 )
 CHORE = tf.TaskKind("chore", Chore, CHORE_WORKFLOW)
@@ -148,16 +146,16 @@ def test_a_system_only_action_is_taken_by_a_rule_and_a_bad_payload_is_refused():
                 Trigger(On.ACTION, "finish"),
                 (TakeAction("comment", {"text": "Done: $number"}),),
             ),
-            Rule("sla-note", Trigger(On.OPENED), (TakeAction(SLA_BREACH),)),
+            Rule("sla-note", Trigger(On.OPENED), (TakeAction("system_note"),)),
             Rule("broken", Trigger(On.FIELD_CHANGED, "tags"), (TakeAction("comment", {"txt": 1}),)),
         ],
         company="acme",
     )
     chore = service.open(ANN, "chore", tf.NewTask("Water plants", "acme", Chore())).task
-    assert _stored(service, chore.id).history[-1].action == SLA_BREACH
+    assert _stored(service, chore.id).history[-1].action == "system_note"
     assert tf.Actor("ann", "acme").is_system is False
     with pytest.raises(tf.PermissionDenied):
-        service.act(ANN, chore.id, SLA_BREACH)
+        service.act(ANN, chore.id, "system_note")
     service.edit(ANN, chore.id, tf.Edit(tags={"x"}))
     service.act(ANN, chore.id, "finish")
     assert _stored(service, chore.id).comments[-1].text == "Done: $number"  # payloads are data
@@ -336,26 +334,6 @@ def test_overdue_tasks_answer_the_due_time_question_from_due_dates():
     fired = automation.run_due(START + timedelta(hours=2))
     assert [f.task_id for f in fired] == [late.id]
     assert "overdue" in _stored(service, late.id).tags
-
-
-def test_a_sla_breach_recorded_by_a_scheduler_fires_the_escalation_rule():
-    service = _service()
-    Automation(
-        service,
-        [
-            Rule(
-                "escalate",
-                Trigger(On.SLA_BREACH),
-                (SetField("priority", "high"), AddTag("escalated")),
-            )
-        ],
-        company="acme",
-    )
-    chore = service.open(ANN, "chore", tf.NewTask("Plants", "acme", Chore())).task
-    service.act(tf.Actor.system("sla", "acme"), chore.id, SLA_BREACH)
-    stored = _stored(service, chore.id)
-    assert stored.priority is tf.Priority.HIGH
-    assert "escalated" in stored.tags
 
 
 def test_other_companies_internal_notes_and_tasks_fire_nothing():

@@ -2,7 +2,7 @@
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import taskflow as tf
 from taskflow.automation import (
     SLA_BREACH,
+    SLA_WARNING,
     AddTag,
     AddWatcher,
     AssignTo,
@@ -26,10 +27,10 @@ from taskflow.automation import (
     Trigger,
     dump_rules,
     load_rules,
-    sla_transitions,
 )
 from taskflow.automation.rules import plan, render, resolve_path
-from taskflow.kinds.ticket import SupportTicket
+from taskflow.kinds.ticket import SupportTicket, ticket_kind
+from taskflow.sla import ESCALATE, EscalationLevel, SlaPolicies, SlaPolicy, due_escalations
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CUSTOMER = tf.Actor("carl", "cust")
@@ -227,19 +228,28 @@ def test_rules_fire_in_order_then_name_and_only_for_their_trigger():
         book["zz"]
 
 
-def test_sla_rules_match_the_sla_engines_recorded_actions_by_name():
-    workflow = tf.default_registry()["support_ticket"].workflow.with_transitions(*sla_transitions())
+def test_sla_rules_fire_from_the_sla_engines_recorded_escalations_by_stage():
+    levels = (EscalationLevel("warn", 50), EscalationLevel("late", 100))
+    policies = SlaPolicies(
+        (SlaPolicy("p", first_response=timedelta(hours=2), ladder=levels),), default="p"
+    )
+    workflow = ticket_kind(policies).workflow
     task = _ticket().task
     scheduler = tf.Actor.system("sla", "acme")
-    breached = tf.apply(workflow, task, SLA_BREACH, scheduler, AT)
+    warn, late = due_escalations(task, policies.policy("p"), AT + timedelta(hours=3))
+    assert (warn.breach, late.breach) == (False, True)
+    warned = tf.apply(workflow, task, ESCALATE, scheduler, AT + timedelta(hours=3), warn)
+    breached = tf.apply(workflow, warned.task, ESCALATE, scheduler, AT + timedelta(hours=3), late)
     book = RuleBook(
         [
             Rule("escalate", Trigger(On.SLA_BREACH), (AddTag("escalated"),)),
             Rule("warn", Trigger(On.SLA_WARNING), (AddTag("warned"),)),
         ]
     )
+    assert [r.name for r in book.matching(warned.events[0], warned.task)] == ["warn"]
     assert [r.name for r in book.matching(breached.events[0], breached.task)] == ["escalate"]
-    assert tf.allowed_actions(workflow, task, tf.Actor("ann", "acme")).count(SLA_BREACH) == 0
+    assert tf.allowed_actions(workflow, task, tf.Actor("ann", "acme")).count(ESCALATE) == 0
+    assert (On.SLA_WARNING.value, On.SLA_BREACH.value) == (SLA_WARNING, SLA_BREACH)
 
 
 def test_actions_plan_the_workflow_action_they_become_and_nothing_when_already_so():

@@ -18,7 +18,6 @@ from taskflow.automation.rules import (
     SetField,
     TakeAction,
     Trigger,
-    sla_transitions,
 )
 from taskflow.automation.serialization import dump_rules, load_rules, rule_converter
 from taskflow.automation.service import (
@@ -57,5 +56,4 @@ __all__ = [
     "load_rules",
     "rule_actor",
     "rule_converter",
-    "sla_transitions",
 ]

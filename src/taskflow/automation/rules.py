@@ -12,9 +12,10 @@ rule's actions become on a task; `taskflow.automation.service.Automation` applie
         condition=Condition.eq("task.kind", "support_ticket"),
     )
 
-The SLA engine's recorded escalation actions are matched by name: a task whose workflow has a
-`sla_warning` or `sla_breach` action (taken by the SLA engine's system actor) fires the rules
-whose trigger is `On.SLA_WARNING` / `On.SLA_BREACH` (`SLA_WARNING`, `SLA_BREACH` below).
+The SLA engine's recorded escalations fire the SLA rules: each `sla_escalate` entry (taken by
+the SLA scheduler's system actor, `taskflow.application.sla.SlaService`) fires the rules whose
+trigger is `On.SLA_WARNING` when its level lies before the target's breach, and
+`On.SLA_BREACH` when it lies at or past it (`Escalate.breach`).
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ from taskflow.domain.common import ASSIGN, COMMENT, EDIT, AddComment, Assign, Ed
 from taskflow.domain.notifications import Recipient
 from taskflow.domain.task import OPEN, DomainEvent, Task
 from taskflow.domain.values import CompanyId, Priority, UserId, UserRef, Visibility, not_blank
-from taskflow.domain.workflow import BOTH_SIDES, OPEN_STATES, Audience, Transition
 from taskflow.errors import InvalidWorkflow
+from taskflow.sla.policy import ESCALATE, Escalate
 
 __all__ = [
     "ACTION_TYPES",
@@ -60,35 +61,13 @@ __all__ = [
     "plan",
     "render",
     "resolve_path",
-    "sla_transitions",
 ]
 
 SLA_WARNING = "sla_warning"
-"""The action name of the SLA engine's warning escalation; `On.SLA_WARNING` rules match it."""
+"""The trigger name of an SLA escalation before its target's breach (`On.SLA_WARNING`)."""
 
 SLA_BREACH = "sla_breach"
-"""The action name of the SLA engine's breach escalation; `On.SLA_BREACH` rules match it."""
-
-
-def sla_transitions() -> tuple[Transition, ...]:
-    """Return `sla_warning` and `sla_breach` actions for a workflow whose SLA is kept elsewhere.
-
-    Until a host runs the SLA engine, its scheduler (or a stand-in) takes these on open tasks
-    as a system actor: they change nothing but the history, and their events fire the
-    `On.SLA_WARNING` / `On.SLA_BREACH` rules. Only system actors may take them.
-    """
-    return tuple(
-        Transition(
-            name,
-            OPEN_STATES,
-            None,
-            BOTH_SIDES,
-            notify=Audience.NOBODY,
-            system_only=True,
-            description=f"Recorded by the SLA scheduler: {what}",
-        )
-        for name, what in ((SLA_WARNING, "a target is close"), (SLA_BREACH, "a target was missed"))
-    )
+"""The trigger name of an SLA escalation at or past its target's breach (`On.SLA_BREACH`)."""
 
 
 class On(enum.StrEnum):
@@ -99,8 +78,8 @@ class On(enum.StrEnum):
     COMMENTED = "commented"  # a comment was added
     STATE_ENTERED = "state_entered"  # the task entered a state (Trigger.name, or any state)
     FIELD_CHANGED = "field_changed"  # an action changed a field (Trigger.name)
-    SLA_WARNING = "sla_warning"  # the SLA engine recorded a warning
-    SLA_BREACH = "sla_breach"  # the SLA engine recorded a breach
+    SLA_WARNING = "sla_warning"  # the SLA engine fired a level before a target's breach
+    SLA_BREACH = "sla_breach"  # the SLA engine fired a level at or past a target's breach
     TIME = "time"  # the due-time port reports the task due (Automation.run_due)
     ANY = "any"  # every event
 
@@ -755,10 +734,8 @@ def _event_keys(event: DomainEvent, changed: tuple[str, ...]) -> list[tuple[str,
         keys.append((On.OPENED.value, None))
     elif event.action == COMMENT:
         keys.append((On.COMMENTED.value, None))
-    elif event.action == SLA_WARNING:
-        keys.append((On.SLA_WARNING.value, None))
-    elif event.action == SLA_BREACH:
-        keys.append((On.SLA_BREACH.value, None))
+    elif event.action == ESCALATE and isinstance(event.payload, Escalate):
+        keys.append((On.SLA_BREACH.value if event.payload.breach else On.SLA_WARNING.value, None))
     if event.to_state != event.from_state:
         keys.append((On.STATE_ENTERED.value, None))
         keys.append((On.STATE_ENTERED.value, event.to_state))

@@ -26,6 +26,8 @@ from taskflow.errors import InvalidPayload
 from taskflow.kinds.contact import is_email_address, is_phone_number
 from taskflow.kinds.payloads import Reopen
 from taskflow.kinds.rules import record_reopen
+from taskflow.sla.governed import sla_governed
+from taskflow.sla.policy import SlaPolicies
 
 __all__ = [
     "COMPLAINT_TICKET",
@@ -38,6 +40,7 @@ __all__ = [
     "Reopen",
     "Severity",
     "SupportTicket",
+    "ticket_kind",
 ]
 
 RESOLVE = "resolve"
@@ -270,3 +273,12 @@ COMPLAINT_TICKET = TaskKind(
     "A customer's complaint about a product or service, from the portal form (CS1-CS3)",
     indexed=INTAKE_INDEXED,
 )
+
+
+def ticket_kind(sla: SlaPolicies | None = None, *, base: TaskKind = SUPPORT_TICKET) -> TaskKind:
+    """Return a ticket kind (support by default) governed by `sla`, as CRM tasks are (None: no SLA).
+
+    The kind gains the system-only `sla_escalate` action and the `sla_next_event` index, so
+    `SlaService` finds its tasks whose next SLA event is due and fires their levels.
+    """
+    return base if sla is None else sla_governed(base, sla, sides={BUSINESS})

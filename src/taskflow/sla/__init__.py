@@ -1,6 +1,7 @@
 """The SLA engine (pure): business calendars, SLA policies and the state of their targets."""
 
 from taskflow.sla.calendar import ALWAYS, WEEKDAYS, BusinessCalendar, Span, holidays_from
+from taskflow.sla.governed import next_event_field, sla_governed
 from taskflow.sla.policy import (
     ESCALATE,
     SLA_ESCALATED,
@@ -47,7 +48,9 @@ __all__ = [
     "holidays_from",
     "is_customer_reply",
     "is_response",
+    "next_event_field",
     "next_sla_event",
+    "sla_governed",
     "sla_state",
     "state_of",
 ]

@@ -290,6 +290,8 @@ class Escalate:
     level: str = attrs.field(validator=not_blank)
     cycle: int = 1
     notify: tuple[UserRef, ...] = attrs.field(default=(), converter=_refs)
+    breach: bool = False
+    """Whether the level lies at or past the target's breach (`On.SLA_BREACH`), else before it (`On.SLA_WARNING`)."""
 
     @property
     def key(self) -> tuple[Target, int, str]:
@@ -546,7 +548,8 @@ def due_escalations(task: Task, policy: SlaPolicy, at: datetime) -> tuple[Escala
         level = policy.level(name)
         staff = task.assignees_of(task.recipient) if level.notify_assignees else ()
         notify = (*staff, *level.notify)
-        out.append(Escalate(target, name, cycle, notify))
+        limit = policy.limits[target]
+        out.append(Escalate(target, name, cycle, notify, level.threshold(limit) >= limit))
     return tuple(out)
 
 
@@ -563,7 +566,15 @@ def _check_escalation(policies: SlaPolicies) -> Callable[[Task, Escalate, Actor,
                 f"{payload.cycle}) was fired on task {task.number} already; each fires once"
             )
             raise InvalidPayload(msg, field="level", action=ESCALATE)
-        due = {e.key for e in due_escalations(task, policy, at)}
+        reached = {e.key: e for e in due_escalations(task, policy, at)}
+        due = set(reached)
+        if payload.key in reached and payload.breach != reached[payload.key].breach:
+            stage = "at or past" if reached[payload.key].breach else "before"
+            msg = (
+                f"escalation level '{payload.level}' of {payload.target.value} lies {stage} the "
+                f"breach, so Escalate.breach must be {reached[payload.key].breach}"
+            )
+            raise InvalidPayload(msg, field="breach", action=ESCALATE)
         if payload.key not in due:
             msg = (
                 f"escalation level '{payload.level}' of {payload.target.value} (cycle "
