@@ -67,6 +67,7 @@ from taskflow.domain.engine import (
     replay,
     task_at,
 )
+from taskflow.domain.limits import DEFAULT_LIMITS, Limits
 from taskflow.domain.matrix import (
     SEED_DEFAULTS,
     InMemoryPreferences,
@@ -143,6 +144,7 @@ from taskflow.errors import (
     InvalidQuestionnaire,
     InvalidRows,
     InvalidWorkflow,
+    LimitExceeded,
     MissingExtra,
     OfferExpired,
     PermissionDenied,
@@ -243,6 +245,7 @@ __all__ = [
     "DEFAULT_AUTHORIZER",
     "DEFAULT_CATEGORIES",
     "DEFAULT_EDITABLE",
+    "DEFAULT_LIMITS",
     "DEPTH_LIMIT",
     "DIGEST_TOPIC",
     "EVENT_TOPIC",
@@ -303,6 +306,8 @@ __all__ = [
     "InvalidQuestionnaire",
     "InvalidRows",
     "InvalidWorkflow",
+    "LimitExceeded",
+    "Limits",
     "Link",
     "MatrixEntry",
     "MissingExtra",
