@@ -67,6 +67,7 @@ from taskflow.domain.engine import (
     replay,
     task_at,
 )
+from taskflow.domain.erasure import DataSubject, ErasePersonalData
 from taskflow.domain.limits import DEFAULT_LIMITS, Limits
 from taskflow.domain.matrix import (
     SEED_DEFAULTS,
@@ -281,6 +282,7 @@ __all__ = [
     "ConcurrencyConflict",
     "Cursor",
     "Dashboard",
+    "DataSubject",
     "DeadLetter",
     "Decision",
     "DefaultAuthorizer",
@@ -288,6 +290,7 @@ __all__ = [
     "DeserializationError",
     "DomainEvent",
     "Edit",
+    "ErasePersonalData",
     "Evaluations",
     "FileRef",
     "FixedClock",
