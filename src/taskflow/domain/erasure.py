@@ -226,6 +226,8 @@ class _Scrubber:
                     self.count += 1
             else:
                 new = self.value(old)
+                if new is not old and new != old:
+                    new = _valid_for(value, field, new)
             if new is not old and new != old:
                 changes[field.name] = new
         if not changes:
@@ -283,6 +285,20 @@ class _Scrubber:
             and isinstance(getattr(entry.payload, "text", None), str)
             and hasattr(entry.payload, "visibility")
         )
+
+
+def _valid_for(instance: Any, field: attrs.Attribute[Any], value: Any) -> Any:
+    """Return `value` if the field's validator takes it, else None if that is taken (an optional phone)."""
+    validator = field.validator
+    if validator is None:
+        return value
+    for candidate in (value, None):
+        try:
+            validator(instance, field, candidate)
+        except (InvalidPayload, TypeError, ValueError):
+            continue
+        return candidate
+    return value  # neither: the tombstone stands (a host's field with a format of its own)
 
 
 def _datas(task: Task) -> list[Any]:
