@@ -67,6 +67,8 @@ from taskflow.domain.engine import (
     replay,
     task_at,
 )
+from taskflow.domain.erasure import DataSubject, ErasePersonalData
+from taskflow.domain.limits import DEFAULT_LIMITS, Limits
 from taskflow.domain.matrix import (
     SEED_DEFAULTS,
     InMemoryPreferences,
@@ -143,6 +145,7 @@ from taskflow.errors import (
     InvalidQuestionnaire,
     InvalidRows,
     InvalidWorkflow,
+    LimitExceeded,
     MarkTaken,
     MissingExtra,
     OfferExpired,
@@ -244,6 +247,7 @@ __all__ = [
     "DEFAULT_AUTHORIZER",
     "DEFAULT_CATEGORIES",
     "DEFAULT_EDITABLE",
+    "DEFAULT_LIMITS",
     "DEPTH_LIMIT",
     "DIGEST_TOPIC",
     "EVENT_TOPIC",
@@ -279,6 +283,7 @@ __all__ = [
     "ConcurrencyConflict",
     "Cursor",
     "Dashboard",
+    "DataSubject",
     "DeadLetter",
     "Decision",
     "DefaultAuthorizer",
@@ -286,6 +291,7 @@ __all__ = [
     "DeserializationError",
     "DomainEvent",
     "Edit",
+    "ErasePersonalData",
     "Evaluations",
     "FileRef",
     "FixedClock",
@@ -304,6 +310,8 @@ __all__ = [
     "InvalidQuestionnaire",
     "InvalidRows",
     "InvalidWorkflow",
+    "LimitExceeded",
+    "Limits",
     "Link",
     "MarkTaken",
     "MatrixEntry",

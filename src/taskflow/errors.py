@@ -17,6 +17,7 @@ __all__ = [
     "InvalidQuestionnaire",
     "InvalidRows",
     "InvalidWorkflow",
+    "LimitExceeded",
     "MarkTaken",
     "MissingExtra",
     "OfferExpired",
@@ -127,6 +128,22 @@ class InvalidPayload(TaskflowError, ValueError):
         self.field = field
         self.action = action
         super().__init__(message)
+
+
+class LimitExceeded(InvalidPayload):
+    """A text, a count or a nesting is larger than the host's `Limits` allow; nothing was stored."""
+
+    def __init__(
+        self, field: str, limit: int, size: int, *, unit: str = "characters", action: str = ""
+    ) -> None:
+        self.limit = limit
+        self.size = size
+        on = f" ('{action}')" if action else ""
+        msg = (
+            f"{field}{on} is too large: {size} {unit}, the limit is {limit} "
+            "(the host's Limits; shorten it or split it up)"
+        )
+        super().__init__(msg, field=field, action=action)
 
 
 class TaskNotFound(TaskflowError, LookupError):

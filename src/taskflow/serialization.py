@@ -87,6 +87,7 @@ from cattrs.gen import (
 )
 
 from taskflow.domain import engine
+from taskflow.domain.erasure import ERASE_PERSONAL_DATA, ErasePersonalData
 from taskflow.domain.registry import Registry, TaskKind
 from taskflow.domain.task import (
     FACT_FIELDS,
@@ -821,6 +822,8 @@ class Serializer:
         payloads = {OPEN: _Tagged(NewTask, kind.data_type, draft_structure, draft_unstructure)}
         for transition in kind.workflow.transitions:
             payloads[transition.name] = self._tagged(transition.payload)
+        # Every kind's history may hold an erasure, which no workflow declares.
+        payloads.setdefault(ERASE_PERSONAL_DATA, self._tagged(ErasePersonalData))
         return _KindCodec(kind, data, payloads, {**self._facts, "data": data})
 
     def _typed(self, field_type: Any) -> _Tagged:

@@ -553,6 +553,9 @@ class SqliteRepository:
             if self._path not in (_MEMORY, ""):
                 conn.execute("PRAGMA journal_mode = WAL").fetchall()
             conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            # Deleted and overwritten content is zeroed, so an erased history leaves no copy
+            # in free pages of the file (the WAL keeps old frames until a checkpoint).
+            conn.execute("PRAGMA secure_delete = ON")
             self._prepare_schema(conn)
             self._sync_fields(conn)
         except BaseException as exc:

@@ -26,6 +26,14 @@ from taskflow.domain import engine
 from taskflow.domain.authorization import DEFAULT_AUTHORIZER, Authorizer
 from taskflow.domain.common import ASSIGN, CLAIM, COMMENT, EDIT, AddComment, Assign, Edit
 from taskflow.domain.engine import Outcome
+from taskflow.domain.erasure import (
+    ERASE_PERSONAL_DATA,
+    ERASURE_ROLES,
+    DataSubject,
+    erase_personal_data,
+    erasure_transition,
+)
+from taskflow.domain.limits import DEFAULT_LIMITS, Limits
 from taskflow.domain.matrix import NotificationMatrix
 from taskflow.domain.notifications import Notification, NotificationPolicy, default_policy
 from taskflow.domain.outbox import (
@@ -45,6 +53,7 @@ from taskflow.errors import (
     ConcurrencyConflict,
     InvalidPayload,
     InvalidWorkflow,
+    PermissionDenied,
     TaskflowError,
     TaskNotFound,
 )
@@ -120,6 +129,8 @@ class TaskService:
         lease: timedelta = timedelta(minutes=5),
         worker: str = "taskflow",
         depth_limit: int = DEPTH_LIMIT,
+        limits: Limits = DEFAULT_LIMITS,
+        erasure_roles: Iterable[str] = ERASURE_ROLES,
     ) -> None:
         self.registry = registry
         self.repository = repository
@@ -146,6 +157,14 @@ class TaskService:
             msg = f"TaskService: depth_limit must be a whole number >= 0, got {depth_limit!r}"
             raise InvalidPayload(msg, field="depth_limit")
         self.depth_limit = depth_limit
+        if not isinstance(limits, Limits):
+            msg = f"TaskService: limits must be a Limits, got {type(limits).__name__}"
+            raise InvalidPayload(msg, field="limits")
+        self.limits = limits
+        if isinstance(erasure_roles, str):
+            msg = f"TaskService: erasure_roles must be a collection of role names, got {erasure_roles!r:.80}"
+            raise InvalidPayload(msg, field="erasure_roles")
+        self.erasure = erasure_transition(erasure_roles)
         self._subscriptions: dict[str, Subscription] = {}
         self._senders: dict[str, Sender] = {}
         self._serializer: Serializer | None = None
@@ -203,6 +222,24 @@ class TaskService:
     def edit(self, actor: Actor, task_id: TaskId, edit: Edit) -> Outcome:
         """Change editable fields of an open task, as far as the actor's side may."""
         return self.act(actor, task_id, EDIT, edit)
+
+    def erase_personal_data(
+        self, actor: Actor, task_ids: Iterable[TaskId], person: DataSubject, reason: str
+    ) -> list[Outcome]:
+        """Erase one person's personal data from tasks and their histories, in one unit of work.
+
+        Comment texts the person wrote, the kind data fields the kind declares personal (when
+        the person opened the task) and every occurrence of the person's identifiers become
+        tombstones; who did what when stays, and each task records an `erase_personal_data`
+        entry by `actor` with `reason`. The actor needs one of the service's `erasure_roles`
+        (through the authorizer); a task the actor may not see is not found.
+        """
+        if isinstance(task_ids, str) or not isinstance(task_ids, Iterable):
+            msg = f"erase_personal_data: task_ids must be a collection of task ids, got {task_ids!r:.80}"
+            raise InvalidPayload(msg, field="task_ids", action=ERASE_PERSONAL_DATA)
+        with self.unit_of_work() as uow:
+            outcomes = [uow.erase(actor, task_id, person, reason) for task_id in task_ids]
+        return outcomes
 
     def act_with_retry(
         self,
@@ -415,6 +452,8 @@ class TaskService:
 
     def check_open(self, kind: TaskKind, draft: NewTask, actor: Actor, at: datetime) -> None:
         """Raise what opening a task of `kind` from `draft` would raise; store nothing."""
+        if isinstance(draft, NewTask):  # anything else is refused by the engine, naming it
+            self.limits.check_draft(draft)
         engine.open_task(
             kind.workflow,
             kind.name,
@@ -461,8 +500,35 @@ class TaskService:
         """Take an action with the engine (the unit of work stores it)."""
         workflow = self.registry[task.kind].workflow
         now = self.clock.now()
-        return engine.apply(
+        # Checked before the engine runs, so an oversized payload never reaches a rule.
+        self.limits.check_payload(action, payload)
+        outcome = engine.apply(
             workflow, task, action, actor, now, payload, cause=cause, authorizer=self.authorizer
+        )
+        # Counts grow by the action (one comment, some files): refused before anything is kept.
+        self.limits.check_task(outcome.task, action)
+        return outcome
+
+    def run_erasure(
+        self, task: Task, actor: Actor, person: DataSubject, reason: str, cause: Cause
+    ) -> tuple[Task, DomainEvent]:
+        """Erase a person's data from a task with the domain's erasure, if the authorizer lets the actor."""
+        kind = self.registry[task.kind]
+        decision = self.authorizer.may_take(kind.workflow, task, self.erasure, actor)
+        if not decision:
+            raise PermissionDenied(decision.reason, task=task.number, action=ERASE_PERSONAL_DATA)
+        if not isinstance(reason, str) or not reason.strip():
+            msg = f"erase_personal_data needs a non-blank reason (who asked, and why), got {reason!r:.80}"
+            raise InvalidPayload(msg, field="reason", action=ERASE_PERSONAL_DATA)
+        self.limits.check_payload(ERASE_PERSONAL_DATA, reason)
+        return erase_personal_data(
+            task,
+            person,
+            actor,
+            self.clock.now(),
+            reason,
+            personal_fields=kind.personal_fields,
+            cause=cause,
         )
 
     def notifications(

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import attrs
 
 from taskflow.domain.engine import Outcome
+from taskflow.domain.erasure import DataSubject
 from taskflow.domain.notifications import Notification
 from taskflow.domain.outbox import DIGEST_TOPIC, NOTIFICATION_TOPIC, OutboxMessage
 from taskflow.domain.registry import Registry, TaskKind
@@ -161,6 +162,12 @@ class UnitOfWorkHost(Protocol):
         """Take an action with the engine."""
         ...
 
+    def run_erasure(
+        self, task: Task, actor: Actor, person: DataSubject, reason: str, cause: Cause
+    ) -> tuple[Task, DomainEvent]:
+        """Erase a person's data from a task, if the authorizer lets the actor."""
+        ...
+
     def notifications(
         self, before: Task | None, after: Task, events: Iterable[DomainEvent]
     ) -> tuple[Notification, ...]:
@@ -256,6 +263,25 @@ class UnitOfWork:
         self._tasks[task_id] = outcome.task
         self._record(task, outcome)
         return Outcome(outcome.task.visible_to(actor.company), outcome.events)
+
+    def erase(self, actor: Actor, task_id: TaskId, person: DataSubject, reason: str) -> Outcome:
+        """Erase `person`'s personal data from a task and its history in this unit of work.
+
+        The history keeps its shape (who did what when) with tombstones and gains an
+        `erase_personal_data` entry naming `actor` and `reason`; only actors the authorizer
+        lets take the service's erasure transition may erase. It notifies nobody and runs no
+        handler (handlers react to workflow actions).
+        """
+        self._check_open()
+        task = self._checked(actor, task_id)
+        cause = self._cause_for(task_id, task.version + 1)
+        erased, event = self._service.run_erasure(task, actor, person, reason, cause)
+        if task_id not in self._new and task_id not in self._loaded:
+            self._loaded[task_id] = task.version
+            self._changed[task_id] = None
+        self._tasks[task_id] = erased
+        self._events.append(event)
+        return Outcome(erased.visible_to(actor.company), (event,))
 
     def enqueue(self, message: OutboxMessage) -> None:
         """Queue an outbox message (a tracker item, a webhook) to be committed with the tasks."""

@@ -71,6 +71,9 @@ class TaskKind:
 
     `indexed` names the values its tasks are found by (`TaskQuery.where`), each computed from
     the task: `{"booking_ref": lambda task: task.data.booking_ref}`; see `index_values`.
+
+    `personal_fields` names the data fields that hold the requester's personal data, each with
+    the value it is replaced by when that person's data is erased (`erase_personal_data`).
     """
 
     name: str = attrs.field(validator=not_blank)
@@ -85,12 +88,25 @@ class TaskKind:
     indexed: Mapping[str, IndexedField] = attrs.field(
         factory=FrozenMap, converter=_frozen, validator=_indexed, kw_only=True
     )
+    # The data fields holding the personal data of the person who opened the task (a ticket's
+    # name, email and phone), each with the value it takes once erased (valid for its field).
+    personal_fields: Mapping[str, Any] = attrs.field(
+        factory=FrozenMap, converter=_frozen, hash=False, kw_only=True
+    )
 
     def __attrs_post_init__(self) -> None:
         if not attrs.has(self.data_type):
             msg = f"task kind '{self.name}': data type {self.data_type!r} must be an attrs class"
             raise InvalidWorkflow(msg)
         kind_rows(self.name, self.matrix)
+        fields = {a.name for a in attrs.fields(self.data_type)}
+        unknown = sorted(set(self.personal_fields) - fields)
+        if unknown:
+            msg = (
+                f"task kind '{self.name}': personal_fields names {unknown}, which "
+                f"{self.data_type.__name__} does not have; its fields are {sorted(fields)}"
+            )
+            raise InvalidWorkflow(msg)
         version = self.workflow.version
         needed = set(range(1, version))
         wrong = [n for n, f in self.upgrades.items() if n not in needed or not callable(f)]

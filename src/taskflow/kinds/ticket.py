@@ -10,6 +10,7 @@ from typing import Any, ClassVar, TypeVar
 import attrs
 
 from taskflow.domain.common import common_actions
+from taskflow.domain.erasure import ERASED_EMAIL, TOMBSTONE
 from taskflow.domain.intake import INTAKE_INDEXED
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import OPEN, NewTask, Task
@@ -35,6 +36,7 @@ __all__ = [
     "RESOLVE",
     "SUPPORT_TICKET",
     "TICKET_EDITABLE",
+    "TICKET_PERSONAL_FIELDS",
     "TICKET_WORKFLOW",
     "ComplaintTicket",
     "Reopen",
@@ -216,6 +218,13 @@ def _resolve(task: Task, payload: None, actor: Actor, at: datetime) -> dict[str,
     return {"data": attrs.evolve(task.data, reopen_reason=None)}
 
 
+# The customer's contact details on the form: erased when the customer asks (GDPR art. 17).
+TICKET_PERSONAL_FIELDS: Mapping[str, Any] = {
+    "name": TOMBSTONE,
+    "email": ERASED_EMAIL,
+    "phone": None,
+}
+
 CUSTOMER = Side.REQUESTER
 BUSINESS = Side.RECIPIENT
 
@@ -265,6 +274,7 @@ SUPPORT_TICKET = TaskKind(
     TICKET_WORKFLOW,
     "A customer's support request from the portal form (CS1-CS3)",
     indexed=INTAKE_INDEXED,
+    personal_fields=TICKET_PERSONAL_FIELDS,
 )
 COMPLAINT_TICKET = TaskKind(
     "complaint_ticket",
@@ -272,6 +282,7 @@ COMPLAINT_TICKET = TaskKind(
     TICKET_WORKFLOW,
     "A customer's complaint about a product or service, from the portal form (CS1-CS3)",
     indexed=INTAKE_INDEXED,
+    personal_fields=TICKET_PERSONAL_FIELDS,
 )
 
 

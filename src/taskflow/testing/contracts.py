@@ -1814,6 +1814,36 @@ class RepositoryContract(abc.ABC):
         assert len(repo.pending()) == 1
         assert other.marked("once")
 
+    # erasure: a rewritten history is stored exactly
+
+    def test_an_erased_history_is_stored_as_erased_and_replays(self) -> None:
+        """A save of a task whose history an erasure rewrote stores every rewritten entry.
+
+        The earlier comment rows and history entries change in place (not only appended), and
+        the task read back (through a second door too) equals the erased one and replays to it.
+        """
+        from taskflow.domain.erasure import TOMBSTONE, DataSubject, erase_personal_data
+
+        repo = self.make_repository()
+        task = make_task("t-erase", assignees=[SUPPLIER.ref])
+        repo.add(task)
+        commented = act(task, SUPPLIER, COMMENT, AddComment("Call me on +44 20 7946 0958"))
+        repo.save(commented, 1)
+        answered = act(commented, BUYER, COMMENT, AddComment("Sam: +44 20 7946 0958 is noted"))
+        repo.save(answered, 2)
+        person = DataSubject(SUPPLIER.ref, frozenset({"+44 20 7946 0958"}))
+        at = answered.history[-1].at + _DAY
+        erased, _ = erase_personal_data(answered, person, BUYER, at, "GDPR request #7")
+        repo.save(erased, 3)
+        sibling = self.make_sibling(repo)
+        for door in (repo, sibling) if sibling is not None else (repo,):
+            stored = door.get(TaskId("t-erase"))
+            assert stored == erased
+            assert [c.text for c in stored.comments] == [TOMBSTONE, f"Sam: {TOMBSTONE} is noted"]
+            assert "7946" not in repr(stored)
+            assert engine.replay(None, stored) == stored
+            assert [e.action for e in stored.history][-1] == "erase_personal_data"
+
     # concurrency: threads on one repository, and two repositories on one store
 
     def make_sibling(self, repo: TaskRepository) -> TaskRepository | None:

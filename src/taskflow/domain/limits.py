@@ -1,0 +1,113 @@
+"""Size limits a host sets on what its users send: text sizes, files and comments per task, nesting.
+
+`TaskService(limits=Limits(...))` checks every draft and payload at the boundary, before a
+task number is taken or anything is stored, and raises `LimitExceeded` (an `InvalidPayload`)
+naming the field, the limit and the size found. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from taskflow.domain.task import NewTask, Task
+from taskflow.errors import InvalidPayload, LimitExceeded
+
+__all__ = ["DEFAULT_LIMITS", "Limits"]
+
+
+def _positive(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        msg = f"Limits.{attribute.name} must be a whole number >= 1, got {value!r:.80}"
+        raise InvalidPayload(msg, field=attribute.name)
+
+
+# The payload fields whose text is a comment (AddComment.text) or the task's subject and body
+# (NewTask, Edit); every other text is held to `text`.
+_COMMENT_FIELDS = frozenset({"text"})
+_TASK_TEXT = {"subject": "subject", "body": "body"}
+
+
+@attrs.frozen
+class Limits:
+    """The largest texts, counts and nesting a task may hold; defaults a real portal would choose.
+
+    Sizes are in characters. `text` holds every other text of a payload or of kind data (a
+    reason, an answer, a form field); `depth` the nesting of payloads and kind data (objects,
+    lists and mappings inside each other; a flat payload has depth 1).
+    """
+
+    subject: int = attrs.field(default=255, validator=_positive)
+    body: int = attrs.field(default=50_000, validator=_positive)
+    comment: int = attrs.field(default=20_000, validator=_positive)
+    text: int = attrs.field(default=20_000, validator=_positive)
+    files: int = attrs.field(default=500, validator=_positive)
+    comments: int = attrs.field(default=10_000, validator=_positive)
+    depth: int = attrs.field(default=20, validator=_positive)
+
+    def check_draft(self, draft: NewTask) -> None:
+        """Raise `LimitExceeded` if a draft's subject, body or data is larger than allowed."""
+        self._size("subject", len(draft.subject), self.subject)
+        self._size("body", len(draft.body), self.body)
+        self._walk("data", draft.data)
+
+    def check_payload(self, action: str, payload: Any) -> None:
+        """Raise `LimitExceeded` if an action's payload holds a text or a nesting larger than allowed."""
+        if payload is None:
+            return
+        self._walk("payload", payload, action=action)
+
+    def check_task(self, task: Task, action: str = "") -> None:
+        """Raise `LimitExceeded` if a task (as an action left it) holds more comments or files than allowed."""
+        self._size("comments", len(task.comments), self.comments, action, unit="comments")
+        self._size("files", len(task.files), self.files, action, unit="files")
+        self._size("subject", len(task.subject), self.subject, action)
+        self._size("body", len(task.body), self.body, action)
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _size(
+        self, field: str, size: int, limit: int, action: str = "", *, unit: str = "characters"
+    ) -> None:
+        if size > limit:
+            raise LimitExceeded(field, limit, size, unit=unit, action=action)
+
+    def _walk(self, root: str, value: Any, *, action: str = "") -> None:
+        # Iterative, so a deep value is refused by its depth, never by a RecursionError.
+        stack: list[tuple[str, Any, int]] = [(root, value, 1)]
+        while stack:
+            path, item, depth = stack.pop()
+            if isinstance(item, str):
+                self._size(path, len(item), self._text_limit(path), action)
+                continue
+            children = _children(path, item)
+            if children is None:
+                continue
+            if depth > self.depth:
+                raise LimitExceeded(path, self.depth, depth, unit="levels", action=action)
+            stack.extend((p, v, depth + 1) for p, v in children)
+
+    def _text_limit(self, path: str) -> int:
+        name = path.rsplit(".", 1)[-1]
+        if path.startswith("payload.") and path.count(".") == 1:
+            if name in _COMMENT_FIELDS:
+                return self.comment
+            if name in _TASK_TEXT:
+                return self.subject if name == "subject" else self.body
+        return self.text
+
+
+DEFAULT_LIMITS = Limits()
+"""The limits `TaskService` applies unless the host passes its own."""
+
+
+def _children(path: str, item: Any) -> list[tuple[str, Any]] | None:
+    if attrs.has(type(item)):
+        return [(f"{path}.{a.name}", getattr(item, a.name)) for a in attrs.fields(type(item))]
+    if isinstance(item, Mapping):
+        return [(f"{path}[{k!r:.40}]", v) for k, v in item.items()]
+    if isinstance(item, list | tuple | set | frozenset):
+        return [(f"{path}[{i}]", v) for i, v in enumerate(item)]
+    return None
