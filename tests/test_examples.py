@@ -116,3 +116,23 @@ def test_help_desk_story_runs_intake_rules_the_loop_stop_and_a_digest(capsys):
     ):
         assert line in out
     assert "the SLA engine, called by the host's scheduler" in out
+
+
+def test_crm_tasks_story_runs_defaults_pause_warning_breach_and_task_complete(capsys):
+    out = _run("crm_tasks.py", capsys)
+    for line in (
+        "ACME-TASK-1: assignees ['ann@desk', 'bob@desk']",
+        "start 2026-12-04, due (CS5) Tue 08 Dec 16:00",  # after the Monday holiday
+        "paused=True, used 0:30:00, remaining 7:30:00",
+        "resolution SLA due Wed 09 Dec 10:30",
+        "Tue 08 Dec 15:00: fired nothing",
+        "Tue 08 Dec 17:00: fired ['warn-assignees (warning)']",
+        "Wed 09 Dec 11:00: fired ['escalate-lead (breach)']",
+        "told lee@desk: ACME-TASK-1 'Invoices do not print': sla escalated by system:sla@desk",
+        "warning=True (Tue 08 Dec 16:54), breached=True (Wed 09 Dec 10:30), level escalate-lead",
+        "ACME-TASK-1 is complete: 100 %, completed Wed 09 Dec 12:00",
+        "told wendy@acme: task_completed",
+        "next SLA event due: none",
+    ):
+        assert line in out
+    assert out.count("fired ['") == 2  # one warning, one breach

@@ -1,0 +1,243 @@
+"""SLA benchmark: SLA state of many tasks, and the due-SLA-events query over a large SQLite store.
+
+Part 1 computes the SLA state (`sla_state`: every target's used time, pause, warning, breach,
+ladder) of `--state-tasks` CRM tasks (default 100,000) with 10 history entries each (open,
+comments, status moves including a pause), on a 24x7 calendar, against a hand-written loop
+over the same histories that sums the unpaused time and compares it with the thresholds, in
+the same run. The tasks are built with the engine: `--distinct` different histories (default
+all of them), each state computed `state-tasks / distinct` times (no cache is involved).
+
+Part 2 stores `--stored` SLA-governed CRM tasks (default 1,000,000) in a SQLite file through
+`SqliteRepository.commit` (batches of 2,000 tasks, the repository's own write path, so every
+task has its `sla_next_event` index row), then asks `SlaService.due_tasks(at, limit=100)` for
+tasks whose next SLA event is due (about 1 % of the store is due), against the same question
+asked with raw `sqlite3`: an indexed query on the field table joined to the task rows,
+fetching their bodies. The query plan of the service's SQL is printed (it must search the
+field index, not scan the tasks). Building the store is not timed as part of the figure.
+
+Run: .venv/bin/python benchmarks/bench_sla.py [--state-tasks N] [--distinct N] [--stored N]
+The script reports; it never fails on a slow figure. Figures: docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import attrs
+
+import taskflow as tf
+from taskflow.adapters.sqlite import SqliteRepository
+from taskflow.application.sla import SlaService
+from taskflow.kinds.crm_task import CrmConfig, CrmTask, Regarding, crm_task_kind
+from taskflow.ports import Changeset
+from taskflow.sla import EscalationLevel, SlaPolicies, SlaPolicy, sla_state
+
+START = datetime(2026, 1, 5, 9, tzinfo=UTC)
+H = timedelta(hours=1)
+POLICY = SlaPolicy(
+    "bench",
+    first_response=4 * H,
+    resolution=48 * H,
+    ladder=(EscalationLevel("warn", 80), EscalationLevel("breach", 100)),
+)
+POLICIES = SlaPolicies((POLICY,), default="bench")
+KIND = crm_task_kind(CrmConfig(sla=POLICIES))
+REGISTRY = tf.Registry([KIND])
+AGENT = tf.Actor("ann", "desk")
+CUSTOMER = tf.Actor("cora", "acme")
+_STEPS = (
+    (AGENT, "set_in_progress"),
+    (CUSTOMER, "comment"),
+    (AGENT, "set_waiting_on_customer"),
+    (CUSTOMER, "comment"),
+    (AGENT, "set_in_progress"),
+    (AGENT, "comment"),
+    (CUSTOMER, "comment"),
+    (AGENT, "set_waiting_on_customer"),
+    (AGENT, "set_in_progress"),
+)
+
+
+def machine() -> str:
+    """Describe the interpreter and SQLite version the figures were taken on."""
+    return f"CPython {platform.python_version()}, SQLite {sqlite3.sqlite_version}, {platform.machine()}"
+
+
+def _task(n: int, steps: int, opened: datetime) -> tf.Task:
+    """Return a CRM task opened at `opened` with `steps` more entries, minutes to hours apart."""
+    workflow = KIND.workflow
+    draft = tf.NewTask(f"Task {n}", "desk", CrmTask(regarding=Regarding.account("acme")))
+    task = tf.open_task(
+        workflow, "crm_task", draft, CUSTOMER, opened, tf.TaskId(f"t{n:07d}"), f"ACME-TASK-{n}",
+        data_type=CrmTask,
+    ).task  # fmt: skip
+    at = opened
+    for i, (actor, action) in enumerate(_STEPS[:steps]):
+        at += timedelta(minutes=7 + (n * 13 + i * 29) % 170)
+        payload = tf.AddComment(f"note {i}") if action == "comment" else None
+        task = tf.apply(workflow, task, action, actor, at, payload).task
+    return task
+
+
+def _bare_state(task: tf.Task, at: datetime, pausing: frozenset[str], limits: list[timedelta]):
+    """The hand-written floor: unpaused time from opening to `at`, compared with each threshold."""
+    used = timedelta(0)
+    last = None
+    paused = False
+    for entry in task.history:
+        if last is not None and not paused:
+            used += entry.at - last
+        paused = entry.to_state in pausing
+        last = entry.at
+    if last is not None and not paused and at > last:
+        used += at - last
+    return used, [used >= limit for limit in limits]
+
+
+def run_state(count: int, distinct: int) -> dict[str, float]:
+    """Time `count` SLA states (engine and bare loop) over `distinct` tasks of 10 entries."""
+    tasks = [_task(n, 9, START + timedelta(minutes=n % 5000)) for n in range(distinct)]
+    assert all(len(t.history) == 10 for t in tasks)
+    at = START + 30 * H
+    rounds = max(count // distinct, 1)
+    limits = [limit * p / 100 for limit in POLICY.limits.values() for p in (80, 100)]
+    t0 = time.perf_counter()
+    for _ in range(rounds):
+        for task in tasks:
+            _bare_state(task, at, POLICY.pausing, limits)
+    t1 = time.perf_counter()
+    for _ in range(rounds):
+        for task in tasks:
+            sla_state(task, POLICY, at)
+    t2 = time.perf_counter()
+    return {"computed": rounds * distinct, "bare": t1 - t0, "engine": t2 - t1}
+
+
+def _clone(template: tf.Task, n: int, opened: datetime) -> tf.Task:
+    """Return the freshly opened `template` as task number `n`, opened at `opened`."""
+    entry = attrs.evolve(template.history[0], at=opened)
+    return attrs.evolve(
+        template, id=tf.TaskId(f"t{n:07d}"), number=f"ACME-TASK-{n}", created_at=opened,
+        history=(entry,),
+    )  # fmt: skip
+
+
+def build_store(path: Path, count: int) -> tuple[float, datetime]:
+    """Store `count` open CRM tasks through the repository; return seconds and a due instant."""
+    started = time.perf_counter()
+    template = _task(0, 0, START)
+    with SqliteRepository(path, REGISTRY, cache_size=0) as repository:
+        batch: list[tf.Task] = []
+        for n in range(count):
+            # Opened one minute apart: each one's 80 % warning is due 3h12m after it opened.
+            batch.append(_clone(template, n, START + timedelta(minutes=n)))
+            if len(batch) == 2000:
+                repository.commit(Changeset(added=tuple(batch)))
+                batch = []
+        if batch:
+            repository.commit(Changeset(added=tuple(batch)))
+    # About 1 % of the tasks are due: those opened in the first 1 % of the minutes.
+    due_at = START + timedelta(minutes=max(count // 100, 1)) + 4 * H * 0.8
+    return time.perf_counter() - started, due_at
+
+
+_RAW = (
+    "SELECT t.body FROM task_fields f JOIN tasks t ON t.pk = f.task_pk "
+    "WHERE f.name = 'sla_next_event' AND f.type = 'time' AND f.value <= ? AND t.is_open = 1 "
+    "ORDER BY t.created_at, t.id LIMIT ?"
+)
+
+
+def run_due(path: Path, due_at: datetime, queries: int, limit: int) -> dict[str, object]:
+    """Time `queries` due-event queries through SlaService and with raw sqlite3, same file."""
+    micros = (due_at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    conn = sqlite3.connect(path)
+    plan = [row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + _RAW, (micros, limit))]
+    t0 = time.perf_counter()
+    for _ in range(queries):
+        raw = conn.execute(_RAW, (micros, limit)).fetchall()
+    t1 = time.perf_counter()
+    conn.close()
+    with SqliteRepository(path, REGISTRY, cache_size=0) as repository:
+        service = tf.TaskService(
+            registry=REGISTRY, repository=repository, notifier=tf.RecordingNotifier(),
+            clock=tf.FixedClock(due_at), ids=tf.SequentialIds(),
+        )  # fmt: skip
+        sla = SlaService(service, {"crm_task": POLICIES})
+        t2 = time.perf_counter()
+        for _ in range(queries):
+            found = sla.due_tasks(due_at, limit=limit)
+        t3 = time.perf_counter()
+    probe = sqlite3.connect(path)
+    service_plan = _service_plan(probe, due_at, limit)
+    probe.close()
+    assert len(found) == len(raw), (len(found), len(raw))
+    return {
+        "found": len(found),
+        "raw": (t1 - t0) / queries,
+        "service": (t3 - t2) / queries,
+        "raw_plan": plan,
+        "service_plan": service_plan,
+    }
+
+
+def _service_plan(conn: sqlite3.Connection, due_at: datetime, limit: int) -> list[str]:
+    from taskflow.adapters.sqlite import _select
+
+    query = tf.TaskQuery(
+        kind="crm_task", open=True, limit=limit, where={"sla_next_event": tf.Between(None, due_at)}
+    )
+    selected = _select(query, limit)
+    assert selected is not None
+    sql, params = selected
+    return [row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--state-tasks", type=int, default=100_000, help="SLA states computed")
+    parser.add_argument("--distinct", type=int, default=0, help="distinct tasks (0: all)")
+    parser.add_argument("--stored", type=int, default=1_000_000, help="tasks in the SQLite file")
+    parser.add_argument("--queries", type=int, default=20, help="due queries timed")
+    parser.add_argument("--limit", type=int, default=100, help="tasks per due query")
+    parser.add_argument("--dir", type=Path, default=None, help="where the SQLite file goes")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run both parts and print the figures with their baselines."""
+    args = _parse(argv)
+    print(machine())
+    distinct = args.distinct or args.state_tasks
+    state = run_state(args.state_tasks, distinct)
+    per = state["engine"] / state["computed"] * 1e6
+    bare = state["bare"] / state["computed"] * 1e6
+    print(f"SLA state: {state['computed']:,} tasks x 10 history entries ({distinct:,} distinct)")
+    print(f"  sla_state: {state['engine']:.2f} s, {per:.1f} us per task")
+    print(f"  hand-written loop: {state['bare']:.2f} s, {bare:.2f} us per task")
+    print(f"  {state['engine'] / state['bare']:.1f}x the baseline")
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        path = Path(tmp) / "sla.db"
+        seconds, due_at = build_store(path, args.stored)
+        print(f"due SLA events: {args.stored:,} stored tasks (built in {seconds:.0f} s)")
+        due = run_due(path, due_at, args.queries, args.limit)
+        print(
+            f"  SlaService.due_tasks (limit {args.limit}, {due['found']} found): {due['service'] * 1e3:.2f} ms"
+        )  # type: ignore[operator]
+        print(f"  raw sqlite3 indexed query: {due['raw'] * 1e3:.2f} ms")  # type: ignore[operator]
+        print(f"  {due['service'] / due['raw']:.1f}x the baseline")  # type: ignore[operator]
+        print(f"  plan (service): {'; '.join(due['service_plan'])}")  # type: ignore[arg-type]
+        print(f"  plan (raw): {'; '.join(due['raw_plan'])}")  # type: ignore[arg-type]
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
