@@ -33,6 +33,7 @@ from taskflow.automation.due import DueTasks
 from taskflow.automation.rules import Notify, PlannedStep, Rule, RuleBook, TakeAction, plan
 from taskflow.domain import engine
 from taskflow.domain.engine import Change
+from taskflow.domain.matrix import NotificationMatrix
 from taskflow.domain.notifications import Notification, recipients_of
 from taskflow.domain.outbox import DeadLetter
 from taskflow.domain.task import OPEN, Cause, DomainEvent, Task
@@ -316,10 +317,15 @@ class Automation:
             users[user] = None
         told = tuple(u for u in users if task.is_party(u.company))
         label = f"rule:{step.rule}"
-        for user in told:
-            note = Notification(user, task.id, task.number, label, str(step.payload))
+        notes = [Notification(u, task.id, task.number, label, str(step.payload)) for u in told]
+        matrix = self.service.policy
+        if isinstance(matrix, NotificationMatrix):
+            # The host's opt-outs and digests hold for a rule's notifications too.
+            at = event.at if event is not None else self._now()
+            notes = matrix.preferred(task.kind, at, notes)
+        for note in notes:
             uow.enqueue(notification_message(note, task.version))
-        return told
+        return tuple(note.recipient for note in notes)
 
     def _payload(self, task: Task, action: TakeAction) -> Any:
         workflow = self.service.registry[task.kind].workflow

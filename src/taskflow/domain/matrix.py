@@ -261,18 +261,25 @@ class NotificationMatrix:
     def _preferred(
         self, task: Task, event: DomainEvent, notes: Iterable[Notification]
     ) -> Iterable[Notification]:
+        return self.preferred(task.kind, event.at, notes)
+
+    def preferred(
+        self, kind: str, at: datetime, notes: Iterable[Notification]
+    ) -> list[Notification]:
+        """Return `notes` (of tasks of `kind`, at `at`) less opt-outs, digest users' as digest items."""
         prefs = self.preferences
         if prefs is None:
-            yield from notes
-            return
+            return list(notes)
+        out: list[Notification] = []
         for note in notes:
-            if prefs.opted_out(note.recipient, task.kind, note.event):
+            if prefs.opted_out(note.recipient, kind, note.event):
                 continue
             period = prefs.digest_period(note.recipient)
             if period is None:
-                yield note
+                out.append(note)
             else:
-                yield attrs.evolve(note, digest_until=digest_window(event.at, period)[1])
+                out.append(attrs.evolve(note, digest_until=digest_window(at, period)[1]))
+        return out
 
 
 _SUPPLIER_PORTAL = (
