@@ -123,6 +123,21 @@ def notification_of(payload: Mapping[str, Any], key: str = "") -> Notification:
     )
 
 
+def _with_id(note: Notification, key: str) -> Notification:
+    """Return `note` with its id set, built directly (attrs.evolve's generic path costs more)."""
+    if type(note) is not Notification:
+        return attrs.evolve(note, id=key)
+    return Notification(
+        note.recipient,
+        note.task_id,
+        note.task_number,
+        note.event,
+        note.message,
+        id=key,
+        digest_until=note.digest_until,
+    )
+
+
 class UnitOfWorkHost(Protocol):
     """What a unit of work asks of the service it belongs to (`TaskService` is one)."""
 
@@ -374,7 +389,7 @@ class UnitOfWork:
         for note in service.notifications(before, task, outcome.events):
             message = notification_message(note, task.version)
             # The message's key is the notification's id, on this delivery and every later one.
-            self._carried[len(self._messages)] = attrs.evolve(note, id=message.key)
+            self._carried[len(self._messages)] = _with_id(note, message.key)
             self._messages.append(message)
         for event in outcome.events:
             for subscription in service.subscriptions_for(event):

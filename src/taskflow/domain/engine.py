@@ -363,23 +363,31 @@ def _advance(
         )
         raise InvalidWorkflow(msg)
     from_state = task.state
-    if t.target is not None and t.target != from_state:
-        target = workflow.state(t.target)
-        was_final = task.resolved_at is not None
-        changes["state"] = target.name
+    was_final = task.resolved_at is not None
+    step = _step(workflow, t, from_state, was_final)
+    engine: dict[str, Any] = {}
+    if step is not None:
+        state, ball, resolves = step
+        engine["state"] = state
         if "ball" not in changes:
-            changes["ball"] = target.waiting_on
-        if target.final and not was_final:
-            changes["resolved_at"] = at
-        elif not target.final and was_final:
-            changes["resolved_at"] = None
+            engine["ball"] = ball
+        if resolves is _RESOLVE:
+            engine["resolved_at"] = at
+        elif resolves is _REOPEN:
+            engine["resolved_at"] = None
     if workflow.assign_answerer:
-        _assign_answerer(task, actor, changes)
+        _assign_answerer(task, actor, changes, engine)
     try:
+        # The engine's own values (a workflow's state name and side, the checked `at`) need no
+        # validator; only what the effect returned is converted and validated.
         new = replace_fields(task, changes)
     except (TypeError, ValueError) as exc:
         msg = f"'{t.name}' on task {task.number} would leave it invalid: {exc}"
         raise InvalidPayload(msg, action=t.name) from exc
+    for name, value in engine.items():
+        object.__setattr__(new, name, value)
+    if engine:
+        changes.update(engine)
     # Compared as converted, so the entry names exactly the fields whose value moved.
     key = tuple(changes)
     ordered = _ORDERED.get(key)
@@ -418,7 +426,9 @@ def _advance(
     return _outcome_of(new, events)
 
 
-def _assign_answerer(task: Task, actor: Actor, changes: dict[str, Any]) -> None:
+def _assign_answerer(
+    task: Task, actor: Actor, changes: dict[str, Any], engine: dict[str, Any]
+) -> None:
     """Make `actor` its company's assignee if it answers for a company that has none on `task`.
 
     An answer is an action by the side whose court the ball is in that hands the ball on (to
@@ -426,14 +436,47 @@ def _assign_answerer(task: Task, actor: Actor, changes: dict[str, Any]) -> None:
     to the inbox of whoever gave it. System actors are nobody's assignee.
     """
     ball = task.ball
-    if ball is None or actor.is_system or changes.get("ball", ball) == ball:
+    if ball is None or actor.is_system:
         return
-    if task.company_of(ball) != actor.company:
+    new_ball = changes["ball"] if "ball" in changes else engine.get("ball", ball)
+    if new_ball == ball:
+        return
+    company = actor.company
+    if task.company_of(ball) != company:
         return
     assignees: tuple[Any, ...] = changes.get("assignees", task.assignees)
-    if any(ref.company == actor.company for ref in assignees):
-        return
+    for ref in assignees:
+        if ref.company == company:
+            return
     changes["assignees"] = (*assignees, actor.ref)
+
+
+# What a transition does to the engine-owned fields from one state, worked out once per
+# (workflow, action, state, whether the task was final): the target state's name, its ball,
+# and whether the resolution time is set, cleared or kept. None: the state does not change.
+_RESOLVE, _REOPEN, _KEEP = "resolve", "reopen", "keep"
+_Step = tuple[str, Any, str]
+_STEPS: dict[tuple[int, str, str, bool], tuple[Workflow, _Step | None]] = {}
+
+
+def _step(workflow: Workflow, t: Transition, from_state: str, was_final: bool) -> _Step | None:
+    key = (id(workflow), t.name, from_state, was_final)
+    known = _STEPS.get(key)
+    if known is not None and known[0] is workflow:
+        return known[1]
+    step: _Step | None = None
+    if t.target is not None and t.target != from_state:
+        target = workflow.state(t.target)
+        resolves = _KEEP
+        if target.final and not was_final:
+            resolves = _RESOLVE
+        elif not target.final and was_final:
+            resolves = _REOPEN
+        step = (target.name, target.waiting_on, resolves)
+    if len(_STEPS) < _CHANGED_LIMIT:
+        # Keyed by id and holding the workflow, so a reused id never finds another's step.
+        _STEPS[key] = (workflow, step)
+    return step
 
 
 def _plan(changed: tuple[str, ...]) -> tuple[Callable[[Task], tuple[Any, ...]], tuple[int, ...]]:
