@@ -116,3 +116,12 @@ def test_help_desk_story_runs_intake_rules_the_loop_stop_and_a_digest(capsys):
     ):
         assert line in out
     assert "stand-in for the SLA engine" in out
+
+
+def test_document_request_story_runs_the_same_on_postgres(capsys, monkeypatch, pg_dsn):
+    monkeypatch.setattr(sys, "argv", ["document_request.py"])
+    in_memory = _run("document_request.py", capsys)
+    monkeypatch.setattr(sys, "argv", ["document_request.py", "--postgres", pg_dsn])
+    out = _run("document_request.py", capsys)
+    # The same story, step by step, on the throwaway server (tests/conftest.py starts it).
+    assert out.startswith(in_memory)
