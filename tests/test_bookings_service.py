@@ -18,6 +18,7 @@ from taskflow import (
 )
 from taskflow.kinds.booking import BookingAction, ChangeAction, booking_task_draft
 from taskflow.kinds.booking_request import (
+    AcceptOffer,
     Place,
     Provider,
     TimeWindow,
@@ -256,6 +257,32 @@ def test_an_offer_cannot_be_accepted_after_it_expired():
     bookings.service.clock.advance(timedelta(hours=3))
     with pytest.raises(OfferExpired, match="the offer expired at"):
         bookings.accept_offer(_pro("julia"), sent.offers[0].id)
+
+
+def test_a_plain_accept_on_an_offer_is_refused_naming_the_bookings_call():
+    bookings = _world()
+    sent = _broadcast(bookings)
+    with pytest.raises(InvalidPayload, match=r"Bookings\.accept_offer\(actor, offer_id\)"):
+        bookings.service.act(_pro("mark"), sent.offers[1].id, "accept")
+    states = [bookings.service.get(OPERATOR, o.id).state for o in sent.offers]
+    assert states == ["offered", "offered", "offered"]
+    assert bookings.service.get(OPERATOR, sent.request.id).state == "broadcast"
+
+
+def test_the_offer_workflow_refuses_an_accept_at_or_after_its_expiry_given_the_time():
+    bookings = _world()
+    sent = _broadcast(bookings, hours=2)
+    offer = bookings.service.repository.get(sent.offers[0].id)
+    workflow = REGISTRY["booking_offer"].workflow
+    provider = _pro("julia")
+    expires = START + timedelta(hours=2)
+    just_before = tf.apply(
+        workflow, offer, "accept", provider, expires - timedelta(seconds=1), AcceptOffer()
+    )
+    assert just_before.task.state == "accepted"
+    for late in (expires, expires + timedelta(days=1)):
+        with pytest.raises(OfferExpired, match="the offer expired at"):
+            tf.apply(workflow, offer, "accept", provider, late, AcceptOffer())
 
 
 def test_an_expired_broadcast_returns_to_the_operator_and_its_offers_expire():

@@ -136,3 +136,12 @@ def test_crm_tasks_story_runs_defaults_pause_warning_breach_and_task_complete(ca
     ):
         assert line in out
     assert out.count("fired ['") == 2  # one warning, one breach
+
+
+def test_document_request_story_runs_the_same_on_postgres(capsys, monkeypatch, pg_dsn):
+    monkeypatch.setattr(sys, "argv", ["document_request.py"])
+    in_memory = _run("document_request.py", capsys)
+    monkeypatch.setattr(sys, "argv", ["document_request.py", "--postgres", pg_dsn])
+    out = _run("document_request.py", capsys)
+    # The same story, step by step, on the throwaway server (tests/conftest.py starts it).
+    assert out.startswith(in_memory)

@@ -52,6 +52,7 @@ from taskflow.kinds.booking_request import (
     RATE,
     RETURN_TO_OPERATOR,
     WITHDRAW,
+    AcceptOffer,
     BookingOffer,
     BookingOutcome,
     BookingRequest,
@@ -348,7 +349,7 @@ class Bookings:
                 robot = _robot(offer.requester.company)
                 request = uow.get(robot, data.request_id)
                 self._refuse_late(offer, request)
-                accepted = uow.act(actor, offer_id, ACCEPT).task
+                accepted = uow.act(actor, offer_id, ACCEPT, AcceptOffer()).task
                 won = OfferAccepted(offer.id, data.provider_id, offer.recipient, data.score)
                 confirmed = uow.act(robot, request.id, ACCEPT_OFFER, won).task
                 withdrawn = []

@@ -342,6 +342,9 @@ def _check_payload(t: Transition, task: Task, payload: Any) -> None:
     if not isinstance(payload, t.payload):
         got = "nothing" if payload is None else type(payload).__name__
         msg = f"'{t.name}' on task {task.number} needs a {t.payload.__name__} payload, got {got}"
+        if payload is None and t.description:
+            # The description says how to take the action (e.g. which service call builds it).
+            msg += f" ({t.name}: {t.description})"
         raise InvalidPayload(msg, action=t.name)
 
 

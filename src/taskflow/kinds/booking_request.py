@@ -33,7 +33,7 @@ from taskflow.domain.values import (
     optional_text,
 )
 from taskflow.domain.workflow import BOTH_SIDES, Audience, State, Transition, Workflow
-from taskflow.errors import InvalidPayload
+from taskflow.errors import InvalidPayload, OfferExpired
 
 __all__ = [
     "ACCEPT",
@@ -47,6 +47,7 @@ __all__ = [
     "RATE",
     "RETURN_TO_OPERATOR",
     "WITHDRAW",
+    "AcceptOffer",
     "BookingOffer",
     "BookingOutcome",
     "BookingRequest",
@@ -699,6 +700,23 @@ class BookingOffer:
 
 PROVIDER = Side.RECIPIENT
 
+
+@attrs.frozen
+class AcceptOffer:
+    """Payload of an offer's `accept`: made by `Bookings.accept_offer`, which confirms the request too.
+
+    A plain `service.act(actor, offer_id, "accept")` carries none and is refused, so an offer is
+    never accepted without its request being confirmed and the other offers withdrawn.
+    """
+
+
+def _check_accept(task: Task, payload: AcceptOffer, actor: Actor, at: datetime) -> None:
+    # The time is the engine's `at` (the service's clock), so the workflow itself refuses late accepts.
+    expires_at: datetime = task.data.expires_at
+    if at >= expires_at:
+        raise OfferExpired(task.number, task.state, expires_at.isoformat())
+
+
 BOOKING_OFFER_WORKFLOW = Workflow(
     name="booking_offer",
     description=(
@@ -719,9 +737,14 @@ BOOKING_OFFER_WORKFLOW = Workflow(
             "offered",
             "accepted",
             PROVIDER,
+            payload=AcceptOffer,
+            check=_check_accept,
             events=("offer_accepted",),
             notify=Audience.OTHER_SIDE,
-            description="Take the appointment (through Bookings.accept_offer: first accept wins)",
+            description=(
+                "Take the appointment, through Bookings.accept_offer(actor, offer_id): "
+                "first accept wins"
+            ),
         ),
         Transition(
             DECLINE,

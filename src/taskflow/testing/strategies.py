@@ -45,6 +45,7 @@ from taskflow.kinds.booking import (
     MarkResolved,
 )
 from taskflow.kinds.booking_request import (
+    AcceptOffer,
     BookingOffer,
     BookingRequest,
     Broadcast,
@@ -596,7 +597,11 @@ def builtin_strategies() -> KindStrategies:
                 services=_service_names(),
                 place=_places(),
                 window=_windows(),
-                expires_at=aware_datetimes(),
+                # After the machine's clock (which stays before 2040): the workflow refuses an
+                # accept at or after expires_at, which allowed_actions (no time) cannot foresee.
+                expires_at=aware_datetimes(
+                    datetime(2041, 1, 1, tzinfo=UTC), datetime(2045, 1, 1, tzinfo=UTC)
+                ),
             ),
             Confirm: st.builds(
                 Confirm,
@@ -613,6 +618,7 @@ def builtin_strategies() -> KindStrategies:
                 | aware_datetimes(),
             ),
             OfferAccepted: st.builds(OfferAccepted, _slugs(), _slugs(), _slugs().map(CompanyId)),
+            AcceptOffer: st.just(AcceptOffer()),
             Rate: st.builds(Rate, st.integers(1, 5), st.text(max_size=20)),
         }
     )
