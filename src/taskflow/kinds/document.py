@@ -10,6 +10,7 @@ import attrs
 from taskflow.domain.common import common_actions
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import Task
+from taskflow.domain.validators import typed_fields
 from taskflow.domain.values import Actor, FileRef, Side, not_blank
 from taskflow.domain.workflow import State, Transition, Workflow
 from taskflow.errors import InvalidPayload
@@ -40,7 +41,7 @@ ACKNOWLEDGE = "acknowledge"
 REQUEST_AGAIN = "request_again"
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class DocumentRequest:
     """Data of a document request: which document, and the answer given so far."""
 
@@ -52,7 +53,7 @@ class DocumentRequest:
     reject_reason: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class ProductDocumentRequest:
     """Data of a product-document request: a document request about one product."""
 
@@ -65,7 +66,7 @@ class ProductDocumentRequest:
     reject_reason: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class UploadDocument:
     """Payload of `upload`: the PDF, and its expiry date where the document type needs one."""
 
@@ -73,14 +74,14 @@ class UploadDocument:
     expires_on: date | None = None
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Decline:
     """Payload of `decline` ("I don't have this document"): the explanation for the requester."""
 
     explanation: str = attrs.field(validator=not_blank)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Reject:
     """Payload of `reject`: why the uploaded document is not acceptable."""
 
