@@ -812,3 +812,34 @@ def test_a_version_1_database_has_its_history_and_comments_moved_into_rows(db: P
         assert raw.execute("SELECT COUNT(*) FROM task_comments").fetchone() == (1,)
         (head,) = raw.execute("SELECT body FROM tasks WHERE id = ?", (saved.id,)).fetchone()
         assert json.loads(head)["history"] == []
+
+
+def _deeply_nested(body: str) -> str:
+    data = json.loads(body)
+    data["body"] = "x"
+    return json.dumps(data)[:-1] + ',"deep":' + "[" * 100_000 + "]" * 100_000 + "}"
+
+
+def test_a_deeply_nested_body_is_one_broken_row_not_a_recursion_error(db: Path) -> None:
+    _three_tasks(db)
+    _break_row(db, "t-1", _deeply_nested)
+    with _open_repo(db, on_broken_row=lambda e: None) as repository:
+        with pytest.raises(DeserializationError) as caught:
+            repository.get(tf.TaskId("t-1"))
+        assert caught.value.task_id == "t-1"
+        assert [t.id for t in repository.query(TaskQuery())] == ["t-2", "t-3"]
+        assert [e.task_id for e in repository.broken_rows()] == ["t-1"]
+
+
+def test_invalid_utf8_in_a_row_is_one_broken_row_and_the_query_goes_on(db: Path) -> None:
+    _three_tasks(db)
+    with _raw(db) as raw:
+        (body,) = raw.execute("SELECT body FROM tasks WHERE id = 't-2'").fetchone()
+        bad = body.replace('"version"', '"v\udcff":1,"version"').encode("utf-8", "surrogateescape")
+        raw.execute("UPDATE tasks SET body = CAST(? AS TEXT) WHERE id = 't-2'", (bad,))
+    with _open_repo(db, on_broken_row=lambda e: None) as repository:
+        with pytest.raises(DeserializationError) as caught:
+            repository.get(tf.TaskId("t-2"))
+        assert caught.value.task_id == "t-2"
+        assert [t.id for t in repository.query(TaskQuery())] == ["t-1", "t-3"]
+        assert [e.task_id for e in repository.broken_rows()] == ["t-2"]

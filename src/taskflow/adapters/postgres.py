@@ -1444,10 +1444,16 @@ class PostgresRepository:
                         msg = f"{key} is both in the task row and in rows of its own"
                         raise ValueError(msg)
                     data[key] = [_from_json(row) for row in rows]
-        except (TypeError, ValueError) as exc:
+            _check_text(body, *entries, *comments)
+        except (TypeError, ValueError, RecursionError) as exc:
+            # RecursionError: a body nested too deep to parse is one broken row, not a crash.
             msg = f"cannot load task '{task_id}': its stored JSON does not parse: {exc}"
             raise DeserializationError(msg, task_id=task_id) from exc
-        task = self._serializer.load_task(data)
+        try:
+            task = self._serializer.load_task(data)
+        except RecursionError as exc:
+            msg = f"cannot load task '{task_id}': its stored JSON is nested too deep"
+            raise DeserializationError(msg, task_id=task_id) from exc
         for field, stored, column in (("id", task.id, task_id), ("version", task.version, version)):
             if stored != column:
                 msg = (
@@ -1596,3 +1602,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover - run as `python -m taskflow.adapters.postgres`
     raise SystemExit(main())
+
+
+def _check_text(*texts: str) -> None:
+    """Raise ValueError for text that is not valid Unicode (undecodable bytes kept as surrogates)."""
+    for text in texts:
+        if not text.isascii():
+            text.encode("utf-8")  # UnicodeEncodeError (a ValueError) on a lone surrogate

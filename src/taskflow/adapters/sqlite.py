@@ -548,6 +548,9 @@ class SqliteRepository:
             )
         except sqlite3.Error as exc:
             raise self._error("open the database", exc) from exc
+        # Invalid UTF-8 in a row must break that row only (DeserializationError), not the query:
+        # undecodable bytes are kept as surrogates, which `_check_text` refuses when loading.
+        conn.text_factory = _decode
         self._conn = conn
         try:
             if self._path not in (_MEMORY, ""):
@@ -1220,10 +1223,16 @@ class SqliteRepository:
                         msg = f"{key} is both in the task row and in rows of its own"
                         raise ValueError(msg)
                     data[key] = [json.loads(row) for row in rows]
-        except (TypeError, ValueError) as exc:
+            _check_text(body, *entries, *comments)
+        except (TypeError, ValueError, RecursionError) as exc:
+            # RecursionError: a body nested too deep to parse is one broken row, not a crash.
             msg = f"cannot load task '{task_id}': its stored JSON does not parse: {exc}"
             raise DeserializationError(msg, task_id=task_id) from exc
-        task = self._serializer.load_task(data)
+        try:
+            task = self._serializer.load_task(data)
+        except RecursionError as exc:
+            msg = f"cannot load task '{task_id}': its stored JSON is nested too deep"
+            raise DeserializationError(msg, task_id=task_id) from exc
         for field, stored, column in (("id", task.id, task_id), ("version", task.version, version)):
             if stored != column:
                 msg = (
@@ -1342,3 +1351,14 @@ def _create_private(path: str) -> None:
     except OSError:
         return  # a directory that does not exist, say: sqlite3.connect reports it
     os.close(fd)
+
+
+def _check_text(*texts: str) -> None:
+    """Raise ValueError for text that is not valid Unicode (undecodable bytes kept as surrogates)."""
+    for text in texts:
+        if not text.isascii():
+            text.encode("utf-8")  # UnicodeEncodeError (a ValueError) on a lone surrogate
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")

@@ -325,7 +325,7 @@ class Bookings:
                     body=request.body,
                     category="Appointment",
                     assignees=provider.contacts,
-                    links=(Link(OFFER_OF, request.id),),  # type: ignore[arg-type]
+                    links=(Link(OFFER_OF, request.id),),
                     due_at=expires_at,
                 )
                 offers.append(uow.open(actor, BOOKING_OFFER.name, draft).task)

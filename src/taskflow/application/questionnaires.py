@@ -131,8 +131,7 @@ def _question_draft(
         priority=draft.priority,
         tags=draft.tags,
         assignees=assignees,
-        # NewTask.links converts with the bare `tuple`, which mypy cannot type (a core wart).
-        links=links,  # type: ignore[arg-type]
+        links=links,
         due_at=draft.due_at,
     )
 

@@ -48,6 +48,12 @@ from taskflow.domain.outbox import (
 from taskflow.domain.query import TaskQuery
 from taskflow.domain.registry import Registry, TaskKind
 from taskflow.domain.task import Cause, DomainEvent, NewTask, Task
+from taskflow.domain.validators import (
+    check_actor,
+    check_aware,
+    check_instance,
+    check_version,
+)
 from taskflow.domain.values import Actor, CompanyId, TaskId, UserRef, Visibility
 from taskflow.errors import (
     ConcurrencyConflict,
@@ -183,6 +189,9 @@ class TaskService:
 
     def open(self, actor: Actor, kind: str, draft: NewTask) -> Outcome:
         """Open a task of `kind` from `draft`; `actor` becomes its requester."""
+        check_actor("open", actor)
+        check_instance("open", "kind", kind, str)
+        check_instance("open", "draft", draft, NewTask)
         with self.unit_of_work() as uow:
             outcome = uow.open(actor, kind, draft)
         return outcome  # as the actor may see it: the unit of work hands out views
@@ -197,6 +206,9 @@ class TaskService:
         expected_version: int | None = None,
     ) -> Outcome:
         """Take `action` on a task; with `expected_version`, only if nobody changed it since."""
+        _check_call("act", actor, task_id)
+        check_instance("act", "action", action, str)
+        check_version("act", expected_version)
         with self.unit_of_work() as uow:
             outcome = uow.act(actor, task_id, action, payload, expected_version=expected_version)
         return outcome  # as the actor may see it: the unit of work hands out views
@@ -263,6 +275,7 @@ class TaskService:
 
     def get(self, actor: Actor, task_id: TaskId) -> Task:
         """Return a task as the actor may see it; a stranger's task is not found."""
+        _check_call("get", actor, task_id)
         return self._load(actor, task_id).visible_to(actor.company)
 
     def _load(self, actor: Actor, task_id: TaskId) -> Task:
@@ -274,22 +287,27 @@ class TaskService:
 
     def allowed_actions(self, actor: Actor, task_id: TaskId) -> tuple[str, ...]:
         """Return the actions the actor may take on a task now."""
+        _check_call("allowed_actions", actor, task_id)
         task = self._load(actor, task_id)
         workflow = self.registry[task.kind].workflow
         return engine.allowed_actions(workflow, task, actor, authorizer=self.authorizer)
 
     def task_at(self, actor: Actor, task_id: TaskId, at: datetime) -> Task | None:
         """Return a task as it stood at `at`, rebuilt from its history (None if not yet opened)."""
+        _check_call("task_at", actor, task_id)
+        check_aware("task_at", "at", at)
         task = self._load(actor, task_id)
         past = engine.task_at(self.registry[task.kind].workflow, task, at)
         return None if past is None else past.visible_to(actor.company)
 
     def inbox(self, actor: Actor) -> list[Task]:
         """Return the open tasks waiting on the actor's company that the actor is assigned to."""
+        check_actor("inbox", actor)
         return self._found(actor, TaskQuery(ball_company=actor.company, assignee=actor.ref))
 
     def teambox(self, actor: Actor) -> list[Task]:
         """Return all open tasks waiting on the actor's company, whoever is assigned (C4)."""
+        check_actor("teambox", actor)
         return self._found(actor, TaskQuery(ball_company=actor.company))
 
     def dashboard(self, actor: Actor) -> Dashboard:
@@ -299,6 +317,7 @@ class TaskService:
         them only tasks the actor may see: each is loaded and its parties checked, so a
         tampered index column never puts a stranger's task in the counts.
         """
+        check_actor("dashboard", actor)
         counts: Counter[tuple[str, str]] = Counter()
         kinds: dict[str, bool] = {}
         for task in self.repository.query(TaskQuery(company=actor.company)):
@@ -311,6 +330,8 @@ class TaskService:
 
     def find(self, actor: Actor, query: TaskQuery) -> list[Task]:
         """Return the tasks that match `query` among those the actor's company is a party to."""
+        check_actor("find", actor)
+        check_instance("find", "query", query, TaskQuery)
         if query.company is not None and query.company != actor.company:
             return []
         return self._found(actor, attrs.evolve(query, company=actor.company))
@@ -468,7 +489,10 @@ class TaskService:
 
     def task_number(self, company: CompanyId) -> str:
         """Take the next task number of `company` from the repository."""
-        return f"{self.company_code(company)}-TASK-{self.repository.next_number(company)}"
+        # Numbered per code, not per id: 'acme' and 'ACME' share the code ACME, so they share
+        # one counter and never get the same number (docs/decisions.md).
+        code = self.company_code(company)
+        return f"{code}-TASK-{self.repository.next_number(CompanyId(code))}"
 
     def run_open(
         self,
@@ -714,6 +738,11 @@ def _committed_note(committed: Committed) -> str:
         f"taskflow: the unit of work was committed before this was raised: {tasks}; "
         "do not repeat the action; its outbox messages are delivered again after their lease"
     )
+
+
+def _check_call(call: str, actor: Any, task_id: Any) -> None:
+    check_actor(call, actor)
+    check_instance(call, "task_id", task_id, str)
 
 
 def _check_limit(call: str, limit: Any) -> None:

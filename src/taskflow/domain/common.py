@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from taskflow.domain.task import EDITABLE_FIELDS, Task
+from taskflow.domain.validators import frozenset_of, one_of, optional_text, tuple_of, typed_fields
 from taskflow.domain.values import (
     Actor,
     Comment,
@@ -48,12 +49,16 @@ DEFAULT_EDITABLE: Mapping[Side, frozenset[str]] = {
 }
 
 
-@attrs.frozen
+def _visibility(value: Any) -> Visibility:
+    return one_of(Visibility, value, "AddComment.visibility")
+
+
+@attrs.frozen(field_transformer=typed_fields)
 class AddComment:
     """Payload of `comment`: the text, and whether the business partner may read it."""
 
     text: str = attrs.field(validator=not_blank)
-    visibility: Visibility = attrs.field(default=Visibility.PUBLIC, converter=Visibility)
+    visibility: Visibility = attrs.field(default=Visibility.PUBLIC, converter=_visibility)
 
     def visible_to_company(self, author_company: CompanyId, viewer_company: CompanyId) -> bool:
         """Tell whether a user of `viewer_company` may read this comment by `author_company`."""
@@ -61,14 +66,14 @@ class AddComment:
 
 
 def _non_empty_refs(value: Any) -> tuple[UserRef, ...]:
-    refs = tuple(dict.fromkeys(value))
+    refs = tuple_of(UserRef, value, "Assign.users", unique=True)
     if not refs:
         msg = "Assign.users must name at least one user"
         raise InvalidPayload(msg, field="users")
     return refs
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Assign:
     """Payload of `assign`: the users of the actor's company who now work on the task."""
 
@@ -81,23 +86,23 @@ def _optional_not_blank(instance: Any, attribute: attrs.Attribute[Any], value: A
 
 
 def _optional_frozenset(value: Any) -> frozenset[str] | None:
-    return None if value is None else frozenset(value)
+    return None if value is None else frozenset_of(str, value, "Edit.tags")
 
 
 def _optional_refs(value: Any) -> tuple[UserRef, ...] | None:
-    return None if value is None else tuple(dict.fromkeys(value))
+    return None if value is None else tuple_of(UserRef, value, "Edit.watchers", unique=True)
 
 
 def _optional_priority(value: Any) -> Priority | None:
-    return None if value is None else Priority(value)
+    return None if value is None else one_of(Priority, value, "Edit.priority")
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Edit:
     """Payload of `edit`: the fields to change; a field left None stays as it is."""
 
     subject: str | None = attrs.field(default=None, validator=_optional_not_blank)
-    body: str | None = None
+    body: str | None = attrs.field(default=None, validator=optional_text)
     category: str | None = attrs.field(default=None, validator=_optional_not_blank)
     priority: Priority | None = attrs.field(default=None, converter=_optional_priority)
     tags: frozenset[str] | None = attrs.field(default=None, converter=_optional_frozenset)

@@ -9,6 +9,14 @@ from typing import Any
 import attrs
 
 from taskflow.domain._fast import copier
+from taskflow.domain.validators import (
+    frozenset_of,
+    identifier,
+    one_of,
+    text,
+    tuple_of,
+    typed_fields,
+)
 from taskflow.domain.values import (
     Actor,
     Comment,
@@ -72,12 +80,34 @@ _SIDES: dict[tuple[bool, bool], frozenset[Side]] = {
 
 
 def _tags(value: Any) -> frozenset[str]:
-    return frozenset(value)
+    return frozenset_of(str, value, "Task.tags")
 
 
 def _refs(value: Any) -> tuple[UserRef, ...]:
     # Keep the first occurrence of each user, in the order given.
+    if isinstance(value, str):
+        return tuple_of(UserRef, value, "Task.users")
     return tuple(dict.fromkeys(value))
+
+
+def _draft_tags(value: Any) -> frozenset[str]:
+    return frozenset_of(str, value, "NewTask.tags")
+
+
+def _draft_assignees(value: Any) -> tuple[UserRef, ...]:
+    return tuple_of(UserRef, value, "NewTask.assignees", unique=True)
+
+
+def _draft_watchers(value: Any) -> tuple[UserRef, ...]:
+    return tuple_of(UserRef, value, "NewTask.watchers", unique=True)
+
+
+def _draft_links(value: Any) -> tuple[Link, ...]:
+    return tuple_of(Link, value, "NewTask.links")
+
+
+def _draft_priority(value: Any) -> Priority:
+    return one_of(Priority, value, "NewTask.priority")
 
 
 def _version(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
@@ -175,20 +205,20 @@ class DomainEvent:
         return f"{self.task_id}@{self.version}/{self.name}"
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class NewTask:
     """What a requester fills in to open a task; the opener becomes the requester."""
 
     subject: str = attrs.field(validator=not_blank)
-    recipient: CompanyId = attrs.field(validator=not_blank)
+    recipient: CompanyId = attrs.field(validator=identifier)
     data: Any
-    body: str = ""
+    body: str = attrs.field(default="", validator=text)
     category: str = attrs.field(default="General Inquiry", validator=not_blank)
-    priority: Priority = attrs.field(default=Priority.NORMAL, converter=Priority)
-    tags: frozenset[str] = attrs.field(default=frozenset(), converter=_tags)
-    assignees: tuple[UserRef, ...] = attrs.field(default=(), converter=_refs)
-    watchers: tuple[UserRef, ...] = attrs.field(default=(), converter=_refs)
-    links: tuple[Link, ...] = attrs.field(default=(), converter=tuple)
+    priority: Priority = attrs.field(default=Priority.NORMAL, converter=_draft_priority)
+    tags: frozenset[str] = attrs.field(default=frozenset(), converter=_draft_tags)
+    assignees: tuple[UserRef, ...] = attrs.field(default=(), converter=_draft_assignees)
+    watchers: tuple[UserRef, ...] = attrs.field(default=(), converter=_draft_watchers)
+    links: tuple[Link, ...] = attrs.field(default=(), converter=_draft_links)
     due_at: datetime | None = attrs.field(default=None, validator=aware)
 
 

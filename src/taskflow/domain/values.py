@@ -10,6 +10,19 @@ from typing import Any, NewType
 
 import attrs
 
+from taskflow.domain.validators import (
+    aware,
+    blank_to_none,
+    excerpt,
+    frozenset_of,
+    identifier,
+    instance_of,
+    not_blank,
+    one_of,
+    optional_text,
+    typed_fields,
+    whole_number,
+)
 from taskflow.errors import InvalidPayload
 
 __all__ = [
@@ -64,48 +77,6 @@ DEFAULT_CATEGORIES: tuple[str, ...] = (
 )
 
 
-def not_blank(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
-    """Attrs validator: refuse an empty or whitespace-only string with `InvalidPayload`."""
-    if not isinstance(value, str) or not value.strip():
-        msg = (
-            f"{type(instance).__name__}.{attribute.name} must be a non-blank string, got {value!r}"
-        )
-        raise InvalidPayload(msg, field=attribute.name)
-
-
-def aware(instance: Any, attribute: attrs.Attribute[Any], value: datetime | None) -> None:
-    """Attrs validator: refuse a naive datetime with `InvalidPayload` (times cross time zones)."""
-    if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
-        msg = (
-            f"{type(instance).__name__}.{attribute.name} must be a timezone-aware datetime, "
-            f"got {value!r}"
-        )
-        raise InvalidPayload(msg, field=attribute.name)
-
-
-def blank_to_none(value: Any) -> Any:
-    """Attrs converter: an empty or blank string (a form's empty optional field) becomes None."""
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
-
-
-def optional_text(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    """Attrs validator: accept a string or None, refuse anything else with `InvalidPayload`."""
-    if value is not None and not isinstance(value, str):
-        msg = f"{type(instance).__name__}.{attribute.name} must be text or None, got {value!r}"
-        raise InvalidPayload(msg, field=attribute.name)
-
-
-def whole_number(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    """Attrs validator: accept an int >= 0 (not a bool), refuse anything else with `InvalidPayload`."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        msg = (
-            f"{type(instance).__name__}.{attribute.name} must be a whole number >= 0, got {value!r}"
-        )
-        raise InvalidPayload(msg, field=attribute.name)
-
-
 class Side(enum.StrEnum):
     """Which party of a task: the company that asks, or the company that must act."""
 
@@ -133,19 +104,15 @@ class Visibility(enum.StrEnum):
     INTERNAL = "internal"
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class UserRef:
     """A user, named together with the company the user belongs to."""
 
-    company: CompanyId = attrs.field(validator=not_blank)
-    user: UserId = attrs.field(validator=not_blank)
+    company: CompanyId = attrs.field(validator=identifier)
+    user: UserId = attrs.field(validator=identifier)
 
     def __str__(self) -> str:
         return f"{self.user}@{self.company}"
-
-
-def _roles(value: Any) -> frozenset[str]:
-    return frozenset(value)
 
 
 class ActorType(enum.StrEnum):
@@ -155,14 +122,22 @@ class ActorType(enum.StrEnum):
     SYSTEM = "system"
 
 
-@attrs.frozen
+def _roles(value: Any) -> frozenset[str]:
+    return frozenset_of(str, value, "Actor.roles")
+
+
+def _actor_type(value: Any) -> ActorType:
+    return one_of(ActorType, value, "Actor.type")
+
+
+@attrs.frozen(field_transformer=typed_fields)
 class Actor:
     """Whoever performs an action: a user of a company, with that user's roles, or a system actor."""
 
-    user: UserId = attrs.field(validator=not_blank)
-    company: CompanyId = attrs.field(validator=not_blank)
+    user: UserId = attrs.field(validator=identifier)
+    company: CompanyId = attrs.field(validator=identifier)
     roles: frozenset[str] = attrs.field(default=frozenset(), converter=_roles)
-    type: ActorType = attrs.field(default=ActorType.USER, converter=ActorType, kw_only=True)
+    type: ActorType = attrs.field(default=ActorType.USER, converter=_actor_type, kw_only=True)
     # Made once: every action names its actor's UserRef, and tasks keep many of them.
     _ref: UserRef = attrs.field(init=False, eq=False, repr=False)
 
@@ -172,7 +147,7 @@ class Actor:
     @classmethod
     def system(cls, name: str, company: CompanyId, roles: Iterable[str] = ()) -> Actor:
         """Return a system actor: a rule, a scheduler, an import acting for `company`."""
-        return cls(UserId(name), company, frozenset(roles), type=ActorType.SYSTEM)
+        return cls(UserId(name), company, roles, type=ActorType.SYSTEM)
 
     @property
     def is_system(self) -> bool:
@@ -195,17 +170,19 @@ _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]
 
 def _media_type(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
     if not isinstance(value, str) or not _MEDIA_TYPE.match(value):
-        msg = f"FileRef.media_type must look like 'type/subtype' in lower case, got {value!r}"
+        msg = (
+            f"FileRef.media_type must look like 'type/subtype' in lower case, got {excerpt(value)}"
+        )
         raise InvalidPayload(msg, field=attribute.name)
 
 
 def _size(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        msg = f"FileRef.size must be a whole number of bytes >= 0, got {value!r}"
+        msg = f"FileRef.size must be a whole number of bytes >= 0, got {excerpt(value)}"
         raise InvalidPayload(msg, field=attribute.name)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class FileRef:
     """A reference to a file the host stored: never the bytes themselves."""
 
@@ -221,21 +198,25 @@ class FileRef:
         return self.media_type == PDF
 
 
-@attrs.frozen
+def _visibility(value: Any) -> Visibility:
+    return one_of(Visibility, value, "Comment.visibility")
+
+
+@attrs.frozen(field_transformer=typed_fields)
 class Comment:
     """A comment on a task, public to the business partner or internal to the writer's company."""
 
-    author: UserRef
+    author: UserRef = attrs.field(validator=instance_of(UserRef))
     at: datetime = attrs.field(validator=aware)
     text: str = attrs.field(validator=not_blank)
-    visibility: Visibility = Visibility.PUBLIC
+    visibility: Visibility = attrs.field(default=Visibility.PUBLIC, converter=_visibility)
 
     def visible_to(self, company: CompanyId) -> bool:
         """Tell whether a user of `company` may read this comment."""
         return self.visibility is Visibility.PUBLIC or self.author.company == company
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Link:
     """A typed link from one task to another (for example 'part-of' a questionnaire)."""
 

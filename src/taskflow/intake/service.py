@@ -339,7 +339,7 @@ class Intake:
         link = Link(FOLLOW_UP_OF, thread.id)
         if message is not None:
             base = self._draft(message)
-            return self.kind, attrs.evolve(base, links=(link,))  # type: ignore[arg-type]
+            return self.kind, attrs.evolve(base, links=(link,))
         data = thread.data
         if attrs.has(type(data)):
             fresh = {
@@ -349,7 +349,7 @@ class Intake:
             }
             data = attrs.evolve(data, **fresh)
         subject = f"Follow-up: {thread.subject}"[:200]
-        return thread.kind, NewTask(subject, thread.recipient, data, body=text, links=(link,))  # type: ignore[arg-type]
+        return thread.kind, NewTask(subject, thread.recipient, data, body=text, links=(link,))
 
     def _seen(self, message: Message) -> IntakeResult | None:
         found = self.service.repository.query(

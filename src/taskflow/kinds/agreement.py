@@ -10,6 +10,7 @@ import attrs
 from taskflow.domain.common import common_actions
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import OPEN, NewTask, Task
+from taskflow.domain.validators import typed_fields
 from taskflow.domain.values import PDF, Actor, FileRef, Side, not_blank
 from taskflow.domain.workflow import State, Transition, Workflow
 from taskflow.errors import InvalidPayload
@@ -36,7 +37,7 @@ REJECT_SIGNED = "reject_signed"
 REPLACE_DOCUMENT = "replace_document"
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Agreement:
     """Data of an agreement: its type, the agreement document, and how the supplier confirms it.
 
@@ -51,21 +52,21 @@ class Agreement:
     reject_reason: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class UploadSigned:
     """Payload of `upload_signed`: the signed copy of the agreement, as a PDF."""
 
     file: FileRef
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class RejectSigned:
     """Payload of `reject_signed`: why the signed copy is not acceptable."""
 
     reason: str = attrs.field(validator=not_blank)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class ReplaceDocument:
     """Payload of `replace_document`: the revised agreement (PDF), and an optional note on it."""
 

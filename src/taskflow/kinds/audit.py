@@ -10,6 +10,7 @@ import attrs
 from taskflow.domain.common import common_actions
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import OPEN, NewTask, Task
+from taskflow.domain.validators import typed_fields
 from taskflow.domain.values import Actor, Side, UserRef, not_blank
 from taskflow.domain.workflow import State, Transition, Workflow
 from taskflow.errors import InvalidPayload
@@ -34,7 +35,7 @@ CLOSE = "close"
 REQUEST_MORE = "request_more"
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Audit:
     """Data of an audit: its type and date, where, who is responsible at the requester."""
 
@@ -45,7 +46,7 @@ class Audit:
     more_reason: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class RequestMore:
     """Payload of `request_more`: what is still missing."""
 

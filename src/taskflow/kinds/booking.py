@@ -21,6 +21,7 @@ from taskflow.domain.common import common_actions
 from taskflow.domain.notifications import Notification
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import OPEN, DomainEvent, NewTask, Task
+from taskflow.domain.validators import typed_fields
 from taskflow.domain.values import (
     Actor,
     CompanyId,
@@ -128,7 +129,7 @@ def _text(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=typed_fields)
 class BookingTask:
     """Data of a booking task: its action, the booking or customer it is about, how it ended.
 
@@ -152,7 +153,7 @@ class BookingTask:
         return self.booking_ref is None
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class ChangeAction:
     """Payload of `change_action`: the new action, and the booking to tie the task to, if any."""
 
@@ -160,7 +161,7 @@ class ChangeAction:
     booking_ref: str | None = attrs.field(default=None, converter=_text, validator=optional_text)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class MarkResolved:
     """Payload of `mark_resolved`: the answer (required for a question) and the booking made, if any.
 
@@ -172,7 +173,7 @@ class MarkResolved:
     booking_ref: str | None = attrs.field(default=None, converter=_text, validator=optional_text)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class BookingMade:
     """Payload of `booking_made`: the booking the host's booking flow made for a new-booking task."""
 

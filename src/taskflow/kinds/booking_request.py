@@ -22,6 +22,7 @@ from taskflow.domain.common import common_actions
 from taskflow.domain.notifications import Notification, default_policy
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import OPEN, DomainEvent, NewTask, Task
+from taskflow.domain.validators import typed_fields
 from taskflow.domain.values import (
     Actor,
     CompanyId,
@@ -99,7 +100,7 @@ def _longitude(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> No
         raise InvalidPayload(msg, field=attribute.name)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Place:
     """Where a service is wanted or a provider is based: a name and its coordinates (degrees)."""
 
@@ -115,7 +116,7 @@ def _window_order(instance: TimeWindow, attribute: attrs.Attribute[Any], value: 
         raise InvalidPayload(msg, field="end")
 
 
-@attrs.frozen(order=True)
+@attrs.frozen(order=True, field_transformer=typed_fields)
 class TimeWindow:
     """A span of time, start included, end excluded; both timezone-aware."""
 
@@ -176,7 +177,7 @@ def _radius(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         raise InvalidPayload(msg, field=attribute.name)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Provider:
     """A provider as the host's directory knows it: services, service area, availability, rating.
 
@@ -214,7 +215,7 @@ WEIGHTS = {"coverage": 45, "distance": 25, "availability": 30}
 RATED_WEIGHTS = {"coverage": 40, "distance": 20, "availability": 25, "rating": 15}
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Candidate:
     """One provider's match for a request: a 0-100 score and the reasons for it."""
 
@@ -320,7 +321,7 @@ def _ids(value: Any) -> tuple[TaskId, ...]:
     return tuple(value)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=typed_fields)
 class BookingRequest:
     """Data of a booking request: what the customer wants, where and when, and how it was booked.
 
@@ -346,7 +347,7 @@ class BookingRequest:
     rating_comment: str | None = attrs.field(default=None, validator=optional_text)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Confirm:
     """Payload of `confirm`: the provider chosen, its score, and whether it was a 100 % match."""
 
@@ -365,7 +366,7 @@ def _future(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         raise InvalidPayload(msg, field=attribute.name)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Broadcast:
     """Payload of `broadcast`: the offer tasks sent, one per provider, and when they expire."""
 
@@ -373,7 +374,7 @@ class Broadcast:
     expires_at: datetime = attrs.field(validator=_future)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class OfferAccepted:
     """Payload of `accept_offer`: the offer that was accepted first, and its provider."""
 
@@ -383,7 +384,7 @@ class OfferAccepted:
     score: int | None = None
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Rate:
     """Payload of `rate`: 1 to 5 stars and an optional comment, given once per booking."""
 
@@ -685,7 +686,7 @@ BOOKING_REQUEST = TaskKind(
 # --- the offer to one provider ---------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=typed_fields)
 class BookingOffer:
     """Data of an offer: the request it belongs to, the provider asked, what, where, when, until when."""
 

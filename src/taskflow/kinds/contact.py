@@ -11,6 +11,7 @@ import attrs
 from taskflow.domain.common import common_actions
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import OPEN, NewTask, Task
+from taskflow.domain.validators import typed_fields
 from taskflow.domain.values import Actor, Side, not_blank
 from taskflow.domain.workflow import Audience, State, Transition, Workflow
 from taskflow.errors import InvalidPayload
@@ -89,7 +90,7 @@ def _phone(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         raise InvalidPayload(msg, field=attribute.name)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Contact:
     """Payload of `send_contact`: a person, or '-' in both names for a hotline or a desk.
 
@@ -129,7 +130,7 @@ class Contact:
         return self.first_name != NOT_APPLICABLE
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class ContactRequest:
     """Data of a contact request: what the contact is for, and the answer given so far.
 

@@ -10,6 +10,7 @@ import attrs
 from taskflow.domain.common import common_actions
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import OPEN, NewTask, Task
+from taskflow.domain.validators import typed_fields
 from taskflow.domain.values import (
     Actor,
     Side,
@@ -42,7 +43,7 @@ CLOSE = "close"
 REOPEN = "reopen"
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class CorrectiveAction:
     """Data of a corrective action: the problem, where it comes from, and the supplier's answer.
 
@@ -67,7 +68,7 @@ class CorrectiveAction:
     reopen_count: int = attrs.field(default=0, validator=whole_number)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Resolve:
     """Payload of `resolve`: what the supplier did about the problem, and its root cause."""
 

@@ -25,6 +25,7 @@ from taskflow.domain.matrix import MatrixEntry
 from taskflow.domain.notifications import Notification
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import EDITABLE_FIELDS, OPEN, DomainEvent, NewTask, Task
+from taskflow.domain.validators import typed_fields
 from taskflow.domain.values import (
     DEFAULT_CATEGORIES,
     Actor,
@@ -109,7 +110,7 @@ class RegardingType(enum.StrEnum):
     USER = "user"
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Regarding:
     """What the task is regarding: an account/lead or a user, by the host's id."""
 
@@ -142,7 +143,7 @@ def _validity(instance: Document, attribute: attrs.Attribute[Any], value: Any) -
         raise InvalidPayload(msg, field="valid_until")
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Document:
     """A document reference on a task (C8): the file and its metadata, never its bytes."""
 
@@ -219,7 +220,7 @@ def _task_rules(instance: CrmTask, attribute: attrs.Attribute[Any], value: Any) 
         raise InvalidPayload(msg, field=field)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=typed_fields)
 class CrmTask:
     """Data of a CRM task or ticket (seed 003): regarding, effort, billing, extras, documents.
 
@@ -306,7 +307,7 @@ def _optional_refs(value: Any) -> tuple[UserRef, ...] | None:
     return None if value is None else tuple(dict.fromkeys(value))
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=typed_fields)
 class CrmEdit:
     """Payload of the CRM `edit`: the fields to change; a field left None stays as it is."""
 
@@ -346,14 +347,14 @@ class CrmEdit:
         }
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class AddDocument:
     """Payload of `add_document`: a document reference with its metadata (C8)."""
 
     document: Document
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class TrackerLinked:
     """Payload of `link_tracker`: the item the tracker opened for the task (C16)."""
 
@@ -366,7 +367,7 @@ def _status_name(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> 
         raise InvalidWorkflow(msg)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class CrmStatus:
     """A host's status: its name (the workflow state), its CS4 category and its label."""
 
@@ -416,7 +417,7 @@ def _check_config(instance: CrmConfig, attribute: attrs.Attribute[Any], value: A
         raise InvalidWorkflow(msg)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class CrmConfig:
     """What a host configures of CRM tasks: statuses, categories, portal rights and SLA policies."""
 

@@ -12,6 +12,7 @@ from taskflow.domain._fast import evolver
 from taskflow.domain.common import common_actions
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import Task
+from taskflow.domain.validators import typed_fields
 from taskflow.domain.values import Actor, FileRef, Side, not_blank
 from taskflow.domain.workflow import State, Transition, Workflow
 from taskflow.errors import InvalidPayload
@@ -42,7 +43,7 @@ ACKNOWLEDGE = "acknowledge"
 REQUEST_AGAIN = "request_again"
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class DocumentRequest:
     """Data of a document request: which document, and the answer given so far."""
 
@@ -54,7 +55,7 @@ class DocumentRequest:
     reject_reason: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class ProductDocumentRequest:
     """Data of a product-document request: a document request about one product."""
 
@@ -80,7 +81,7 @@ def _evolve(data: Any, **changes: Any) -> Any:
     return attrs.evolve(data, **changes) if fast is None else fast(data, **changes)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class UploadDocument:
     """Payload of `upload`: the PDF, and its expiry date where the document type needs one."""
 
@@ -88,14 +89,14 @@ class UploadDocument:
     expires_on: date | None = None
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Decline:
     """Payload of `decline` ("I don't have this document"): the explanation for the requester."""
 
     explanation: str = attrs.field(validator=not_blank)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Reject:
     """Payload of `reject`: why the uploaded document is not acceptable."""
 

@@ -9,6 +9,7 @@ import attrs
 
 from taskflow.domain.common import common_actions
 from taskflow.domain.registry import TaskKind
+from taskflow.domain.validators import typed_fields
 from taskflow.domain.values import Side, not_blank
 from taskflow.domain.workflow import State, Transition, Workflow
 from taskflow.errors import InvalidPayload
@@ -57,7 +58,7 @@ def _max_score(value: Any) -> float:
     return _number(value, "Evaluation.max_score")
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Criterion:
     """One criterion of an evaluation: its name, the score given, and a comment on it."""
 
@@ -86,7 +87,7 @@ def _scale_word(low: float, high: float) -> str:
     return f"{low:g}..{high:g}"
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Evaluation:
     """Data of an evaluation: the overall score, the score per criterion, and comments.
 

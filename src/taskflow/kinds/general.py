@@ -10,6 +10,7 @@ import attrs
 from taskflow.domain.common import common_actions
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import Task
+from taskflow.domain.validators import typed_fields
 from taskflow.domain.values import Actor, FileRef, Side
 from taskflow.domain.workflow import State, Transition, Workflow
 from taskflow.kinds.payloads import AskAgain
@@ -31,7 +32,7 @@ ACCEPT = "accept"
 ASK_AGAIN = "ask_again"
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class GeneralRequest:
     """Data of a general task: the answer so far, and why the requester asked again if it did.
 
@@ -42,7 +43,7 @@ class GeneralRequest:
     ask_again_reason: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class UploadAnswer:
     """Payload of `upload`: the answer, as a PDF."""
 

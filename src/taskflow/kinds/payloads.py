@@ -6,6 +6,7 @@ from typing import Any
 
 import attrs
 
+from taskflow.domain.validators import typed_fields
 from taskflow.domain.values import FileRef, not_blank
 from taskflow.errors import InvalidPayload
 
@@ -39,21 +40,21 @@ def _some_distinct_files(instance: Any, attribute: attrs.Attribute[Any], value: 
             raise InvalidPayload(msg, field=f"files[{i}]")
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class AddFiles:
     """Payload of `add_files` (audits, corrective actions): one or more distinct files."""
 
     files: tuple[FileRef, ...] = attrs.field(converter=_file_tuple, validator=_some_distinct_files)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class AskAgain:
     """Payload of `ask_again` (general tasks, contacts): why the answer does not do."""
 
     reason: str = attrs.field(validator=not_blank)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Reopen:
     """Payload of `reopen` (corrective actions, tickets): why it is not resolved yet."""
 

@@ -19,6 +19,7 @@ import attrs
 from taskflow.domain.common import common_actions
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import NewTask, Task
+from taskflow.domain.validators import typed_fields
 from taskflow.domain.values import Actor, CompanyId, FileRef, Side, UserRef, not_blank
 from taskflow.domain.workflow import Audience, State, Transition, Workflow
 from taskflow.errors import InvalidPayload, InvalidQuestionnaire
@@ -202,7 +203,7 @@ def _file(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
 _ANSWER_FIELDS = ("text", "choices", "yes_no", "number", "day", "file")
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Answer:
     """The answer to one question: one field set, the one of the question's type; none skips it.
 
@@ -304,7 +305,7 @@ def _listed(items: Iterable[str]) -> str:
     return ", ".join(repr(item) for item in items) or "(none)"
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Question:
     """One question: its text, answer type, options (choice types only) and whether it is required.
 
@@ -484,7 +485,7 @@ def _clip(text: str, limit: int = 60) -> str:
 # --- question tasks ------------------------------------------------------------------------
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Delegate:
     """Payload of `delegate`: the colleague who answers the question now, and a note for them.
 
@@ -500,7 +501,7 @@ class Delegate:
         return author_company == viewer_company
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class SendBack:
     """Payload of `send_back`: why the requester does not accept the answer."""
 

@@ -17,6 +17,7 @@ import attrs
 from taskflow.domain.common import common_actions
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import NewTask, Task
+from taskflow.domain.validators import typed_fields
 from taskflow.domain.values import Actor, Side, TaskId, not_blank
 from taskflow.domain.workflow import Audience, Guard, State, Transition, Workflow
 from taskflow.errors import InvalidPayload
@@ -90,7 +91,7 @@ def _questions(value: Any) -> tuple[Question, ...]:
     return _tuple(value, "questions")
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Questionnaire:
     """Data of a questionnaire: its title, the questions as sent, and their tasks and states.
 
@@ -135,14 +136,14 @@ class Questionnaire:
             return None
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class AttachQuestions:
     """Payload of `attach_questions`: the question tasks, in the order of the questions."""
 
     question_ids: tuple[TaskId, ...] = attrs.field(converter=_ids)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class QuestionChange:
     """Payload of the tracking actions: one question task is now in `state`."""
 

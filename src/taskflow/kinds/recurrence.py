@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from taskflow.domain.validators import typed_fields
 from taskflow.domain.values import aware
 from taskflow.errors import InvalidPayload, MissingExtra
 
@@ -71,7 +72,7 @@ def _aware_all(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> No
         aware(instance, attribute, item)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=typed_fields)
 class Recurrence:
     """An RFC 5545 rule: every `interval` days, weeks or months from `start`, on `weekdays` for weekly.
 

@@ -14,6 +14,7 @@ from taskflow.domain.erasure import ERASED_EMAIL, TOMBSTONE
 from taskflow.domain.intake import INTAKE_INDEXED
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import OPEN, NewTask, Task
+from taskflow.domain.validators import typed_fields
 from taskflow.domain.values import (
     Actor,
     Side,
@@ -119,7 +120,7 @@ def _from_form(cls: type[_T], fields: tuple[str, ...], form: Mapping[str, Any]) 
     return cls(**form)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=typed_fields)
 class SupportTicket:
     """Data of a support ticket: the customer's portal form, and its reopen rounds.
 
@@ -161,7 +162,7 @@ class SupportTicket:
         return _from_form(cls, cls.FORM_FIELDS, form)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=typed_fields)
 class ComplaintTicket:
     """Data of a complaint ticket: the portal form, naming what it is about and how serious.
 
