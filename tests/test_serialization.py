@@ -560,13 +560,20 @@ def _upload_entry(**changes: Any) -> HistoryEntry:
 PDF_FILE = FileRef("a.pdf", PDF, 1, "sha256:aa", "files/a")
 
 
+def _forged_upload(expires_on: Any) -> UploadDocument:
+    """An upload whose expiry its own class would refuse (forged past the validators)."""
+    upload = UploadDocument(PDF_FILE)
+    object.__setattr__(upload, "expires_on", expires_on)
+    return upload
+
+
 @pytest.mark.parametrize(
     ("entry", "words"),
     [
         (_upload_entry(payload=Reject("no")), "needs a UploadDocument, got Reject"),
         (_upload_entry(payload=None), "got nothing"),
         (_upload_entry(action="teleport"), "'teleport' is not an action"),
-        (_upload_entry(payload=UploadDocument(PDF_FILE, datetime(2027, 1, 1, tzinfo=UTC))), "date"),
+        (_upload_entry(payload=_forged_upload(datetime(2027, 1, 1, tzinfo=UTC))), "date"),
         (
             _upload_entry(
                 action=OPEN,
