@@ -102,7 +102,7 @@ def _check_whole_transactions(path: Path) -> int:
         }
         outbox = raw.execute("SELECT task_id, task_version, body FROM outbox").fetchall()
         (last_number,) = raw.execute(
-            "SELECT last FROM task_numbers WHERE company = 'acme'"
+            "SELECT last FROM task_numbers WHERE company = 'ACME'"
         ).fetchone()
     with SqliteRepository(path, default_registry()) as repository:
         assert repository.broken_rows() == []
@@ -155,7 +155,7 @@ def _check_whole_transactions_on_postgres(dsn: str, schema: str) -> int:
             f'SELECT task_id, task_version, body::text FROM "{schema}".outbox'
         ).fetchall()
         (last_number,) = raw.execute(
-            f"SELECT last FROM \"{schema}\".task_numbers WHERE company = 'acme'"
+            f"SELECT last FROM \"{schema}\".task_numbers WHERE company = 'ACME'"
         ).fetchone()
     with PostgresRepository(dsn, default_registry(), schema=schema, pool_size=1) as repository:
         assert repository.broken_rows() == []

@@ -119,6 +119,26 @@ def test_repositories_opened_at_once_create_the_schema_once(pg_dsn, fresh_schema
     assert upgrade(pg_dsn, schema=fresh_schema) == (STORAGE_VERSION, STORAGE_VERSION)
 
 
+def test_a_layout_1_schema_gains_marks_and_merges_number_counters_per_code(
+    pg_pool, pg_dsn, fresh_schema
+) -> None:
+    # Layout 1 had no marks table and counted numbers per company id; numbers are counted per
+    # company code now ('acme' and 'ACME' share ACME), so the upgrade keeps the highest.
+    PostgresRepository(pg_pool, REGISTRY, schema=fresh_schema).close()
+    _sql(pg_pool, f'DROP TABLE "{fresh_schema}".marks')
+    _sql(pg_pool, f'UPDATE "{fresh_schema}".schema_version SET version = 1')
+    _sql(
+        pg_pool,
+        f'INSERT INTO "{fresh_schema}".task_numbers (company, last) '
+        "VALUES ('acme', 4), ('ACME', 2), ('supco', 7)",
+    )
+    with PostgresRepository(pg_pool, REGISTRY, schema=fresh_schema) as repository:
+        assert repository.next_number(tf.CompanyId("ACME")) == 5
+        assert repository.next_number(tf.CompanyId("SUPCO")) == 8
+        assert not repository.marked("m")
+    assert upgrade(pg_dsn, schema=fresh_schema) == (STORAGE_VERSION, STORAGE_VERSION)
+
+
 def test_schema_of_a_newer_taskflow_is_refused_with_a_storage_error(pg_pool, fresh_schema) -> None:
     PostgresRepository(pg_pool, REGISTRY, schema=fresh_schema).close()
     _sql(

@@ -492,6 +492,21 @@ def test_version_1_database_is_migrated_and_its_index_values_back_filled(db: Pat
     assert ("t-2", "files", "bool", 0) in _field_rows(db)
 
 
+def test_an_older_database_merges_the_number_counters_of_ids_that_share_a_code(db: Path) -> None:
+    # Numbers are counted per company code now ('acme' and 'ACME' share ACME): the upgrade
+    # carries the highest number each code reached, so no number is given twice.
+    _version_1_database(db, _old_tasks())
+    with _raw(db) as raw:
+        raw.executemany(
+            "INSERT INTO task_numbers (company, last) VALUES (?, ?)",
+            [("acme", 4), ("ACME", 2), ("supco", 7)],
+        )
+        raw.commit()
+    with _open_repo(db) as repository:
+        assert repository.next_number(tf.CompanyId("ACME")) == 5
+        assert repository.next_number(tf.CompanyId("SUPCO")) == 8
+
+
 def test_fields_are_not_computed_again_on_reopening_until_reindex_is_asked(db: Path) -> None:
     _version_1_database(db, _old_tasks())
     _open_repo(db).close()

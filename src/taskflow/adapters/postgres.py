@@ -193,8 +193,14 @@ _MARKS_SCHEMA: tuple[str, ...] = ('CREATE TABLE {s}.marks (key text COLLATE "C" 
 # _MIGRATIONS[n] turns a schema of layout n into layout n + 1, in the upgrading transaction.
 # Steps are never edited once released.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
-    # 1 -> 2: once-only marks.
-    1: _MARKS_SCHEMA,
+    # 1 -> 2: once-only marks; task numbers are counted per company code (the default code,
+    # the id in upper case), so the counters of ids that share a code merge into the code's.
+    1: (
+        *_MARKS_SCHEMA,
+        "INSERT INTO {s}.task_numbers AS n (company, last) SELECT upper(company), max(last) "
+        "FROM {s}.task_numbers WHERE company <> upper(company) GROUP BY upper(company) "
+        "ON CONFLICT (company) DO UPDATE SET last = greatest(n.last, excluded.last)",
+    ),
 }
 
 _TABLES = (

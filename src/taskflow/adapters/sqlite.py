@@ -174,8 +174,14 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         # 1 -> 2: indexed kind fields and the creation-time indexes of open queries.
         *_QUERY_TABLES_V2,
     ),
-    # 2 -> 3: once-only marks.
-    2: _MARKS_SCHEMA,
+    # 2 -> 3: once-only marks; task numbers are counted per company code (the default code,
+    # the id in upper case), so the counters of ids that share a code merge into the code's.
+    2: (
+        *_MARKS_SCHEMA,
+        "INSERT INTO task_numbers (company, last) SELECT upper(company), max(last) "
+        "FROM task_numbers WHERE company <> upper(company) GROUP BY upper(company) "
+        "ON CONFLICT (company) DO UPDATE SET last = max(last, excluded.last)",
+    ),
 }
 
 _SCHEMA: tuple[str, ...] = (
