@@ -9,7 +9,7 @@ from taskflow.domain.outbox import DeadLetter, OutboxMessage
 from taskflow.errors import InvalidPayload, ViewNotSaveable
 from taskflow.ports import Changeset
 
-__all__ = ["check_changeset", "check_claim", "revived_message"]
+__all__ = ["check_changeset", "check_claim", "check_text", "revived_message"]
 
 
 def check_changeset(changes: Changeset) -> None:
@@ -73,3 +73,10 @@ def revived_message(dead: DeadLetter, now: datetime) -> OutboxMessage:
         task_id=dead.task_id,
         task_version=dead.task_version,
     )
+
+
+def check_text(*texts: str) -> None:
+    """Raise ValueError for text that is not valid Unicode (undecodable bytes kept as surrogates)."""
+    for text in texts:
+        if not text.isascii():
+            text.encode("utf-8")  # UnicodeEncodeError (a ValueError) on a lone surrogate

@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from taskflow.adapters._common import check_changeset, check_claim
+from taskflow.adapters._common import check_changeset, check_claim, check_text
 from taskflow.domain.outbox import DeadLetter, OutboxEntry, OutboxMessage
 from taskflow.domain.query import (
     Between,
@@ -1450,7 +1450,7 @@ class PostgresRepository:
                         msg = f"{key} is both in the task row and in rows of its own"
                         raise ValueError(msg)
                     data[key] = [_from_json(row) for row in rows]
-            _check_text(body, *entries, *comments)
+            check_text(body, *entries, *comments)
         except (TypeError, ValueError, RecursionError) as exc:
             # RecursionError: a body nested too deep to parse is one broken row, not a crash.
             msg = f"cannot load task '{task_id}': its stored JSON does not parse: {exc}"
@@ -1608,10 +1608,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover - run as `python -m taskflow.adapters.postgres`
     raise SystemExit(main())
-
-
-def _check_text(*texts: str) -> None:
-    """Raise ValueError for text that is not valid Unicode (undecodable bytes kept as surrogates)."""
-    for text in texts:
-        if not text.isascii():
-            text.encode("utf-8")  # UnicodeEncodeError (a ValueError) on a lone surrogate

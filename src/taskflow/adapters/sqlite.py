@@ -28,7 +28,7 @@ from typing import Any
 
 import attrs
 
-from taskflow.adapters._common import check_changeset, check_claim
+from taskflow.adapters._common import check_changeset, check_claim, check_text
 from taskflow.domain.outbox import DeadLetter, OutboxEntry, OutboxMessage
 from taskflow.domain.query import (
     Between,
@@ -555,7 +555,7 @@ class SqliteRepository:
         except sqlite3.Error as exc:
             raise self._error("open the database", exc) from exc
         # Invalid UTF-8 in a row must break that row only (DeserializationError), not the query:
-        # undecodable bytes are kept as surrogates, which `_check_text` refuses when loading.
+        # undecodable bytes are kept as surrogates, which `check_text` refuses when loading.
         conn.text_factory = _decode
         self._conn = conn
         try:
@@ -1229,7 +1229,7 @@ class SqliteRepository:
                         msg = f"{key} is both in the task row and in rows of its own"
                         raise ValueError(msg)
                     data[key] = [json.loads(row) for row in rows]
-            _check_text(body, *entries, *comments)
+            check_text(body, *entries, *comments)
         except (TypeError, ValueError, RecursionError) as exc:
             # RecursionError: a body nested too deep to parse is one broken row, not a crash.
             msg = f"cannot load task '{task_id}': its stored JSON does not parse: {exc}"
@@ -1357,13 +1357,6 @@ def _create_private(path: str) -> None:
     except OSError:
         return  # a directory that does not exist, say: sqlite3.connect reports it
     os.close(fd)
-
-
-def _check_text(*texts: str) -> None:
-    """Raise ValueError for text that is not valid Unicode (undecodable bytes kept as surrogates)."""
-    for text in texts:
-        if not text.isascii():
-            text.encode("utf-8")  # UnicodeEncodeError (a ValueError) on a lone surrogate
 
 
 def _decode(raw: bytes) -> str:
