@@ -25,11 +25,13 @@ from taskflow.domain.engine import Outcome
 from taskflow.domain.outbox import OutboxEntry, OutboxMessage
 from taskflow.domain.query import Between, TaskQuery
 from taskflow.domain.task import NewTask, Task
+from taskflow.domain.validators import check_actor, check_instance
 from taskflow.domain.values import Actor, CompanyId, Link, TaskId
 from taskflow.errors import (
     AlreadyTaken,
     BookingUnchanged,
     InvalidPayload,
+    MarkTaken,
     OfferExpired,
     TaskNotFound,
 )
@@ -69,6 +71,7 @@ from taskflow.kinds.recurrence import Recurrence, occurrences
 
 __all__ = [
     "BOOKING_MADE_TOPIC",
+    "OCCURRENCE_MARK",
     "OFFER_OF",
     "ROBOT",
     "AcceptedOffer",
@@ -85,6 +88,9 @@ BOOKING_MADE_TOPIC = "bookings.booking_made"
 
 OFFER_OF = "offer-of"
 """The link relation from an offer task to its booking request."""
+
+OCCURRENCE_MARK = "booking-occurrence:"
+"""The prefix of the once-only mark each generated occurrence's commit stores (+ its occurrence key)."""
 
 _OPEN_REQUEST_STATES = frozenset({"requested", "broadcast", "confirmed"})
 _ATTEMPTS = 5
@@ -493,8 +499,13 @@ class Bookings:
 
         `template` is a booking request draft whose window gives each occurrence's length; each
         request carries `series_id` and its occurrence. An occurrence that has a request already
-        is skipped, so running it again creates nothing new. Needs `taskflow[bookings]`.
+        is skipped, so running it again creates nothing new. Each request is committed with the
+        once-only mark `OCCURRENCE_MARK + <occurrence key>`, so when two generators run at once
+        the storage refuses the second commit of an occurrence (`MarkTaken`) and that
+        generator skips it: never two requests for one occurrence. Needs `taskflow[bookings]`.
         """
+        check_actor("generate_series", actor)
+        check_instance("generate_series", "template", template, NewTask)
         data = template.data
         if not isinstance(data, BookingRequest):
             msg = f"generate_series needs a BookingRequest draft, got {type(data).__name__}"
@@ -519,5 +530,11 @@ class Bookings:
                 subject=f"{template.subject} ({start:%Y-%m-%d})",
                 due_at=start,
             )
-            made.append(self.service.open(actor, BOOKING_REQUEST.name, draft).task)
+            try:
+                with self.service.unit_of_work() as uow:
+                    opened = uow.open(actor, BOOKING_REQUEST.name, draft)
+                    uow.mark(OCCURRENCE_MARK + key)
+            except MarkTaken:
+                continue  # another generator committed this occurrence first
+            made.append(opened.task)
         return tuple(made)

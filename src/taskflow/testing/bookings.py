@@ -1,11 +1,14 @@
-"""Checks for bookings that any repository must pass: first accept wins under concurrency.
+"""Checks for bookings that any repository must pass: first accept wins, one request per occurrence.
 
-    from taskflow.testing.bookings import check_first_accept_wins
+    from taskflow.testing.bookings import check_first_accept_wins, check_series_race
     check_first_accept_wins(lambda: MyRepository(dsn, registry))   # each call: a new connection
+    check_series_race(lambda: MyRepository(dsn, registry))
 
 `repository_factory` returns a repository onto the same storage on every call (for an
-in-memory repository, the same object); each accepting provider gets its own `TaskService`
-and `Bookings` on its own repository, as two processes of a host would.
+in-memory repository, the same object); each accepting provider (each series generator) gets
+its own `TaskService` and `Bookings` on its own repository, as two processes of a host would.
+The `..._in_processes` checks run each in an OS process of its own, on a repository named by
+a `RepositorySpec`: `("sqlite", path)` or `("postgres", dsn, schema)`.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -23,21 +26,32 @@ from taskflow.application.bookings import AcceptedOffer, Bookings
 from taskflow.application.service import TaskService
 from taskflow.domain.query import TaskQuery
 from taskflow.domain.registry import Registry
+from taskflow.domain.task import NewTask, Task
 from taskflow.domain.values import Actor, CompanyId, TaskId, UserId, UserRef
-from taskflow.errors import AlreadyTaken, TaskflowError
+from taskflow.errors import AlreadyTaken, InvalidPayload, TaskflowError
 from taskflow.kinds import default_registry
 from taskflow.kinds.booking_request import Place, Provider, TimeWindow, booking_request_draft
+from taskflow.kinds.recurrence import Recurrence
 from taskflow.ports import TaskRepository
 
 __all__ = [
     "OPERATOR",
     "RaceResult",
+    "RepositorySpec",
     "check_first_accept_wins",
     "check_first_accept_wins_in_processes",
     "check_race",
+    "check_series",
+    "check_series_race",
+    "check_series_race_in_processes",
+    "open_repository",
     "race_providers",
+    "series_template",
     "start_broadcast",
 ]
+
+RepositorySpec = tuple[str, ...]
+"""Names a repository a spawned process can open: `("sqlite", path)` or `("postgres", dsn, schema)`."""
 
 OPERATOR = Actor(UserId("olga"), CompanyId("homeops"))
 START = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
@@ -158,41 +172,69 @@ def check_race(repository: TaskRepository, race: RaceResult, offer_ids: tuple[Ta
     assert [t.id for t in accepted if t.data.request_id == race.request_id] == [winner.offer.id]
 
 
-def _accept_in_process(
-    path: str, offer_id: TaskId, number: int, providers: int, barrier: Any, results: Any
-) -> None:
-    """Accept one offer from a process of its own, on its own SQLite connection (spawn target)."""
-    from taskflow.adapters.sqlite import SqliteRepository
+def open_repository(spec: RepositorySpec, registry: Registry | None = None) -> TaskRepository:
+    """Open the repository `spec` names (`("sqlite", path)` or `("postgres", dsn, schema)`)."""
+    registry = registry if registry is not None else default_registry()
+    if spec[0] == "sqlite" and len(spec) == 2:
+        from taskflow.adapters.sqlite import SqliteRepository
 
+        return SqliteRepository(spec[1], registry)
+    if spec[0] == "postgres" and len(spec) == 3:
+        from taskflow.adapters.postgres import PostgresRepository
+
+        return PostgresRepository(spec[1], registry, schema=spec[2], pool_size=2)
+    msg = f"a repository spec is ('sqlite', path) or ('postgres', dsn, schema), got {spec!r}"
+    raise InvalidPayload(msg, field="spec")
+
+
+def _close(repository: TaskRepository) -> None:
+    close = getattr(repository, "close", None)
+    if close is not None:
+        close()
+
+
+def _spec(target: str | RepositorySpec) -> RepositorySpec:
+    return ("sqlite", target) if isinstance(target, str) else tuple(target)
+
+
+def _accept_in_process(
+    spec: RepositorySpec, offer_id: TaskId, number: int, providers: int, barrier: Any, results: Any
+) -> None:
+    """Accept one offer from a process of its own, on its own repository (spawn target)."""
     registry = default_registry()
-    repository = SqliteRepository(path, registry)
+    repository = open_repository(spec, registry)
     bookings = Bookings(
         _service(repository, registry), directory=InMemoryProviders(race_providers(providers))
     )
     actor = Actor(UserId(f"pro{number}"), CompanyId(f"prov{number}"))
-    barrier.wait()
     try:
+        barrier.wait(timeout=120)
         bookings.accept_offer(actor, offer_id)
         results.put((number, "won"))
     except AlreadyTaken:
         results.put((number, "taken"))
-    except TaskflowError as exc:
+    except Exception as exc:  # reported to the parent, which fails the check with it
         results.put((number, repr(exc)))
     finally:
-        repository.close()
+        _close(repository)
 
 
-def check_first_accept_wins_in_processes(path: str, *, providers: int = 2) -> list[str]:
-    """Race `providers` processes accepting offers of one broadcast on the SQLite file `path`; check one wins.
+def check_first_accept_wins_in_processes(
+    target: str | RepositorySpec, *, providers: int = 2
+) -> list[str]:
+    """Race `providers` processes accepting offers of one broadcast; check exactly one wins.
 
-    Returns each process's outcome ('won' or 'taken'), sorted.
+    `target` is a SQLite file's path or a `RepositorySpec` (PostgreSQL: `("postgres", dsn,
+    schema)`); every process opens its own repository on it, as separate app servers would.
+    Returns each process's outcome ('won' or 'taken'), sorted. Raises `AssertionError` unless
+    one won, the others got `AlreadyTaken`, the request is confirmed once and the other offers
+    are withdrawn.
     """
     import multiprocessing
 
-    from taskflow.adapters.sqlite import SqliteRepository
-
+    spec = _spec(target)
     registry = default_registry()
-    repository = SqliteRepository(path, registry)
+    repository = open_repository(spec, registry)
     try:
         field = race_providers(providers)
         request_id, offer_ids = start_broadcast(repository, field, registry)
@@ -202,20 +244,178 @@ def check_first_accept_wins_in_processes(path: str, *, providers: int = 2) -> li
         workers = [
             context.Process(
                 target=_accept_in_process,
-                args=(path, offer_ids[i], i + 1, providers, barrier, results),
+                args=(spec, offer_ids[i], i + 1, providers, barrier, results),
             )
             for i in range(providers)
         ]
         for worker in workers:
             worker.start()
-        outcomes = sorted(str(results.get(timeout=120)[1]) for _ in workers)
+        outcomes = sorted(str(results.get(timeout=180)[1]) for _ in workers)
         for worker in workers:
             worker.join(30)
         assert outcomes == ["taken"] * (providers - 1) + ["won"], outcomes
         request = repository.get(request_id)
         assert request.state == "confirmed", request.state
+        assert len(request.data.provider_id or "") > 0, request.data
+        confirms = [e for e in request.history if e.to_state == "confirmed"]
+        assert len(confirms) == 1, [e.action for e in request.history]
         states = sorted(repository.get(o).state for o in offer_ids)
         assert states == ["accepted"] + ["withdrawn"] * (providers - 1), states
         return outcomes
     finally:
-        repository.close()
+        _close(repository)
+
+
+# --- recurring series: one booking request per occurrence, however many generate at once --------
+
+SERIES_ID = "S-race"
+SERIES_WEEKS = 4
+
+
+def series_template() -> tuple[NewTask, Recurrence]:
+    """Return the race's booking request draft and its weekly rule (four occurrences from `START`)."""
+    start = _WINDOW.start
+    draft = booking_request_draft(
+        CompanyId("cust"), "C-1", ("cleaning",), _PLACE, _WINDOW, subject="Weekly cleaning"
+    )
+    return draft, Recurrence(start=start, weekdays=(start.weekday(),), count=SERIES_WEEKS)
+
+
+class _Gate:
+    """A repository that holds its generator at a barrier once it looked for an occurrence.
+
+    So every generator has found the first occurrence missing before any of them commits it:
+    the race the storage's unique key must decide.
+    """
+
+    def __init__(self, inner: TaskRepository, barrier: Any) -> None:
+        self._inner = inner
+        self._barrier = barrier
+        self._held = False
+
+    def query(self, query: TaskQuery) -> list[Task]:
+        """Answer `query`; the first time it looks for an occurrence, wait for the other generators."""
+        found = self._inner.query(query)
+        if "occurrence_key" in query.where and not self._held:
+            self._held = True
+            self._barrier.wait(timeout=120)
+        return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _generate(
+    repository: TaskRepository, registry: Registry, number: int, barrier: Any
+) -> tuple[Task, ...]:
+    """Generate the race's series through a service of its own, held at `barrier` once."""
+    service = TaskService(
+        registry=registry,
+        repository=cast(TaskRepository, _Gate(repository, barrier)),
+        notifier=RecordingNotifier(),
+        clock=FixedClock(START),
+        ids=SequentialIds(f"gen{number}"),
+    )
+    bookings = Bookings(service, directory=InMemoryProviders(()))
+    draft, rule = series_template()
+    return bookings.generate_series(
+        OPERATOR,
+        draft,
+        rule,
+        series_id=SERIES_ID,
+        now=START,
+        horizon=timedelta(weeks=SERIES_WEEKS + 1),
+    )
+
+
+def check_series(repository: TaskRepository, made: list[int]) -> None:
+    """Check the race's series in `repository`: one request per occurrence, as many as were made."""
+    found = repository.query(
+        TaskQuery(kind="booking_request", where={"series_id": TaskId(SERIES_ID)})
+    )
+    keys = sorted(f"{t.data.series_id}@{t.data.occurrence.isoformat()}" for t in found)
+    assert len(keys) == len(set(keys)), f"an occurrence has two requests: {keys}"
+    assert len(keys) == SERIES_WEEKS, keys
+    assert sum(made) == SERIES_WEEKS, f"the generators made {made} requests, stored {len(keys)}"
+
+
+def check_series_race(
+    repository_factory: Callable[[], TaskRepository],
+    *,
+    generators: int = 2,
+    registry: Registry | None = None,
+) -> list[int]:
+    """Let `generators` threads generate one recurring series at the same moment; check none doubles.
+
+    Every generator finds the first occurrence missing before any commits it; the repository
+    must refuse all but one commit of it (the occurrence's once-only mark). Returns how many
+    requests each generator made. Raises `AssertionError` if an occurrence has two requests.
+    """
+    registry = registry if registry is not None else default_registry()
+    barrier = threading.Barrier(generators)
+    made: list[int | BaseException] = [0] * generators
+
+    def generate(i: int) -> None:
+        repository = repository_factory()
+        try:
+            made[i] = len(_generate(repository, registry, i + 1, barrier))
+        except BaseException as exc:  # reported below, with the others' outcomes
+            made[i] = exc
+            barrier.abort()
+
+    threads = [threading.Thread(target=generate, args=(i,)) for i in range(generators)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    failed = [m for m in made if isinstance(m, BaseException)]
+    assert not failed, f"a generator failed: {failed!r}"
+    counts = [m for m in made if isinstance(m, int)]
+    check_series(repository_factory(), counts)
+    return counts
+
+
+def _generate_in_process(spec: RepositorySpec, number: int, barrier: Any, results: Any) -> None:
+    """Generate the race's series from a process of its own (spawn target)."""
+    registry = default_registry()
+    repository = open_repository(spec, registry)
+    try:
+        results.put((number, len(_generate(repository, registry, number, barrier))))
+    except Exception as exc:  # reported to the parent, which fails the check with it
+        results.put((number, repr(exc)))
+    finally:
+        _close(repository)
+
+
+def check_series_race_in_processes(
+    target: str | RepositorySpec, *, generators: int = 2
+) -> list[int]:
+    """Race `generators` processes generating one recurring series on `target`; check none doubles.
+
+    `target` is a SQLite file's path or a `RepositorySpec`. Returns how many requests each
+    process made, in process order.
+    """
+    import multiprocessing
+
+    spec = _spec(target)
+    repository = open_repository(spec)  # created before the processes open it
+    try:
+        context = multiprocessing.get_context("spawn")
+        barrier = context.Barrier(generators)
+        results = context.Queue()
+        workers = [
+            context.Process(target=_generate_in_process, args=(spec, i + 1, barrier, results))
+            for i in range(generators)
+        ]
+        for worker in workers:
+            worker.start()
+        outcomes = sorted(results.get(timeout=180) for _ in workers)
+        for worker in workers:
+            worker.join(30)
+        errors = [o for _, o in outcomes if not isinstance(o, int)]
+        assert not errors, f"a generator failed: {errors}"
+        made = [int(o) for _, o in outcomes]
+        check_series(repository, made)
+        return made
+    finally:
+        _close(repository)
