@@ -32,13 +32,14 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from taskflow.adapters._common import check_changeset, check_claim, check_text
-from taskflow.domain.outbox import DeadLetter, OutboxEntry, OutboxMessage
+from taskflow.adapters._common import check_claim
+from taskflow.adapters._sql import OUTBOX_COLUMNS, Dialect, SqlStore, outbox_entry
+from taskflow.domain.outbox import OutboxEntry, OutboxMessage
 from taskflow.domain.query import (
     Between,
     IndexValue,
@@ -48,18 +49,17 @@ from taskflow.domain.query import (
     index_values,
 )
 from taskflow.domain.registry import Registry
-from taskflow.domain.task import Task, kept_of, replace_fields
-from taskflow.domain.values import Comment, CompanyId, Side, TaskId
+from taskflow.domain.task import Task
+from taskflow.domain.values import CompanyId, Side, TaskId
 from taskflow.errors import (
     ConcurrencyConflict,
     DeserializationError,
     InvalidPayload,
-    MarkTaken,
     StorageError,
     TaskflowError,
     TaskNotFound,
 )
-from taskflow.ports import Changeset, IndexProblem
+from taskflow.ports import Changeset
 from taskflow.serialization import SCHEMA_VERSION, Serializer
 
 try:
@@ -225,18 +225,6 @@ _INSERT_TASK = (
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s) "
     "ON CONFLICT (id) DO NOTHING RETURNING pk"
 )
-_INSERT_MARK = "INSERT INTO {s}.marks (key) VALUES (%s) ON CONFLICT (key) DO NOTHING RETURNING key"
-# The row is locked first, so the conditional UPDATE below never waits and never misses.
-_LOCK_TASK = (
-    "SELECT pk, version, history_len, comments_len, schema FROM {s}.tasks WHERE id = %s FOR UPDATE"
-)
-_UPDATE_TASK = (
-    "UPDATE {s}.tasks SET kind = %s, state = %s, requester_company = %s, "
-    "recipient_company = %s, ball_company = %s, is_open = %s, due_at = %s, created_at = %s, "
-    "number = %s, version = %s, schema = %s, body = %s::jsonb, history_len = %s, "
-    "comments_len = %s WHERE pk = %s AND version = %s"
-)
-_VERSION_OF = "SELECT version FROM {s}.tasks WHERE id = %s"
 # A task with its rows in one statement; NULL rows when the version is the cached one.
 _ROWS_OF = (
     "CASE WHEN t.version = %s THEN NULL ELSE ARRAY(SELECT r.body::text FROM {{s}}.{table} r "
@@ -248,18 +236,6 @@ _GET = (
     + ", "
     + _ROWS_OF.format(table="task_comments", count="comments_len")
     + " FROM {s}.tasks t WHERE t.id = %s"
-)
-# What every read selects of a task row, in the order `_load_rows` takes it.
-_HEAD = "id, version, body::text, pk, history_len, comments_len"
-_INSERT_ENTRY = "INSERT INTO {s}.task_history (task_pk, seq, body) VALUES (%s, %s, %s::jsonb)"
-_INSERT_COMMENT = "INSERT INTO {s}.task_comments (task_pk, seq, body) VALUES (%s, %s, %s::jsonb)"
-_INSERT_ASSIGNEE = (
-    "INSERT INTO {s}.task_assignees (task_pk, company, user_id, ball_company) "
-    "VALUES (%s, %s, %s, %s)"
-)
-_INSERT_FIELD = (
-    "INSERT INTO {s}.task_fields (task_pk, name, type, int_value, text_value, time_value) "
-    "VALUES (%s, %s, %s, %s, %s, %s)"
 )
 # Messages are inserted in the order given, so their ids rise in that order.
 _INSERT_MESSAGES = (
@@ -273,21 +249,11 @@ _NEXT_NUMBER = (
     "INSERT INTO {s}.task_numbers AS n (company, last) VALUES (%s, 1) "
     "ON CONFLICT (company) DO UPDATE SET last = n.last + 1 RETURNING last"
 )
-_OUTBOX_ROW = "id, topic, key, task_id, task_version, not_before, attempts, last_error, body::text"
-_BURY = (
-    "INSERT INTO {s}.dead_letters (id, topic, key, task_id, task_version, attempts, reason, "
-    "buried_at, body) SELECT id, topic, key, task_id, task_version, attempts, %s, %s, "
-    "body::text FROM {s}.outbox WHERE id = %s"
-)
-_HELD = "id = %s AND claimed_by IS NOT DISTINCT FROM %s AND attempts = %s"
 _COMPLETE = (
     "DELETE FROM {s}.outbox o USING unnest(%s::bigint[], %s::text[], %s::integer[]) "
     "AS d (id, worker, attempts) WHERE o.id = d.id "
     "AND o.claimed_by IS NOT DISTINCT FROM d.worker AND o.attempts = d.attempts"
 )
-# Rows of many tasks are read in batches of this many task keys.
-_ROW_BATCH = 1000
-_UNKNOWN = object()  # a replaced version that is not in the cache
 _COLUMN_OF = {"bool": "int_value", "int": "int_value", "text": "text_value", "time": "time_value"}
 
 # PostgreSQL's text and jsonb cannot hold the character U+0000. A stored body escapes it as
@@ -349,26 +315,6 @@ def _original_json(text: str) -> str:
     if _ESCAPE not in text:
         return text
     return json.dumps(_from_json(text), separators=(",", ":"), ensure_ascii=False)
-
-
-def _describe_commit(changes: Changeset) -> str:
-    tasks = [t.number for t in changes.added] + [t.number for t, _ in changes.saved]
-    shown = ", ".join(tasks[:3]) + (f" and {len(tasks) - 3} more" if len(tasks) > 3 else "")
-    return f"commit {shown or 'outbox messages'}"
-
-
-# The query columns `check()` compares with the stored task: the first ones `_columns` writes.
-_CHECKED_COLUMNS = (
-    "kind",
-    "state",
-    "requester_company",
-    "recipient_company",
-    "ball_company",
-    "is_open",
-    "due_at",
-    "created_at",
-    "number",
-)
 
 
 def _columns(task: Task, body: str) -> tuple[Any, ...]:
@@ -488,11 +434,65 @@ def _select(query: TaskQuery, limit: int | None) -> tuple[str, list[Any]] | None
     if found is None:
         return None
     where, params = found
-    text = f"SELECT {_HEAD} FROM {{s}}.tasks{where} ORDER BY created_at, id"
+    text = f"SELECT {_DIALECT.head} FROM {{s}}.tasks{where} ORDER BY created_at, id"
     if limit is not None:
         text += " LIMIT %s"
         params.append(limit)
     return text, params
+
+
+def _any_of(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    return f"{column} = ANY(%s)", [list(values)]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _no_nul(text: str) -> str:
+    return text.replace(_NUL, "\ufffd")
+
+
+_DIALECT = Dialect(
+    loads=_from_json,
+    dumps=_to_json,
+    to_time=_same,
+    from_time=_same,
+    stored_text=_no_nul,
+    message_body=_stored_json,
+    original_body=_original_json,
+    any_of=_any_of,
+    row_batch=1000,
+    body="body::text",
+    head="id, version, body::text, pk, history_len, comments_len",
+    insert_task=(
+        f"INSERT INTO {{s}}.tasks (id, {_COLUMNS}) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s) "
+        "ON CONFLICT (id) DO NOTHING RETURNING pk"
+    ),
+    # The row is locked first, so the conditional UPDATE below never waits and never misses.
+    stored=(
+        "SELECT pk, version, history_len, comments_len, schema, "
+        "(body ->> 'workflow_version')::integer FROM {s}.tasks WHERE id = %s FOR UPDATE"
+    ),
+    update_task=(
+        "UPDATE {s}.tasks SET kind = %s, state = %s, requester_company = %s, "
+        "recipient_company = %s, ball_company = %s, is_open = %s, due_at = %s, created_at = %s, "
+        "number = %s, version = %s, schema = %s, body = %s::jsonb, history_len = %s, "
+        "comments_len = %s WHERE pk = %s AND version = %s"
+    ),
+    insert_entry="INSERT INTO {s}.task_history (task_pk, seq, body) VALUES (%s, %s, %s::jsonb)",
+    insert_comment=(
+        "INSERT INTO {s}.task_comments (task_pk, seq, body) VALUES (%s, %s, %s::jsonb)"
+    ),
+    insert_field=(
+        "INSERT INTO {s}.task_fields (task_pk, name, type, int_value, text_value, time_value) "
+        "VALUES (%s, %s, %s, %s, %s, %s)"
+    ),
+    held="id = %s AND claimed_by IS NOT DISTINCT FROM %s AND attempts = %s",
+    unleased="NULL",
+    lock=" FOR UPDATE",
+)
 
 
 def _log() -> logging.Logger:
@@ -540,24 +540,6 @@ class _Statements:
             text = template.replace("{s}", self.quoted)
             self._cache[template] = text
         return text
-
-
-def _outbox_entry(
-    row: Sequence[Any], worker: str | None, lease_until: datetime | None
-) -> tuple[OutboxEntry | None, str]:
-    """Return the entry a stored outbox row holds, or None and why it cannot be read."""
-    entry_id, topic, key, task_id, version, not_before, attempts, last_error, body = row
-    try:
-        payload = _from_json(body)
-        if not isinstance(payload, dict):
-            msg = f"the body is JSON but not an object: {body[:60]!r}"
-            raise ValueError(msg)
-        message = OutboxMessage(
-            topic, key, payload, not_before=not_before, task_id=task_id, task_version=version
-        )
-    except (ValueError, TypeError, TaskflowError) as exc:
-        return None, f"outbox message {entry_id} cannot be read: {exc}"
-    return OutboxEntry(entry_id, message, attempts, worker, lease_until, last_error), ""
 
 
 def _prepare_schema(conn: _Conn, q: _Statements, where: str, *, create: bool) -> tuple[int, int]:
@@ -648,7 +630,7 @@ def stored_version(conninfo: str, *, schema: str = "taskflow") -> int | None:
         raise StorageError(msg, database=where) from exc
 
 
-class PostgresRepository:
+class PostgresRepository(SqlStore):
     """Stores tasks and their outbox in PostgreSQL; share the database between processes and machines.
 
     Pass a connection string (the repository then opens its own pool of up to `pool_size`
@@ -678,17 +660,17 @@ class PostgresRepository:
         cache_size: int = 4096,
         serializer: Serializer | None = None,
     ) -> None:
-        self._q = _Statements(_check_schema_name(schema))
+        self._stmts = _Statements(_check_schema_name(schema))
+        self._dialect = _DIALECT
         if not isinstance(pool_size, int) or isinstance(pool_size, bool) or pool_size < 1:
             msg = f"PostgresRepository: pool_size must be a whole number >= 1, got {pool_size!r}"
             raise InvalidPayload(msg, field="pool_size")
-        self._registry = registry
-        self._serializer = serializer if serializer is not None else Serializer(registry)
-        self._cache: dict[tuple[str, int], Task] = {}
-        self._newest: dict[str, int] = {}  # the newest cached version of each id
-        self._cache_size = max(cache_size, 0)
-        self._cache_lock = threading.Lock()
-        self._on_broken_row = on_broken_row if on_broken_row is not None else _log_broken_row
+        self._init_store(
+            registry,
+            serializer,
+            cache_size,
+            on_broken_row if on_broken_row is not None else _log_broken_row,
+        )
         self._notify = notify
         self._channel = sql.Identifier(f"taskflow_outbox_{schema}"[:63]).as_string(None)
         self._listener: _Conn | None = None
@@ -727,7 +709,7 @@ class PostgresRepository:
                 except psycopg.Error as exc:
                     raise self._error("connect", exc) from exc
             with self._transaction("open the repository") as conn:
-                _prepare_schema(conn, self._q, self._where, create=auto_upgrade)
+                _prepare_schema(conn, self._stmts, self._where, create=auto_upgrade)
             self._sync_fields()
         except BaseException:
             self.close()
@@ -736,7 +718,7 @@ class PostgresRepository:
     @property
     def schema(self) -> str:
         """Return the PostgreSQL schema that holds the tables."""
-        return self._q.schema
+        return self._stmts.schema
 
     @property
     def pool(self) -> ConnectionPool[Any]:
@@ -766,70 +748,9 @@ class PostgresRepository:
                 if broken:
                     raise broken[0]
                 return found[0]
-        for what, expected, got in (
-            ("history entries", history_len, entries),
-            ("comments", comments_len, comments),
-        ):
-            if len(got) != expected:
-                msg = (
-                    f"cannot load task '{found_id}': the row counts {expected} {what} "
-                    f"but {len(got)} are stored"
-                )
-                raise DeserializationError(msg, task_id=found_id)
-        return self._load(found_id, version, body, entries, comments)
-
-    def commit(self, changes: Changeset) -> tuple[int, ...]:
-        """Write every task and message of `changes` in one transaction; return the messages' ids.
-
-        Each saved task's row is locked, its version compared, then one conditional UPDATE;
-        any refusal rolls the whole transaction back, so nothing is written.
-        """
-        check_changeset(changes)
-        added = [(task, self._dump(task)) for task in changes.added]
-        saved = [(task, expected, self._dump(task)) for task, expected in changes.saved]
-        messages = [(m, _stored_json(m.body)) for m in changes.messages]
-        what = _describe_commit(changes)
-        q = self._q
-        with self._transaction(what, conflict=self._conflict(changes), pipeline=True) as conn:
-            for mark in changes.marks:
-                if conn.execute(q(_INSERT_MARK), (mark,)).fetchone() is None:
-                    raise MarkTaken(mark)
-            for task, body in added:
-                inserted = conn.execute(
-                    q(_INSERT_TASK), (task.id, *_columns(task, body))
-                ).fetchone()
-                if inserted is None:
-                    stored = conn.execute(q(_VERSION_OF), (task.id,)).fetchone()
-                    raise ConcurrencyConflict(
-                        task.number, 0, None if stored is None else stored[0], exists=True
-                    )
-                pk = inserted[0]
-                self._put_assignees(conn, pk, task, None)
-                self._put_fields(conn, pk, task, None)
-                self._put_rows(conn, pk, task, 0, 0)
-            for task, expected, body in saved:
-                found = conn.execute(q(_LOCK_TASK), (task.id,)).fetchone()
-                if found is None:
-                    raise TaskNotFound(task.id)
-                pk, version, history_len, comments_len, schema = found
-                if version != expected:
-                    raise ConcurrencyConflict(task.number, expected, version)
-                # The row is locked and its version checked: this UPDATE changes it.
-                conn.execute(q(_UPDATE_TASK), (*_columns(task, body), pk, expected))
-                before = self._cache.get((task.id, expected), _UNKNOWN)
-                self._put_assignees(conn, pk, task, before)
-                self._put_fields(conn, pk, task, before)
-                kept = kept_of(task, before) if isinstance(before, Task) else None
-                if schema != SCHEMA_VERSION or kept != (history_len, comments_len):
-                    history_len = comments_len = -1
-                self._put_rows(conn, pk, task, history_len, comments_len)
-            queued = self._queue(conn, messages)
-        ids = () if queued is None else tuple(sorted(int(row[0]) for row in queued.fetchall()))
-        for task, _ in added:
-            self._remember(task)
-        for task, _, _ in saved:
-            self._remember(task)
-        return ids
+        return self._load_counted(
+            found_id, version, body, (history_len, comments_len), entries, comments
+        )
 
     def marked(self, mark: str) -> bool:
         """Tell whether a commit stored `mark`."""
@@ -844,27 +765,6 @@ class PostgresRepository:
     def save(self, task: Task, expected_version: int) -> None:
         """Replace the stored task if its version is still `expected_version` (one conditional UPDATE)."""
         self.commit(Changeset(saved=((task, expected_version),)))
-
-    def query(self, query: TaskQuery) -> list[Task]:
-        """Return the tasks that match, ordered by creation time then id; rows that do not load are skipped."""
-        check_indexed(query, self._registry, repr(self))
-        found: list[Task] = []
-        broken: list[DeserializationError] = []
-        skipped = 0
-        while True:
-            limit = None if query.limit is None else query.limit + skipped
-            select = _select(query, limit)
-            if select is None:
-                return []
-            with self._reading("query tasks") as conn:
-                rows = conn.execute(self._q(select[0]), select[1]).fetchall()
-                found, broken = self._load_rows(conn, rows)
-            if limit is None or len(found) >= limit - skipped or len(rows) < limit:
-                break
-            skipped = len(broken)
-        for error in broken:
-            self._on_broken_row(error)
-        return found if query.limit is None else found[: query.limit]
 
     def count(self, query: TaskQuery) -> dict[tuple[str, str], int]:
         """Return how many matching tasks there are per (kind, state), from the columns alone."""
@@ -923,21 +823,20 @@ class PostgresRepository:
         text = (
             "UPDATE {s}.outbox SET attempts = attempts + 1, claimed_by = %s, lease_until = %s "
             f"WHERE id IN (SELECT id FROM {{s}}.outbox WHERE {' AND '.join(clauses)} "
-            f"ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {_OUTBOX_ROW}"
+            f"ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {OUTBOX_COLUMNS}, body::text"
         )
         until = now + lease
         with self._connection("claim outbox messages") as conn:
             rows = conn.execute(self._q(text), (worker, until, *params, limit)).fetchall()
         taken: list[OutboxEntry] = []
         for row in sorted(rows):
-            entry, problem = _outbox_entry(row, worker, until)
+            entry, problem = outbox_entry(row, worker, until, _DIALECT)
             if entry is not None:
                 taken.append(entry)
                 continue
             # Claimed (so leased to this worker), then buried: no other worker sees it meanwhile.
             with self._transaction("move an unreadable outbox message aside") as conn:
-                conn.execute(self._q(_BURY), (problem, now, row[0]))
-                conn.execute(self._q("DELETE FROM {s}.outbox WHERE id = %s"), (row[0],))
+                self._move_to_dead_letters(conn, row[0], _no_nul(problem), now)
             _log().warning(
                 "%s: moved outbox message %d to the dead letters: %s", self._where, row[0], problem
             )
@@ -951,68 +850,6 @@ class PostgresRepository:
         ids, workers, attempts = (list(column) for column in zip(*done, strict=True))
         with self._connection("complete outbox messages") as conn:
             conn.execute(self._q(_COMPLETE), (ids, workers, attempts))
-
-    def retry(self, entry: OutboxEntry, *, not_before: datetime, error: str) -> None:
-        """Give a claimed message back, ready again from `not_before`, with the error recorded."""
-        with self._connection("retry an outbox message") as conn:
-            conn.execute(
-                self._q(
-                    "UPDATE {s}.outbox SET claimed_by = NULL, lease_until = NULL, "
-                    f"not_before = %s, last_error = %s WHERE {_HELD}"
-                ),
-                (
-                    not_before,
-                    error.replace(_NUL, "\ufffd"),
-                    entry.id,
-                    entry.claimed_by,
-                    entry.attempts,
-                ),
-            )
-
-    def bury(self, entry: OutboxEntry, *, reason: str, at: datetime) -> None:
-        """Move a claimed message to the dead letters with `reason`."""
-        with self._transaction("bury an outbox message") as conn:
-            held = conn.execute(
-                self._q(f"SELECT 1 FROM {{s}}.outbox WHERE {_HELD} FOR UPDATE"),
-                (entry.id, entry.claimed_by, entry.attempts),
-            ).fetchone()
-            if held is None:
-                return
-            conn.execute(self._q(_BURY), (reason.replace(_NUL, "\ufffd"), at, entry.id))
-            conn.execute(self._q("DELETE FROM {s}.outbox WHERE id = %s"), (entry.id,))
-
-    def pending(self, limit: int | None = None) -> list[OutboxEntry]:
-        """Return up to `limit` messages not delivered nor buried, oldest first, leased or not."""
-        text = f"SELECT {_OUTBOX_ROW}, claimed_by, lease_until FROM {{s}}.outbox ORDER BY id"
-        params: tuple[Any, ...] = ()
-        if limit is not None:
-            text += " LIMIT %s"
-            params = (max(limit, 0),)
-        with self._connection("read the outbox") as conn:
-            rows = conn.execute(self._q(text), params).fetchall()
-        found: list[OutboxEntry] = []
-        for row in rows:
-            entry, _ = _outbox_entry(row[:9], row[9], row[10])
-            if entry is not None:
-                found.append(entry)
-        return found
-
-    def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
-        """Return up to `limit` dead letters, oldest first."""
-        text = (
-            "SELECT id, topic, key, body, reason, attempts, buried_at, task_id, task_version "
-            "FROM {s}.dead_letters ORDER BY id"
-        )
-        params: tuple[Any, ...] = ()
-        if limit is not None:
-            text += " LIMIT %s"
-            params = (max(limit, 0),)
-        with self._connection("read the dead letters") as conn:
-            rows = conn.execute(self._q(text), params).fetchall()
-        return [
-            DeadLetter(i, topic, key, _original_json(body), reason, attempts, at, task_id, version)
-            for i, topic, key, body, reason, attempts, at, task_id, version in rows
-        ]
 
     def revive(self, ids: Iterable[int], *, now: datetime) -> int:
         """Put dead letters back in the outbox as new messages ready at `now`; return how many."""
@@ -1042,60 +879,6 @@ class PostgresRepository:
             self._queue(conn, messages)
         return len(messages)
 
-    def drop_dead_letters(self, ids: Iterable[int]) -> int:
-        """Delete dead letters for good; return how many there were."""
-        chosen = sorted(set(ids))
-        if not chosen:
-            return 0
-        with self._transaction("drop dead letters") as conn:
-            dropped = conn.execute(
-                self._q("DELETE FROM {s}.dead_letters WHERE id = ANY(%s)"), (chosen,)
-            )
-            return int(dropped.rowcount)
-
-    def check(self) -> list[IndexProblem]:
-        """Report every task row whose query columns or assignee rows disagree with its JSON, and every row that does not load."""
-        problems: list[IndexProblem] = []
-        with self._reading("check every task's index columns") as conn:
-            heads = conn.execute(
-                self._q(
-                    f"SELECT {_HEAD}, {', '.join(_CHECKED_COLUMNS)} "
-                    "FROM {s}.tasks ORDER BY created_at, id"
-                )
-            ).fetchall()
-            assignees: dict[int, set[tuple[Any, ...]]] = {}
-            for pk, *row in conn.execute(
-                self._q("SELECT task_pk, company, user_id, ball_company FROM {s}.task_assignees")
-            ):
-                assignees.setdefault(pk, set()).add(tuple(row))
-            for start in range(0, len(heads), _ROW_BATCH):
-                batch = heads[start : start + _ROW_BATCH]
-                tasks, broken = self._load_rows(conn, [h[:6] for h in batch], cached=False)
-                problems += [IndexProblem(TaskId(e.task_id), "row", str(e)) for e in broken]
-                loaded = {task.id: task for task in tasks}
-                for head in batch:
-                    task = loaded.get(head[0])
-                    if task is None:
-                        continue
-                    expected = _columns(task, "")[: len(_CHECKED_COLUMNS)]
-                    for name, stored, want in zip(
-                        _CHECKED_COLUMNS, head[6:], expected, strict=True
-                    ):
-                        if stored != want:
-                            problems.append(
-                                IndexProblem(
-                                    task.id, name, f"column holds {stored!r}, the task {want!r}"
-                                )
-                            )
-                    rows = {(r.company, r.user, task.ball_company) for r in task.assignees}
-                    if assignees.get(head[3], set()) != rows:
-                        problems.append(
-                            IndexProblem(
-                                task.id, "task_assignees", "assignee rows disagree with the task"
-                            )
-                        )
-        return problems
-
     # --- beyond the port ---------------------------------------------------------------------
 
     def wait_for_messages(self, timeout: float) -> bool:
@@ -1117,31 +900,6 @@ class PostgresRepository:
                     listener.close()
                 raise self._error("wait for outbox messages", exc) from exc
         return False
-
-    def broken_rows(self) -> list[DeserializationError]:
-        """Read every stored task and return the error of each row that no longer loads."""
-        with self._reading("check every task") as conn:
-            heads = conn.execute(
-                self._q(f"SELECT {_HEAD} FROM {{s}}.tasks ORDER BY created_at, id")
-            ).fetchall()
-            broken: list[DeserializationError] = []
-            for start in range(0, len(heads), _ROW_BATCH):
-                broken += self._load_rows(conn, heads[start : start + _ROW_BATCH], cached=False)[1]
-        return broken
-
-    def reindex(self, kinds: Iterable[str] | None = None) -> int:
-        """Compute the indexed fields of every stored task of `kinds` (default: all) again; return how many."""
-        with self._transaction("index the tasks' fields again") as conn:
-            self._lock_fields(conn)
-            if kinds is None:
-                stored = conn.execute(self._q("SELECT DISTINCT kind FROM {s}.tasks")).fetchall()
-                wanted = {kind for (kind,) in stored} | set(self._registry.names)
-            else:
-                wanted = set(kinds)
-            done, broken = self._reindex(conn, wanted)
-        for error in broken:
-            self._on_broken_row(error)
-        return done
 
     def query_plan(self, query: TaskQuery) -> list[str]:
         """Return PostgreSQL's plan (EXPLAIN) for `query`, one line per item."""
@@ -1175,7 +933,7 @@ class PostgresRepository:
         self.close()
 
     def __repr__(self) -> str:
-        return f"PostgresRepository({self._where}, schema={self._q.schema!r})"
+        return f"PostgresRepository({self._where}, schema={self._stmts.schema!r})"
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -1283,15 +1041,15 @@ class PostgresRepository:
         return self._listener
 
     def _queue(
-        self, conn: _Conn, messages: list[tuple[OutboxMessage, str]]
-    ) -> psycopg.Cursor[tuple[Any, ...]] | None:
+        self, conn: Any, messages: list[tuple[OutboxMessage, str]]
+    ) -> Callable[[], tuple[int, ...]]:
         """Insert outbox messages in order (one statement) and wake the listening workers.
 
-        Return the cursor whose rows are the new ids, to read once the transaction is over
-        (in a pipeline the results arrive with the COMMIT), or None for no message.
+        Return how to read the new ids once the transaction is over (in a pipeline the
+        results arrive with the COMMIT).
         """
         if not messages:
-            return None
+            return tuple
         columns: list[list[Any]] = [[], [], [], [], [], []]
         for m, body in messages:
             for column, value in zip(
@@ -1303,77 +1061,47 @@ class PostgresRepository:
         cursor = conn.execute(self._q(_INSERT_MESSAGES), columns)
         if self._notify:
             conn.execute(f"NOTIFY {self._channel}")
-        return cursor
-
-    def _declared(self) -> set[tuple[str, str]]:
-        return {(kind.name, name) for kind in self._registry for name in kind.indexed}
+        return lambda: tuple(sorted(int(row[0]) for row in cursor.fetchall()))
 
     def _lock_fields(self, conn: _Conn) -> None:
         conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"taskflow fields {self._q.schema}",)
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"taskflow fields {self._stmts.schema}",)
         )
 
-    def _sync_fields(self) -> None:
-        """Index again the tasks of kinds whose indexed fields differ from those stored with them."""
-        declared = self._declared()
-        select = self._q("SELECT kind, name FROM {s}.indexed_fields")
-        with self._transaction("read the indexed fields") as conn:
-            stored = {(kind, name) for kind, name in conn.execute(select).fetchall()}
-        if stored == declared:
-            return
-        with self._transaction("index the tasks' fields again") as conn:
-            self._lock_fields(conn)
-            stored = {(kind, name) for kind, name in conn.execute(select).fetchall()}
-            broken = self._reindex(conn, {kind for kind, _ in stored ^ declared})[1]
-        for error in broken:
-            self._on_broken_row(error)
+    # --- the dialect's part of the shared logic (adapters._sql) --------------------------------
 
-    def _reindex(self, conn: _Conn, kinds: set[str]) -> tuple[int, list[DeserializationError]]:
-        """Rewrite the index rows of every task of `kinds` and record their declarations."""
-        names = sorted(kinds)
-        if not names:
-            return 0, []
-        q = self._q
-        conn.execute(
-            q(
-                "DELETE FROM {s}.task_fields WHERE task_pk IN "
-                "(SELECT pk FROM {s}.tasks WHERE kind = ANY(%s))"
-            ),
-            (names,),
-        )
-        conn.execute(q("DELETE FROM {s}.indexed_fields WHERE kind = ANY(%s)"), (names,))
-        pairs = sorted(pair for pair in self._declared() if pair[0] in kinds)
+    def _q(self, text: str) -> str:
+        """Return a shared statement with this repository's schema."""
+        return self._stmts(text)
+
+    def _writing(self, what: str) -> AbstractContextManager[_Conn]:
+        return self._transaction(what)
+
+    def _single(self, what: str) -> AbstractContextManager[_Conn]:
+        return self._connection(what)
+
+    def _committing(self, changes: Changeset, what: str) -> AbstractContextManager[_Conn]:
+        return self._transaction(what, conflict=self._conflict(changes), pipeline=True)
+
+    def _many(self, conn: Any, text: str, rows: list[tuple[Any, ...]]) -> None:
         with conn.cursor() as cur:
-            cur.executemany(q("INSERT INTO {s}.indexed_fields (kind, name) VALUES (%s, %s)"), pairs)
-        known = [name for name in names if name in self._registry and self._registry[name].indexed]
-        if not known:
-            return 0, []
-        heads = conn.execute(
-            q(f"SELECT {_HEAD} FROM {{s}}.tasks WHERE kind = ANY(%s)"), (known,)
-        ).fetchall()
-        done = 0
-        broken: list[DeserializationError] = []
-        for start in range(0, len(heads), _ROW_BATCH):
-            batch = heads[start : start + _ROW_BATCH]
-            tasks, failed = self._load_rows(conn, batch, cached=False)
-            broken += failed
-            pks = {row[0]: row[3] for row in batch}
-            inserts = [
-                (pks[task.id], name, tag, *values)
-                for task in tasks
-                for name, tag, values in self._field_rows(task)
-            ]
-            with conn.cursor() as cur:
-                cur.executemany(q(_INSERT_FIELD), inserts)
-            done += len(tasks)
-        return done, broken
+            cur.executemany(text, rows)
 
-    def _field_rows(self, task: Task) -> list[tuple[str, str | None, tuple[Any, Any, Any]]]:
-        """Return the (name, type, column values) of `task`'s index values; raise `InvalidPayload` for a bad one."""
+    def _columns(self, task: Task, body: str) -> tuple[Any, ...]:
+        return _columns(task, body)
+
+    def _select(self, query: TaskQuery, limit: int | None) -> tuple[str, list[Any]] | None:
+        return _select(query, limit)
+
+    def _field_rows_select(self) -> str:
+        return "SELECT task_pk, name, type, int_value, text_value, time_value FROM {s}.task_fields"
+
+    def _field_values(self, task: Task) -> list[tuple[Any, ...]]:
+        """Return the (name, type, int, text, time value) rows of `task`'s index values; raise `InvalidPayload` for a bad one."""
         if task.kind not in self._registry:
             return []
         values = index_values(self._registry[task.kind], task)
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         for name, value in values.items():
             if isinstance(value, str) and _NUL in value:
                 msg = (
@@ -1381,201 +1109,8 @@ class PostgresRepository:
                     f"with the character U+0000, which PostgreSQL cannot store, got {value!r}"
                 )
                 raise InvalidPayload(msg, field=name)
-            rows.append((name, index_tag(value), _field_params(value)))
+            rows.append((name, index_tag(value), *_field_params(value)))
         return rows
-
-    def _dump(self, task: Task) -> str:
-        """Return the task row's JSON: the task with its history and comments left for their rows."""
-        head = replace_fields(task, {"history": (), "comments": ()})
-        return _to_json(self._serializer.dump_task(head))
-
-    def _put_rows(
-        self, conn: _Conn, pk: int, task: Task, history_kept: int, comments_kept: int
-    ) -> None:
-        """Append the history entries and comments after the kept ones (-1: rewrite all)."""
-        for table, insert, items, kept, dump in (
-            ("task_history", _INSERT_ENTRY, task.history, history_kept, self._dump_entry(task)),
-            ("task_comments", _INSERT_COMMENT, task.comments, comments_kept, self._dump_comment),
-        ):
-            if kept < 0:
-                conn.execute(self._q(f"DELETE FROM {{s}}.{table} WHERE task_pk = %s"), (pk,))
-                kept = 0
-            if len(items) == kept + 1:
-                conn.execute(self._q(insert), (pk, kept, dump(items[kept])))
-            elif len(items) > kept:
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        self._q(insert),
-                        [(pk, seq, dump(items[seq])) for seq in range(kept, len(items))],
-                    )
-
-    def _dump_entry(self, task: Task) -> Callable[[Any], str]:
-        kind = task.kind
-        dump_entry = self._serializer.dump_entry
-
-        def dump(entry: Any) -> str:
-            data = dump_entry(kind, entry)
-            del data["schema"]  # the task row's schema covers its rows
-            return _to_json(data)
-
-        return dump
-
-    def _dump_comment(self, comment: Any) -> str:
-        return _to_json(self._serializer.converter.unstructure(comment, Comment))
-
-    def _remember(self, task: Task) -> None:
-        if not self._cache_size:
-            return
-        with self._cache_lock:
-            self._cache[(task.id, task.version)] = task
-            if self._newest.get(task.id, 0) < task.version:
-                self._newest[task.id] = task.version
-            while len(self._cache) > self._cache_size:
-                task_id, version = next(iter(self._cache))
-                del self._cache[(task_id, version)]
-                if self._newest.get(task_id) == version:
-                    del self._newest[task_id]
-
-    def _load(
-        self, task_id: str, version: int, body: str, entries: list[str], comments: list[str]
-    ) -> Task:
-        try:
-            data = _from_json(body)
-            if not isinstance(data, dict):
-                msg = "the task row holds JSON that is not an object"
-                raise ValueError(msg)
-            for key, rows in (("history", entries), ("comments", comments)):
-                if rows:
-                    if data.get(key):
-                        msg = f"{key} is both in the task row and in rows of its own"
-                        raise ValueError(msg)
-                    data[key] = [_from_json(row) for row in rows]
-            check_text(body, *entries, *comments)
-        except (TypeError, ValueError, RecursionError) as exc:
-            # RecursionError: a body nested too deep to parse is one broken row, not a crash.
-            msg = f"cannot load task '{task_id}': its stored JSON does not parse: {exc}"
-            raise DeserializationError(msg, task_id=task_id) from exc
-        try:
-            task = self._serializer.load_task(data)
-        except RecursionError as exc:
-            msg = f"cannot load task '{task_id}': its stored JSON is nested too deep"
-            raise DeserializationError(msg, task_id=task_id) from exc
-        for field, stored, column in (("id", task.id, task_id), ("version", task.version, version)):
-            if stored != column:
-                msg = (
-                    f"cannot load task '{task_id}': {field}: the stored JSON says {stored!r} "
-                    f"but the row says {column!r}"
-                )
-                raise DeserializationError(msg, path=field, task_id=task_id)
-        self._remember(task)
-        return task
-
-    def _read_rows(
-        self, conn: _Conn, table: str, wanted: list[tuple[int, int]]
-    ) -> dict[int, list[str]]:
-        """Return the first n row bodies of each (task pk, n), in order, one query per batch."""
-        found: dict[int, list[str]] = {}
-        counts = {pk: n for pk, n in wanted if n > 0}
-        keys = sorted(counts)
-        text = self._q(
-            f"SELECT task_pk, seq, body::text FROM {{s}}.{table} WHERE task_pk = ANY(%s) "
-            "ORDER BY task_pk, seq"
-        )
-        for start in range(0, len(keys), _ROW_BATCH):
-            for pk, seq, body in conn.execute(text, (keys[start : start + _ROW_BATCH],)):
-                if seq < counts[pk]:
-                    found.setdefault(pk, []).append(body)
-        return found
-
-    def _load_rows(
-        self, conn: _Conn, rows: Iterable[Sequence[Any]], *, cached: bool = True
-    ) -> tuple[list[Task], list[DeserializationError]]:
-        """Load task rows (see `_HEAD`), reading the history and comment rows of those not cached."""
-        heads = list(rows)
-        hits: dict[int, Task] = {}
-        if cached:
-            for task_id, version, _, pk, _, _ in heads:
-                hit = self._cache.get((task_id, version))
-                if hit is not None:
-                    hits[pk] = hit
-        missing = [(pk, h, c) for _, _, _, pk, h, c in heads if pk not in hits]
-        entries = self._read_rows(conn, "task_history", [(pk, n) for pk, n, _ in missing])
-        comments = self._read_rows(conn, "task_comments", [(pk, n) for pk, _, n in missing])
-        found: list[Task] = []
-        broken: list[DeserializationError] = []
-        for task_id, version, body, pk, history_len, comments_len in heads:
-            hit = hits.get(pk)
-            if hit is not None:
-                found.append(hit)
-                continue
-            try:
-                for what, expected, got in (
-                    ("history entries", history_len, entries.get(pk, [])),
-                    ("comments", comments_len, comments.get(pk, [])),
-                ):
-                    if len(got) != expected:
-                        msg = (
-                            f"cannot load task '{task_id}': the row counts {expected} {what} "
-                            f"but {len(got)} are stored"
-                        )
-                        raise DeserializationError(msg, task_id=task_id)
-                found.append(
-                    self._load(task_id, version, body, entries.get(pk, []), comments.get(pk, []))
-                )
-            except DeserializationError as error:
-                broken.append(error)
-        return found, broken
-
-    def _put_assignees(
-        self, conn: _Conn, pk: int, task: Task, before: Task | object | None
-    ) -> None:
-        """Write the assignee rows of `task`; `before` is the replaced version, if known."""
-        q = self._q
-        if isinstance(before, Task) and before.assignees == task.assignees:
-            if before.ball_company != task.ball_company:
-                conn.execute(
-                    q("UPDATE {s}.task_assignees SET ball_company = %s WHERE task_pk = %s"),
-                    (task.ball_company, pk),
-                )
-            return
-        if before is not None:
-            conn.execute(q("DELETE FROM {s}.task_assignees WHERE task_pk = %s"), (pk,))
-        if task.assignees:
-            ball = task.ball_company
-            with conn.cursor() as cur:
-                cur.executemany(
-                    q(_INSERT_ASSIGNEE),
-                    [(pk, ref.company, ref.user, ball) for ref in task.assignees],
-                )
-
-    def _put_fields(self, conn: _Conn, pk: int, task: Task, before: Task | object | None) -> None:
-        """Write the index rows of `task`'s indexed fields; `before` is the replaced version, if known."""
-        q = self._q
-        rows = self._field_rows(task)
-        if not isinstance(before, Task):
-            if before is not None:
-                conn.execute(q("DELETE FROM {s}.task_fields WHERE task_pk = %s"), (pk,))
-            if rows:
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        q(_INSERT_FIELD), [(pk, name, tag, *values) for name, tag, values in rows]
-                    )
-            return
-        old = {name: (tag, values) for name, tag, values in self._field_rows(before)}
-        new = {name: (tag, values) for name, tag, values in rows}
-        gone = [name for name, stored in old.items() if new.get(name) != stored]
-        if gone:
-            conn.execute(
-                q("DELETE FROM {s}.task_fields WHERE task_pk = %s AND name = ANY(%s)"), (pk, gone)
-            )
-        added = [
-            (pk, name, tag, *values)
-            for name, (tag, values) in new.items()
-            if old.get(name) != (tag, values)
-        ]
-        if added:
-            with conn.cursor() as cur:
-                cur.executemany(q(_INSERT_FIELD), added)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

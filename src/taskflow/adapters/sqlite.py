@@ -20,16 +20,17 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
 import attrs
 
-from taskflow.adapters._common import check_changeset, check_claim, check_text
-from taskflow.domain.outbox import DeadLetter, OutboxEntry, OutboxMessage
+from taskflow.adapters._common import check_claim
+from taskflow.adapters._sql import Dialect, SqlStore, outbox_entry
+from taskflow.domain.outbox import OutboxEntry, OutboxMessage
 from taskflow.domain.query import (
     Between,
     IndexValue,
@@ -39,19 +40,16 @@ from taskflow.domain.query import (
     index_values,
 )
 from taskflow.domain.registry import Registry
-from taskflow.domain.task import Task, kept_of, replace_fields
-from taskflow.domain.values import Comment, CompanyId, Side, TaskId
+from taskflow.domain.task import Task
+from taskflow.domain.values import CompanyId, Side, TaskId
 from taskflow.errors import (
-    ConcurrencyConflict,
     DeserializationError,
     InvalidPayload,
-    MarkTaken,
     StorageError,
-    TaskflowError,
     TaskNotFound,
 )
-from taskflow.ports import Changeset, IndexProblem
-from taskflow.serialization import SCHEMA_VERSION, Serializer
+from taskflow.ports import Changeset
+from taskflow.serialization import Serializer
 
 __all__ = ["STORAGE_VERSION", "SqliteRepository"]
 
@@ -225,7 +223,6 @@ _SCHEMA: tuple[str, ...] = (
 )
 
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
-_UNKNOWN = object()  # a replaced version that is not in the cache
 _MEMORY = ":memory:"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -234,49 +231,16 @@ _COLUMNS = (
     "kind, state, requester_company, recipient_company, ball_company, is_open, "
     "due_at, created_at, number, version, body, history_len, comments_len"
 )
-_INSERT_TASK = (
-    f"INSERT INTO tasks (id, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (id) DO NOTHING RETURNING pk"
-)
-_UPDATE_TASK = (
-    "UPDATE tasks SET kind = ?, state = ?, requester_company = ?, recipient_company = ?, "
-    "ball_company = ?, is_open = ?, due_at = ?, created_at = ?, number = ?, version = ?, "
-    "body = ?, history_len = ?, comments_len = ? WHERE pk = ? AND version = ?"
-)
-# What a save needs to know of the stored row: whether it may append to its rows.
-_STORED = (
-    "SELECT pk, version, history_len, comments_len, json_extract(body, '$.schema'), "
-    "json_extract(body, '$.workflow_version') FROM tasks WHERE id = ?"
-)
-_INSERT_MARK = "INSERT INTO marks (key) VALUES (?) ON CONFLICT (key) DO NOTHING RETURNING key"
-_INSERT_ENTRY = "INSERT INTO task_history (task_pk, seq, body) VALUES (?, ?, ?)"
-_INSERT_COMMENT = "INSERT INTO task_comments (task_pk, seq, body) VALUES (?, ?, ?)"
-# Rows of many tasks are read in batches of this many task keys (SQLite limits parameters).
-_ROW_BATCH = 500
-# What every read selects of a task row, in the order `_load_rows` takes it.
-_HEAD = "id, version, body, pk, history_len, comments_len"
-# The query columns `check` compares with the task's JSON, in the order `_columns` gives them.
-_CHECKED_COLUMNS = (
-    "kind, state, requester_company, recipient_company, ball_company, is_open, due_at, "
-    "created_at, number"
-)
-_INSERT_ASSIGNEE = (
-    "INSERT INTO task_assignees (task_pk, company, user_id, ball_company) VALUES (?, ?, ?, ?)"
-)
 _INSERT_MESSAGE = (
     "INSERT INTO outbox (topic, key, task_id, task_version, not_before, body) "
     "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
 )
-_BURY = (
-    "INSERT INTO dead_letters (id, topic, key, task_id, task_version, attempts, reason, "
-    "buried_at, body) SELECT id, topic, key, task_id, task_version, attempts, ?, ?, body "
-    "FROM outbox WHERE id = ?"
-)
-_INSERT_FIELD = "INSERT INTO task_fields (name, type, value, task_pk) VALUES (?, ?, ?, ?)"
 _NEXT_NUMBER = (
     "INSERT INTO task_numbers (company, last) VALUES (?, 1) "
     "ON CONFLICT (company) DO UPDATE SET last = last + 1 RETURNING last"
 )
+# Shared statements (adapters._sql) name tables as {s}.name and parameters as %s.
+_TRANSLATED: dict[str, str] = {}
 
 
 def _micros(at: datetime) -> int:
@@ -289,33 +253,57 @@ def _from_micros(micros: int) -> datetime:
     return _EPOCH + micros * _MICROSECOND
 
 
-def _describe_commit(changes: Changeset) -> str:
-    tasks = [t.number for t in changes.added] + [t.number for t, _ in changes.saved]
-    shown = ", ".join(tasks[:3]) + (f" and {len(tasks) - 3} more" if len(tasks) > 3 else "")
-    return f"commit {shown or 'outbox messages'}"
+def _any_of(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    return f"{column} IN ({', '.join('?' * len(values))})", list(values)
 
 
-def _outbox_entry(
-    row: tuple[Any, ...], worker: str | None, lease_until: datetime | None
-) -> tuple[OutboxEntry | None, str]:
-    """Return the entry a stored outbox row holds, or None and why it cannot be read."""
-    entry_id, topic, key, task_id, version, not_before, attempts, last_error, body = row
-    try:
-        payload = json.loads(body)
-        if not isinstance(payload, dict):
-            msg = f"the body is JSON but not an object: {body[:60]!r}"
-            raise ValueError(msg)
-        message = OutboxMessage(
-            topic,
-            key,
-            payload,
-            not_before=None if not not_before else _from_micros(not_before),
-            task_id=task_id,
-            task_version=version,
-        )
-    except (ValueError, TypeError, TaskflowError) as exc:
-        return None, f"outbox message {entry_id} cannot be read: {exc}"
-    return OutboxEntry(entry_id, message, attempts, worker, lease_until, last_error), ""
+def _from_stored_time(micros: int | None) -> datetime | None:
+    """Return the time a stored time column holds; 0 (or NULL) means none."""
+    return None if not micros else _from_micros(micros)
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _same(text: str) -> str:
+    return text
+
+
+_DIALECT = Dialect(
+    loads=json.loads,
+    dumps=_dumps,
+    to_time=_micros,
+    from_time=_from_stored_time,
+    stored_text=_same,
+    message_body=_same,
+    original_body=_same,
+    any_of=_any_of,
+    # SQLite limits a statement's parameters.
+    row_batch=500,
+    body="body",
+    head="id, version, body, pk, history_len, comments_len",
+    insert_task=(
+        f"INSERT INTO tasks (id, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (id) DO NOTHING RETURNING pk"
+    ),
+    # What a save needs to know of the stored row: whether it may append to its rows.
+    stored=(
+        "SELECT pk, version, history_len, comments_len, json_extract(body, '$.schema'), "
+        "json_extract(body, '$.workflow_version') FROM tasks WHERE id = ?"
+    ),
+    update_task=(
+        "UPDATE tasks SET kind = ?, state = ?, requester_company = ?, recipient_company = ?, "
+        "ball_company = ?, is_open = ?, due_at = ?, created_at = ?, number = ?, version = ?, "
+        "body = ?, history_len = ?, comments_len = ? WHERE pk = ? AND version = ?"
+    ),
+    insert_entry="INSERT INTO task_history (task_pk, seq, body) VALUES (?, ?, ?)",
+    insert_comment="INSERT INTO task_comments (task_pk, seq, body) VALUES (?, ?, ?)",
+    insert_field="INSERT INTO task_fields (task_pk, name, type, value) VALUES (?, ?, ?, ?)",
+    held="id = ? AND claimed_by IS ? AND attempts = ?",
+    unleased="0",
+    lock="",  # a write transaction holds the whole database
+)
 
 
 def _log_unreadable_message(path: str, entry_id: int, problem: str) -> None:
@@ -325,27 +313,6 @@ def _log_unreadable_message(path: str, entry_id: int, problem: str) -> None:
         entry_id,
         problem,
     )
-
-
-def _read_rows(
-    conn: sqlite3.Connection, table: str, wanted: list[tuple[int, int]]
-) -> dict[int, list[str]]:
-    """Return the first n row bodies of each (task pk, n), in order, one query per batch."""
-    found: dict[int, list[str]] = {}
-    counts = {pk: n for pk, n in wanted if n > 0}
-    keys = sorted(counts)
-    for start in range(0, len(keys), _ROW_BATCH):
-        batch = keys[start : start + _ROW_BATCH]
-        marks = ", ".join("?" * len(batch))
-        rows = conn.execute(
-            f"SELECT task_pk, seq, body FROM {table} WHERE task_pk IN ({marks}) "
-            "ORDER BY task_pk, seq",
-            batch,
-        )
-        for pk, seq, body in rows:
-            if seq < counts[pk]:
-                found.setdefault(pk, []).append(body)
-    return found
 
 
 def _columns(task: Task, body: str) -> tuple[Any, ...]:
@@ -466,7 +433,7 @@ def _select(query: TaskQuery, limit: int | None) -> tuple[str, list[Any]] | None
     if found is None:
         return None
     where, params = found
-    sql = f"SELECT {_HEAD} FROM tasks{where} ORDER BY created_at, id"
+    sql = f"SELECT {_DIALECT.head} FROM tasks{where} ORDER BY created_at, id"
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
@@ -504,7 +471,7 @@ def _log_broken_row(error: DeserializationError) -> None:
     )
 
 
-class SqliteRepository:
+class SqliteRepository(SqlStore):
     """Stores tasks and their outbox in a SQLite database file (or ":memory:").
 
     `timeout` is how long a write waits for another connection's write lock (seconds);
@@ -535,14 +502,13 @@ class SqliteRepository:
                 f"got {synchronous!r}"
             )
             raise InvalidPayload(msg, field="synchronous")
-        self._registry = registry
-        self._serializer = serializer if serializer is not None else Serializer(registry)
-        # Loaded tasks by (id, version): a stored row of one id and version never changes, so
-        # a hit skips the JSON parse and the cattrs structuring (most of a read's cost).
-        self._cache: dict[tuple[str, int], Task] = {}
-        self._cache_size = max(cache_size, 0)
-        self._cache_lock = threading.Lock()
-        self._on_broken_row = on_broken_row if on_broken_row is not None else _log_broken_row
+        self._dialect = _DIALECT
+        self._init_store(
+            registry,
+            serializer,
+            cache_size,
+            on_broken_row if on_broken_row is not None else _log_broken_row,
+        )
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._conn: sqlite3.Connection | None = None
@@ -566,7 +532,7 @@ class SqliteRepository:
             # in free pages of the file (the WAL keeps old frames until a checkpoint).
             conn.execute("PRAGMA secure_delete = ON")
             self._prepare_schema(conn)
-            self._sync_fields(conn)
+            self._sync_fields()
         except BaseException as exc:
             conn.close()
             self._conn = None
@@ -584,81 +550,14 @@ class SqliteRepository:
     def get(self, task_id: TaskId) -> Task:
         """Return the stored task, or raise `TaskNotFound`; a row that does not load raises `DeserializationError`."""
         with self._reading(f"read task '{task_id}'") as conn:
-            row = conn.execute(f"SELECT {_HEAD} FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            head = self._dialect.head
+            row = conn.execute(f"SELECT {head} FROM tasks WHERE id = ?", (task_id,)).fetchone()
             if row is None:
                 raise TaskNotFound(task_id)
             found, broken = self._load_rows(conn, [row])
         if broken:
             raise broken[0]
         return found[0]
-
-    def commit(self, changes: Changeset) -> tuple[int, ...]:
-        """Write every task and message of `changes` in one transaction; return the messages' ids.
-
-        One conditional UPDATE per saved task; a refusal (`ConcurrencyConflict`, `TaskNotFound`,
-        `InvalidPayload`) rolls the whole transaction back, so nothing is written.
-        """
-        check_changeset(changes)
-        added = [(task, self._dump(task)) for task in changes.added]
-        saved = [(task, expected, self._dump(task)) for task, expected in changes.saved]
-        messages = [(m, m.body) for m in changes.messages]
-        what = _describe_commit(changes)
-        with self._writing(what) as conn:
-            for mark in changes.marks:
-                if not conn.execute(_INSERT_MARK, (mark,)).fetchall():
-                    raise MarkTaken(mark)
-            for task, body in added:
-                inserted = conn.execute(_INSERT_TASK, (task.id, *_columns(task, body))).fetchall()
-                if not inserted:
-                    (stored,) = conn.execute(
-                        "SELECT version FROM tasks WHERE id = ?", (task.id,)
-                    ).fetchone()
-                    raise ConcurrencyConflict(task.number, 0, stored, exists=True)
-                pk = inserted[0][0]
-                self._put_assignees(conn, pk, task, None)
-                self._put_fields(conn, pk, task, None)
-                self._put_rows(conn, pk, task, 0, 0)
-            for task, expected, body in saved:
-                found = conn.execute(_STORED, (task.id,)).fetchone()
-                if found is None:
-                    raise TaskNotFound(task.id)
-                pk, version, history_len, comments_len, schema, workflow_version = found
-                if version != expected:
-                    raise ConcurrencyConflict(task.number, expected, version)
-                conn.execute(_UPDATE_TASK, (*_columns(task, body), pk, expected))
-                # The cached entry of the expected version is what the row held before this UPDATE.
-                before = self._cache.get((task.id, expected), _UNKNOWN)
-                self._put_assignees(conn, pk, task, before)
-                self._put_fields(conn, pk, task, before)
-                kept = kept_of(task, before) if isinstance(before, Task) else None
-                if (
-                    schema != SCHEMA_VERSION
-                    or workflow_version != task.workflow_version
-                    or kept != (history_len, comments_len)
-                ):
-                    # Rows of another schema or workflow version (an upgrade may have changed
-                    # their facts), or not a prefix of the new task's: write all anew.
-                    history_len = comments_len = -1
-                self._put_rows(conn, pk, task, history_len, comments_len)
-            ids = tuple(
-                conn.execute(
-                    _INSERT_MESSAGE,
-                    (
-                        m.topic,
-                        m.key,
-                        m.task_id,
-                        m.task_version,
-                        0 if m.not_before is None else _micros(m.not_before),
-                        body,
-                    ),
-                ).fetchone()[0]
-                for m, body in messages
-            )
-        for task, _ in added:
-            self._remember(task)
-        for task, _, _ in saved:
-            self._remember(task)
-        return ids
 
     def marked(self, mark: str) -> bool:
         """Tell whether a commit stored `mark`."""
@@ -672,27 +571,6 @@ class SqliteRepository:
     def save(self, task: Task, expected_version: int) -> None:
         """Replace the stored task if its version is still `expected_version` (one conditional UPDATE)."""
         self.commit(Changeset(saved=((task, expected_version),)))
-
-    def query(self, query: TaskQuery) -> list[Task]:
-        """Return the tasks that match, ordered by creation time then id; rows that do not load are skipped."""
-        check_indexed(query, self._registry, repr(self))
-        found: list[Task] = []
-        skipped = 0
-        while True:
-            # A broken row in the window is skipped; read a wider window so `limit` good ones come.
-            limit = None if query.limit is None else query.limit + skipped
-            select = _select(query, limit)
-            if select is None:
-                return []
-            with self._reading("query tasks") as conn:
-                rows = conn.execute(*select).fetchall()
-                found, broken = self._load_rows(conn, rows)
-            if limit is None or len(found) >= limit - skipped or len(rows) < limit:
-                break
-            skipped = len(broken)  # more than before, since the full window fell short
-        for error in broken:
-            self._on_broken_row(error)
-        return found if query.limit is None else found[: query.limit]
 
     def count(self, query: TaskQuery) -> dict[tuple[str, str], int]:
         """Return how many matching tasks there are per (kind, state), from the columns alone."""
@@ -754,12 +632,11 @@ class SqliteRepository:
             rows = conn.execute(sql, (worker, until, *params, limit)).fetchall()
             taken: list[OutboxEntry] = []
             for row in sorted(rows):
-                entry, problem = _outbox_entry(row, worker, now + lease)
+                entry, problem = outbox_entry(row, worker, now + lease, _DIALECT)
                 if entry is not None:
                     taken.append(entry)
                     continue
-                conn.execute(_BURY, (problem, at, row[0]))
-                conn.execute("DELETE FROM outbox WHERE id = ?", (row[0],))
+                self._move_to_dead_letters(conn, row[0], problem, now)
                 _log_unreadable_message(self._path, row[0], problem)
         return taken
 
@@ -769,67 +646,7 @@ class SqliteRepository:
         if not done:
             return
         with self._writing("complete outbox messages") as conn:
-            conn.executemany(
-                "DELETE FROM outbox WHERE id = ? AND claimed_by IS ? AND attempts = ?", done
-            )
-
-    def retry(self, entry: OutboxEntry, *, not_before: datetime, error: str) -> None:
-        """Give a claimed message back, ready again from `not_before`, with the error recorded."""
-        with self._writing("retry an outbox message") as conn:
-            conn.execute(
-                "UPDATE outbox SET claimed_by = NULL, lease_until = 0, not_before = ?, "
-                "last_error = ? WHERE id = ? AND claimed_by IS ? AND attempts = ?",
-                (_micros(not_before), error, entry.id, entry.claimed_by, entry.attempts),
-            )
-
-    def bury(self, entry: OutboxEntry, *, reason: str, at: datetime) -> None:
-        """Move a claimed message to the dead letters with `reason`."""
-        with self._writing("bury an outbox message") as conn:
-            held = conn.execute(
-                "SELECT 1 FROM outbox WHERE id = ? AND claimed_by IS ? AND attempts = ?",
-                (entry.id, entry.claimed_by, entry.attempts),
-            ).fetchone()
-            if held is None:
-                return
-            conn.execute(_BURY, (reason, _micros(at), entry.id))
-            conn.execute("DELETE FROM outbox WHERE id = ?", (entry.id,))
-
-    def pending(self, limit: int | None = None) -> list[OutboxEntry]:
-        """Return up to `limit` messages not delivered nor buried, oldest first, leased or not."""
-        sql = (
-            "SELECT id, topic, key, task_id, task_version, not_before, attempts, last_error, "
-            "body, claimed_by, lease_until FROM outbox ORDER BY id"
-        )
-        params: tuple[Any, ...] = ()
-        if limit is not None:
-            sql += " LIMIT ?"
-            params = (max(limit, 0),)
-        with self._statements("read the outbox") as conn:
-            rows = conn.execute(sql, params).fetchall()
-        found: list[OutboxEntry] = []
-        for row in rows:
-            lease = None if not row[10] else _from_micros(row[10])
-            entry, _ = _outbox_entry(row[:9], row[9], lease)
-            if entry is not None:
-                found.append(entry)
-        return found
-
-    def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
-        """Return up to `limit` dead letters, oldest first."""
-        sql = (
-            "SELECT id, topic, key, body, reason, attempts, buried_at, task_id, task_version "
-            "FROM dead_letters ORDER BY id"
-        )
-        params: tuple[Any, ...] = ()
-        if limit is not None:
-            sql += " LIMIT ?"
-            params = (max(limit, 0),)
-        with self._statements("read the dead letters") as conn:
-            rows = conn.execute(sql, params).fetchall()
-        return [
-            DeadLetter(i, topic, key, body, reason, attempts, _from_micros(at), task_id, version)
-            for i, topic, key, body, reason, attempts, at, task_id, version in rows
-        ]
+            conn.executemany(f"DELETE FROM outbox WHERE {_DIALECT.held}", done)
 
     def revive(self, ids: Iterable[int], *, now: datetime) -> int:
         """Put dead letters back in the outbox as new messages ready at `now`; return how many."""
@@ -846,115 +663,6 @@ class SqliteRepository:
             ).rowcount
             conn.execute(f"DELETE FROM dead_letters WHERE id IN ({marks})", chosen)
         return int(revived)
-
-    def drop_dead_letters(self, ids: Iterable[int]) -> int:
-        """Delete dead letters for good; return how many there were."""
-        chosen = sorted(set(ids))
-        if not chosen:
-            return 0
-        marks = ", ".join("?" * len(chosen))
-        with self._writing("drop dead letters") as conn:
-            dropped = conn.execute(f"DELETE FROM dead_letters WHERE id IN ({marks})", chosen)
-            return int(dropped.rowcount)
-
-    # --- beyond the port ---------------------------------------------------------------------
-
-    def broken_rows(self) -> list[DeserializationError]:
-        """Read every stored task and return the error of each row that no longer loads."""
-        with self._reading("check every task") as conn:
-            heads = conn.execute(f"SELECT {_HEAD} FROM tasks ORDER BY created_at, id").fetchall()
-            broken: list[DeserializationError] = []
-            for start in range(0, len(heads), _ROW_BATCH):
-                batch = heads[start : start + _ROW_BATCH]
-                broken += self._load_rows(conn, batch, cached=False)[1]
-        return broken
-
-    def check(self) -> list[IndexProblem]:
-        """Report every task row whose query columns, assignee or field rows disagree with its JSON, and every row that does not load."""
-        problems: list[IndexProblem] = []
-        with self._reading("check every task's index columns") as conn:
-            heads = conn.execute(
-                f"SELECT {_HEAD}, {_CHECKED_COLUMNS} FROM tasks ORDER BY created_at, id"
-            ).fetchall()
-            assignees: dict[int, set[tuple[Any, ...]]] = {}
-            for pk, *row in conn.execute(
-                "SELECT task_pk, company, user_id, ball_company FROM task_assignees"
-            ):
-                assignees.setdefault(pk, set()).add(tuple(row))
-            fields: dict[int, set[tuple[Any, ...]]] = {}
-            for pk, *row in conn.execute("SELECT task_pk, name, type, value FROM task_fields"):
-                fields.setdefault(pk, set()).add(tuple(row))
-            for start in range(0, len(heads), _ROW_BATCH):
-                batch = heads[start : start + _ROW_BATCH]
-                tasks, broken = self._load_rows(conn, [h[:6] for h in batch], cached=False)
-                problems += [IndexProblem(TaskId(e.task_id), "row", str(e)) for e in broken]
-                loaded = {task.id: task for task in tasks}
-                for head in batch:
-                    task = loaded.get(head[0])
-                    if task is not None:
-                        problems += self._disagreements(task, head, assignees, fields)
-        return problems
-
-    def _disagreements(
-        self,
-        task: Task,
-        head: tuple[Any, ...],
-        assignees: dict[int, set[tuple[Any, ...]]],
-        fields: dict[int, set[tuple[Any, ...]]],
-    ) -> list[IndexProblem]:
-        """Return how a loaded task's stored columns and rows differ from what its data gives."""
-        pk = head[3]
-        stored = dict(zip(_CHECKED_COLUMNS.split(", "), head[6:], strict=True))
-        wanted = dict(zip(_CHECKED_COLUMNS.split(", "), _columns(task, "")[:9], strict=True))
-        problems = [
-            IndexProblem(
-                task.id, column, f"the column holds {stored[column]!r}, the task {value!r}"
-            )
-            for column, value in wanted.items()
-            if stored[column] != value
-        ]
-        rows = {(ref.company, ref.user, task.ball_company) for ref in task.assignees}
-        if assignees.get(pk, set()) != rows:
-            found = sorted(assignees.get(pk, set()), key=repr)
-            problems.append(
-                IndexProblem(
-                    task.id,
-                    "task_assignees",
-                    f"the rows hold {found!r}, the task {sorted(rows, key=repr)!r}",
-                )
-            )
-        try:
-            values = set(self._field_rows(task))
-        except TaskflowError as exc:
-            problems.append(IndexProblem(task.id, "task_fields", str(exc)))
-            return problems
-        if fields.get(pk, set()) != values:
-            found = sorted(fields.get(pk, set()), key=repr)
-            problems.append(
-                IndexProblem(
-                    task.id,
-                    "task_fields",
-                    f"the rows hold {found!r}, the task {sorted(values, key=repr)!r}",
-                )
-            )
-        return problems
-
-    def reindex(self, kinds: Iterable[str] | None = None) -> int:
-        """Compute the indexed fields of every stored task of `kinds` (default: all) again; return how many.
-
-        Run it after changing how an indexed field is computed under the same name; added,
-        removed or renamed fields are indexed again on open by themselves.
-        """
-        with self._writing("index the tasks' fields again") as conn:
-            if kinds is None:
-                stored = conn.execute("SELECT DISTINCT kind FROM tasks").fetchall()
-                wanted = {kind for (kind,) in stored} | set(self._registry.names)
-            else:
-                wanted = set(kinds)
-            done, broken = self._reindex(conn, wanted)
-        for error in broken:
-            self._on_broken_row(error)
-        return done
 
     def query_plan(self, query: TaskQuery, *, count: bool = False) -> list[str]:
         """Return SQLite's plan (EXPLAIN QUERY PLAN) for `query`, or for its `count`."""
@@ -1105,241 +813,57 @@ class SqliteRepository:
             raise StorageError(msg, database=self._path)
         return row[0]
 
-    def _declared(self) -> set[tuple[str, str]]:
-        return {(kind.name, name) for kind in self._registry for name in kind.indexed}
+    # --- the dialect's part of the shared logic (adapters._sql) --------------------------------
 
-    def _sync_fields(self, conn: sqlite3.Connection) -> None:
-        """Index again the tasks of kinds whose indexed fields differ from those stored with them.
+    def _q(self, text: str) -> str:
+        """Return a shared statement in SQLite's SQL: no schema, `?` parameters."""
+        if "%s" not in text and "{s}" not in text:
+            return text
+        found = _TRANSLATED.get(text)
+        if found is None:
+            found = _TRANSLATED[text] = text.replace("{s}.", "").replace("%s", "?")
+        return found
 
-        This back-fills a database migrated from storage version 1, and follows a host that
-        adds, removes or renames an indexed field; one transaction, so other processes wait.
-        """
-        declared = self._declared()
-        if set(conn.execute("SELECT kind, name FROM indexed_fields").fetchall()) == declared:
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            # Another process may have done it meanwhile.
-            stored = set(conn.execute("SELECT kind, name FROM indexed_fields").fetchall())
-            broken = self._reindex(conn, {kind for kind, _ in stored ^ declared})[1]
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        for error in broken:
-            self._on_broken_row(error)
+    def _single(self, what: str) -> AbstractContextManager[sqlite3.Connection]:
+        return self._statements(what)
 
-    def _reindex(
-        self, conn: sqlite3.Connection, kinds: set[str]
-    ) -> tuple[int, list[DeserializationError]]:
-        """Rewrite the index rows of every task of `kinds` and record their declarations."""
-        names = sorted(kinds)
-        if not names:
-            return 0, []
-        marks = ", ".join("?" * len(names))
-        conn.execute(
-            "DELETE FROM task_fields WHERE task_pk IN "
-            f"(SELECT pk FROM tasks WHERE kind IN ({marks}))",
-            names,
+    def _many(self, conn: Any, text: str, rows: list[tuple[Any, ...]]) -> None:
+        conn.executemany(text, rows)
+
+    def _queue(
+        self, conn: Any, messages: list[tuple[OutboxMessage, str]]
+    ) -> Callable[[], tuple[int, ...]]:
+        ids = tuple(
+            conn.execute(
+                _INSERT_MESSAGE,
+                (
+                    m.topic,
+                    m.key,
+                    m.task_id,
+                    m.task_version,
+                    0 if m.not_before is None else _micros(m.not_before),
+                    body,
+                ),
+            ).fetchone()[0]
+            for m, body in messages
         )
-        conn.execute(f"DELETE FROM indexed_fields WHERE kind IN ({marks})", names)
-        conn.executemany(
-            "INSERT INTO indexed_fields (kind, name) VALUES (?, ?)",
-            sorted(pair for pair in self._declared() if pair[0] in kinds),
-        )
-        known = [name for name in names if name in self._registry and self._registry[name].indexed]
-        if not known:
-            return 0, []
-        marks = ", ".join("?" * len(known))
-        heads = conn.execute(f"SELECT {_HEAD} FROM tasks WHERE kind IN ({marks})", known).fetchall()
-        done = 0
-        broken: list[DeserializationError] = []
-        for start in range(0, len(heads), _ROW_BATCH):
-            tasks, failed = self._load_rows(conn, heads[start : start + _ROW_BATCH], cached=False)
-            broken += failed  # skipped by queries until they load again
-            pks = {task_id: pk for task_id, _, _, pk, _, _ in heads[start : start + _ROW_BATCH]}
-            inserts = [(*row, pks[task.id]) for task in tasks for row in self._field_rows(task)]
-            conn.executemany(_INSERT_FIELD, inserts)
-            done += len(tasks)
-        return done, broken
+        return lambda: ids
 
-    def _field_rows(self, task: Task) -> list[tuple[str, str | None, Any]]:
+    def _columns(self, task: Task, body: str) -> tuple[Any, ...]:
+        return _columns(task, body)
+
+    def _select(self, query: TaskQuery, limit: int | None) -> tuple[str, list[Any]] | None:
+        return _select(query, limit)
+
+    def _field_rows_select(self) -> str:
+        return "SELECT task_pk, name, type, value FROM task_fields"
+
+    def _field_values(self, task: Task) -> list[tuple[Any, ...]]:
         """Return the (name, type, value) rows of `task`'s index values; raise `InvalidPayload` for a bad one."""
         if task.kind not in self._registry:
             return []
         values = index_values(self._registry[task.kind], task)
         return [(name, index_tag(value), _sql_value(value)) for name, value in values.items()]
-
-    def _dump(self, task: Task) -> str:
-        """Return the task row's JSON: the task with its history and comments left for their rows."""
-        head = replace_fields(task, {"history": (), "comments": ()})
-        return json.dumps(self._serializer.dump_task(head), separators=(",", ":"))
-
-    def _put_rows(
-        self, conn: sqlite3.Connection, pk: int, task: Task, history_kept: int, comments_kept: int
-    ) -> None:
-        """Append the history entries and comments after the kept ones (-1: rewrite all)."""
-        for table, insert, items, kept, dump in (
-            ("task_history", _INSERT_ENTRY, task.history, history_kept, self._dump_entry(task)),
-            ("task_comments", _INSERT_COMMENT, task.comments, comments_kept, self._dump_comment),
-        ):
-            if kept < 0:
-                conn.execute(f"DELETE FROM {table} WHERE task_pk = ?", (pk,))
-                kept = 0
-            if len(items) > kept:
-                conn.executemany(
-                    insert, [(pk, seq, dump(items[seq])) for seq in range(kept, len(items))]
-                )
-
-    def _dump_entry(self, task: Task) -> Callable[[Any], str]:
-        kind = task.kind
-        dump_entry = self._serializer.dump_entry
-
-        def dump(entry: Any) -> str:
-            data = dump_entry(kind, entry)
-            del data["schema"]  # the task row's schema covers its rows
-            return json.dumps(data, separators=(",", ":"))
-
-        return dump
-
-    def _dump_comment(self, comment: Any) -> str:
-        data = self._serializer.converter.unstructure(comment, Comment)
-        return json.dumps(data, separators=(",", ":"))
-
-    def _remember(self, task: Task) -> None:
-        if not self._cache_size:
-            return
-        with self._cache_lock:
-            self._cache[(task.id, task.version)] = task
-            while len(self._cache) > self._cache_size:
-                del self._cache[next(iter(self._cache))]
-
-    def _load(
-        self, task_id: str, version: int, body: str, entries: list[str], comments: list[str]
-    ) -> Task:
-        try:
-            data = json.loads(body)
-            if not isinstance(data, dict):
-                msg = "the task row holds JSON that is not an object"
-                raise ValueError(msg)
-            for key, rows in (("history", entries), ("comments", comments)):
-                if rows:
-                    if data.get(key):
-                        msg = f"{key} is both in the task row and in rows of its own"
-                        raise ValueError(msg)
-                    data[key] = [json.loads(row) for row in rows]
-            check_text(body, *entries, *comments)
-        except (TypeError, ValueError, RecursionError) as exc:
-            # RecursionError: a body nested too deep to parse is one broken row, not a crash.
-            msg = f"cannot load task '{task_id}': its stored JSON does not parse: {exc}"
-            raise DeserializationError(msg, task_id=task_id) from exc
-        try:
-            task = self._serializer.load_task(data)
-        except RecursionError as exc:
-            msg = f"cannot load task '{task_id}': its stored JSON is nested too deep"
-            raise DeserializationError(msg, task_id=task_id) from exc
-        for field, stored, column in (("id", task.id, task_id), ("version", task.version, version)):
-            if stored != column:
-                msg = (
-                    f"cannot load task '{task_id}': {field}: the stored JSON says {stored!r} "
-                    f"but the row says {column!r}"
-                )
-                raise DeserializationError(msg, path=field, task_id=task_id)
-        self._remember(task)
-        return task
-
-    def _load_rows(
-        self,
-        conn: sqlite3.Connection,
-        rows: Iterable[tuple[str, int, str, int, int, int]],
-        *,
-        cached: bool = True,
-    ) -> tuple[list[Task], list[DeserializationError]]:
-        """Load task rows (see `_HEAD`), reading the history and comment rows of those not cached."""
-        heads = list(rows)
-        hits: dict[int, Task] = {}
-        if cached:
-            for task_id, version, _, pk, _, _ in heads:
-                hit = self._cache.get((task_id, version))
-                if hit is not None:
-                    hits[pk] = hit
-        missing = [
-            (pk, history_len, comments_len)
-            for _, _, _, pk, history_len, comments_len in heads
-            if pk not in hits
-        ]
-        entries = _read_rows(conn, "task_history", [(pk, n) for pk, n, _ in missing])
-        comments = _read_rows(conn, "task_comments", [(pk, n) for pk, _, n in missing])
-        found: list[Task] = []
-        broken: list[DeserializationError] = []
-        for task_id, version, body, pk, history_len, comments_len in heads:
-            hit = hits.get(pk)
-            if hit is not None:
-                found.append(hit)
-                continue
-            try:
-                for what, expected, got in (
-                    ("history entries", history_len, entries.get(pk, [])),
-                    ("comments", comments_len, comments.get(pk, [])),
-                ):
-                    if len(got) != expected:
-                        msg = (
-                            f"cannot load task '{task_id}': the row counts {expected} {what} "
-                            f"but {len(got)} are stored"
-                        )
-                        raise DeserializationError(msg, task_id=task_id)
-                found.append(
-                    self._load(task_id, version, body, entries.get(pk, []), comments.get(pk, []))
-                )
-            except DeserializationError as error:
-                broken.append(error)
-        return found, broken
-
-    def _put_assignees(
-        self, conn: sqlite3.Connection, pk: int, task: Task, before: Task | object | None
-    ) -> None:
-        """Write the assignee rows of `task`; `before` is the replaced version, if known."""
-        if isinstance(before, Task) and before.assignees == task.assignees:
-            # Most actions keep the assignees; only the ball may have moved.
-            if before.ball_company != task.ball_company:
-                conn.execute(
-                    "UPDATE task_assignees SET ball_company = ? WHERE task_pk = ?",
-                    (task.ball_company, pk),
-                )
-            return
-        if before is not None:
-            conn.execute("DELETE FROM task_assignees WHERE task_pk = ?", (pk,))
-        if task.assignees:
-            ball = task.ball_company
-            conn.executemany(
-                _INSERT_ASSIGNEE, [(pk, ref.company, ref.user, ball) for ref in task.assignees]
-            )
-
-    def _put_fields(
-        self, conn: sqlite3.Connection, pk: int, task: Task, before: Task | object | None
-    ) -> None:
-        """Write the index rows of `task`'s indexed fields; `before` is the replaced version, if known.
-
-        A value of the wrong type raises `InvalidPayload` here, inside the write's transaction,
-        which then writes nothing.
-        """
-        rows = self._field_rows(task)
-        if not isinstance(before, Task):
-            if before is not None:  # replaced, but its old values are not known: rewrite all
-                conn.execute("DELETE FROM task_fields WHERE task_pk = ?", (pk,))
-            if rows:
-                conn.executemany(_INSERT_FIELD, [(*row, pk) for row in rows])
-            return
-        # Most actions change no indexed value: write only the fields that did change.
-        old = {name: (tag, value) for name, tag, value in self._field_rows(before)}
-        new = {name: (tag, value) for name, tag, value in rows}
-        gone = [(pk, name) for name, stored in old.items() if new.get(name) != stored]
-        if gone:
-            conn.executemany("DELETE FROM task_fields WHERE task_pk = ? AND name = ?", gone)
-        added = [(name, *now, pk) for name, now in new.items() if old.get(name) != now]
-        if added:
-            conn.executemany(_INSERT_FIELD, added)
 
 
 def _create_private(path: str) -> None:
