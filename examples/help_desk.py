@@ -3,7 +3,9 @@
 An email opens a ticket, its reply threads onto it, a redelivery and an auto-reply create
 nothing; a web form and a CSV import (one bad row) open more tickets. Rules assign new tickets
 in turn, escalate an SLA breach, and a rule pair that would loop is stopped at the depth
-limit. A supervisor who chose hourly digests gets one message for the hour.
+limit. A supervisor who chose hourly digests gets one message for the hour. Last, the
+customer answers his own earlier reply after the ticket was resolved: the reply threads by
+that reply's Message-ID and reopens the ticket.
 
 The desk's tickets are SLA-governed (`taskflow.sla`, a 4-hour first response around the
 clock): the host's scheduler calls `SlaService.apply_due()`, which finds the tickets whose
@@ -243,6 +245,26 @@ def main() -> None:
     print(f"digests sent after the 09:00-10:00 period: {tf.deliver_digests(service)}")
     digest = service.notifier.for_user(LEAD)[-1]
     print(digest.message)
+
+    print("\n== A reply to a resolved ticket ==")
+    service.act(ANN, first.task_id, "resolve")
+    resolved = service.repository.get(first.task_id)
+    print(f"{resolved.number} resolved by {ANN}: state {resolved.state}")
+    # It answers Carl's own earlier reply (m2), not the opening email, with no References.
+    late = intake.receive_email(
+        _email(
+            "Re: Printer jam",
+            "It jams again.",
+            "<m4@cust.example>",
+            In_Reply_To="<m2@cust.example>",
+        )
+    )
+    show("reply to the resolved ticket", late)
+    reopened = service.repository.get(first.task_id)
+    print(
+        f"{reopened.number}: state {reopened.state}, reason '{reopened.data.reopen_reason}', "
+        f"last comment '{reopened.comments[-1].text}'"
+    )
 
 
 if __name__ == "__main__":

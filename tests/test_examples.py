@@ -113,9 +113,15 @@ def test_help_desk_story_runs_intake_rules_the_loop_stop_and_a_digest(capsys):
         "rule hops taken: 20, deepest 10; stopped chains: 2",
         "digests sent after the 09:00-10:00 period: 1",
         "4 update(s) until 2026-03-02T10:00:00+00:00:",
+        "CUSTOMERS-TASK-1 resolved by ann@acme: state resolved",
+        "reply to the resolved ticket: reopened -> CUSTOMERS-TASK-1 "
+        "(the customer's reply reopened CUSTOMERS-TASK-1)",
+        "CUSTOMERS-TASK-1: state reopened, reason 'the customer replied: It jams again.', "
+        "last comment 'It jams again.'",
     ):
         assert line in out
     assert "the SLA engine, called by the host's scheduler" in out
+    assert out.index("reply to the resolved ticket") > out.index("== Digest ==")
 
 
 def test_crm_tasks_story_runs_defaults_pause_warning_breach_and_task_complete(capsys):

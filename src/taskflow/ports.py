@@ -147,6 +147,19 @@ class TaskRepository(Outbox, Protocol):
         """Tell whether a commit stored `mark` (see `Changeset.marks`)."""
         ...
 
+    def marks(
+        self, prefix: str = "", *, after: str | None = None, limit: int | None = None
+    ) -> list[str]:
+        """Return the stored marks that start with `prefix`, in code-point order, after `after`, at most `limit`.
+
+        Pages like a keyset: pass the last mark of a page as `after` for the next one.
+        """
+        ...
+
+    def drop_marks(self, marks: Iterable[str]) -> int:
+        """Delete stored marks for good (a later commit may store them again); return how many there were."""
+        ...
+
     def add(self, task: Task) -> None:
         """Store one new task (a commit of just that task)."""
         ...

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from taskflow.domain.outbox import DeadLetter, OutboxMessage
 from taskflow.errors import InvalidPayload, ViewNotSaveable
 from taskflow.ports import Changeset
 
-__all__ = ["check_changeset", "check_claim", "check_text", "revived_message"]
+__all__ = [
+    "check_changeset",
+    "check_claim",
+    "check_marks_query",
+    "check_text",
+    "dropped_marks",
+    "marks_select",
+    "prefix_end",
+    "revived_message",
+]
 
 
 def check_changeset(changes: Changeset) -> None:
@@ -80,3 +91,57 @@ def check_text(*texts: str) -> None:
     for text in texts:
         if not text.isascii():
             text.encode("utf-8")  # UnicodeEncodeError (a ValueError) on a lone surrogate
+
+
+def check_marks_query(prefix: object, after: object, limit: object) -> None:
+    """Refuse a `marks` listing with a prefix that is not a str, an `after` that is not a str, or a bad limit."""
+    if not isinstance(prefix, str):
+        msg = f'marks(prefix=...) must be a str ("" for every mark), got {type(prefix).__name__}'
+        raise InvalidPayload(msg, field="prefix")
+    if after is not None and not isinstance(after, str):
+        msg = f"marks(after=...) must be a mark (a str) or None, got {type(after).__name__}"
+        raise InvalidPayload(msg, field="after")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        msg = f"marks(limit=...) must be a whole number of 0 or more, or None, got {limit!r}"
+        raise InvalidPayload(msg, field="limit")
+
+
+def dropped_marks(marks: Iterable[str]) -> list[str]:
+    """Return the distinct marks to drop, sorted; refuse a str (one mark is `[mark]`) or a non-str member."""
+    if isinstance(marks, str):
+        msg = f"drop_marks needs a collection of marks, got the str {marks!r:.60}; pass [mark]"
+        raise InvalidPayload(msg, field="marks")
+    chosen = list(marks)
+    for mark in chosen:
+        if not isinstance(mark, str):
+            msg = f"drop_marks: every mark is a str, got {type(mark).__name__}"
+            raise InvalidPayload(msg, field="marks")
+    return sorted(set(chosen))
+
+
+def prefix_end(prefix: str) -> str | None:
+    """Return the least string above every string that starts with `prefix` (None: no bound)."""
+    chars = list(prefix)
+    while chars:
+        code = ord(chars[-1]) + 1
+        if code <= 0x10FFFF:
+            chars[-1] = chr(0xE000 if 0xD800 <= code <= 0xDFFF else code)
+            return "".join(chars)
+        chars.pop()
+    return None
+
+
+def marks_select(
+    table: str, mark: str, prefix: str, after: str | None, limit: int | None
+) -> tuple[str, list[Any]]:
+    """Return the SELECT of a `marks` listing and its parameters, `mark` being the placeholder (? or %s)."""
+    sql, params = f"SELECT key FROM {table} WHERE key >= {mark}", list[Any]([prefix])
+    end = prefix_end(prefix)
+    if end is not None and prefix:
+        sql, params = f"{sql} AND key < {mark}", [*params, end]
+    if after is not None:
+        sql, params = f"{sql} AND key > {mark}", [*params, after]
+    sql += " ORDER BY key"
+    if limit is not None:
+        sql, params = f"{sql} LIMIT {mark}", [*params, limit]
+    return sql, params

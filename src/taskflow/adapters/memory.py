@@ -12,7 +12,13 @@ from typing import Any
 
 import attrs
 
-from taskflow.adapters._common import check_changeset, check_claim, revived_message
+from taskflow.adapters._common import (
+    check_changeset,
+    check_claim,
+    check_marks_query,
+    dropped_marks,
+    revived_message,
+)
 from taskflow.domain.notifications import Notification
 from taskflow.domain.outbox import DeadLetter, OutboxEntry, OutboxMessage
 from taskflow.domain.query import (
@@ -75,6 +81,7 @@ class InMemoryRepository:
         self._dead: dict[int, DeadLetter] = {}
         self._outbox_last = 0
         self._marks: set[str] = set()
+        self._mark_order: list[str] = []  # the marks sorted, for `marks` by prefix
 
     def get(self, task_id: TaskId) -> Task:
         """Return the stored task, or raise `TaskNotFound`."""
@@ -112,6 +119,8 @@ class InMemoryRepository:
                 self._move(self._tasks[task.id], task, values[task.id])
                 self._tasks[task.id] = task
             self._marks.update(changes.marks)
+            for mark in changes.marks:
+                bisect.insort(self._mark_order, mark)
             ids: list[int] = []
             for message, body in zip(changes.messages, bodies, strict=True):
                 self._outbox_last += 1
@@ -123,6 +132,34 @@ class InMemoryRepository:
         """Tell whether a commit stored `mark`."""
         with self._lock:
             return mark in self._marks
+
+    def marks(
+        self, prefix: str = "", *, after: str | None = None, limit: int | None = None
+    ) -> list[str]:
+        """Return the stored marks that start with `prefix`, in order, after `after`, at most `limit`."""
+        check_marks_query(prefix, after, limit)
+        with self._lock:
+            order = self._mark_order
+            i = bisect.bisect_left(order, prefix)
+            if after is not None:
+                i = max(i, bisect.bisect_right(order, after))
+            found: list[str] = []
+            while i < len(order) and order[i].startswith(prefix):
+                if limit is not None and len(found) >= limit:
+                    break
+                found.append(order[i])
+                i += 1
+            return found
+
+    def drop_marks(self, marks: Iterable[str]) -> int:
+        """Delete stored marks for good; return how many there were."""
+        chosen = dropped_marks(marks)
+        with self._lock:
+            gone = [mark for mark in chosen if mark in self._marks]
+            self._marks.difference_update(gone)
+            for mark in gone:
+                del self._mark_order[bisect.bisect_left(self._mark_order, mark)]
+            return len(gone)
 
     def add(self, task: Task) -> None:
         """Store one new task; raise `ConcurrencyConflict` if its id is taken."""

@@ -37,7 +37,12 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from taskflow.adapters._common import check_claim
+from taskflow.adapters._common import (
+    check_claim,
+    check_marks_query,
+    dropped_marks,
+    marks_select,
+)
 from taskflow.adapters._sql import OUTBOX_COLUMNS, Dialect, SqlStore, outbox_entry
 from taskflow.domain.outbox import OutboxEntry, OutboxMessage
 from taskflow.domain.query import (
@@ -757,6 +762,24 @@ class PostgresRepository(SqlStore):
         with self._connection("read a mark") as conn:
             row = conn.execute(self._q("SELECT 1 FROM {s}.marks WHERE key = %s"), (mark,))
             return row.fetchone() is not None
+
+    def marks(
+        self, prefix: str = "", *, after: str | None = None, limit: int | None = None
+    ) -> list[str]:
+        """Return the stored marks that start with `prefix`, in order, after `after`, at most `limit`."""
+        check_marks_query(prefix, after, limit)
+        sql, params = marks_select("{s}.marks", "%s", prefix, after, limit)
+        with self._connection("list marks") as conn:
+            return [str(row[0]) for row in conn.execute(self._q(sql), params).fetchall()]
+
+    def drop_marks(self, marks: Iterable[str]) -> int:
+        """Delete stored marks for good; return how many there were."""
+        chosen = dropped_marks(marks)
+        if not chosen:
+            return 0
+        with self._transaction("drop marks") as conn:
+            gone = conn.execute(self._q("DELETE FROM {s}.marks WHERE key = ANY(%s)"), (chosen,))
+            return int(gone.rowcount)
 
     def add(self, task: Task) -> None:
         """Store one new task; raise `ConcurrencyConflict` if its id is taken (the stored task stays)."""

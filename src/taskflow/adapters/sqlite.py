@@ -28,7 +28,12 @@ from typing import Any
 
 import attrs
 
-from taskflow.adapters._common import check_claim
+from taskflow.adapters._common import (
+    check_claim,
+    check_marks_query,
+    dropped_marks,
+    marks_select,
+)
 from taskflow.adapters._sql import Dialect, SqlStore, outbox_entry
 from taskflow.domain.outbox import OutboxEntry, OutboxMessage
 from taskflow.domain.query import (
@@ -563,6 +568,24 @@ class SqliteRepository(SqlStore):
         """Tell whether a commit stored `mark`."""
         with self._reading("read a mark") as conn:
             return conn.execute("SELECT 1 FROM marks WHERE key = ?", (mark,)).fetchone() is not None
+
+    def marks(
+        self, prefix: str = "", *, after: str | None = None, limit: int | None = None
+    ) -> list[str]:
+        """Return the stored marks that start with `prefix`, in order, after `after`, at most `limit`."""
+        check_marks_query(prefix, after, limit)
+        sql, params = marks_select("marks", "?", prefix, after, limit)
+        with self._reading("list marks") as conn:
+            return [str(row[0]) for row in conn.execute(sql, params)]
+
+    def drop_marks(self, marks: Iterable[str]) -> int:
+        """Delete stored marks for good; return how many there were."""
+        chosen = dropped_marks(marks)
+        if not chosen:
+            return 0
+        with self._writing("drop marks") as conn:
+            gone = conn.executemany("DELETE FROM marks WHERE key = ?", [(m,) for m in chosen])
+            return int(gone.rowcount)
 
     def add(self, task: Task) -> None:
         """Store one new task; raise `ConcurrencyConflict` if its id is taken (the stored task stays)."""

@@ -21,6 +21,7 @@ from taskflow.automation.rules import (
 )
 from taskflow.automation.serialization import dump_rules, load_rules, rule_converter
 from taskflow.automation.service import (
+    MARK_HORIZON,
     Automation,
     AutomationWarning,
     Firing,
@@ -29,6 +30,7 @@ from taskflow.automation.service import (
 )
 
 __all__ = [
+    "MARK_HORIZON",
     "SLA_BREACH",
     "SLA_WARNING",
     "AddTag",

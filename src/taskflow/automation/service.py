@@ -15,6 +15,10 @@ notifies also stores a fired-marker with its unit of work, `UnitOfWork.mark`, be
 notification leaves no history: two processes running it for one trigger notify once), and a chain of
 rule-caused changes stops at the service's depth limit (10): the service moves the event
 aside as a dead letter naming the handler and logs a warning (`stopped_chains` lists them).
+
+The fired-markers of a task that has been closed for a while guard nothing any more: the
+host's scheduler drops them with `prune_marks` (by default those of tasks closed more than
+30 days ago), so the marks table grows with the open tasks, not with every task ever.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -43,10 +47,13 @@ from taskflow.errors import InvalidPayload, InvalidWorkflow, TaskflowError, Task
 if TYPE_CHECKING:
     import cattrs
 
-__all__ = ["Automation", "AutomationWarning", "Firing", "FiringStep", "rule_actor"]
+__all__ = ["MARK_HORIZON", "Automation", "AutomationWarning", "Firing", "FiringStep", "rule_actor"]
 
 # Firings of rules that leave no history (notify only) remembered per process, at most this many.
 _MEMO_LIMIT = 10_000
+
+MARK_HORIZON = timedelta(days=30)
+"""How long `Automation.prune_marks` keeps the fired-markers of a closed task by default."""
 
 
 def rule_actor(rule: Rule | str, company: CompanyId, roles: Iterable[str] = ()) -> Actor:
@@ -158,6 +165,62 @@ class Automation:
             with self.service.unit_of_work(correlation_id=correlation) as uow:
                 fired.extend(self._run_timed(task_id, uow, correlation))
         return tuple(fired)
+
+    def prune_marks(self, closed_before: datetime | None = None, *, batch: int = 500) -> int:
+        """Drop this automation's fired-markers of tasks closed before `closed_before`; return how many.
+
+        `closed_before` defaults to the service clock's now less `MARK_HORIZON` (30 days). A
+        mark of an open task, or of one closed later, stays; one naming no stored task goes.
+        Pick a horizon longer than any event's retries can last: a mark dropped while its
+        trigger's event could still be delivered again would let the rule notify twice. The
+        marks are read in pages of `batch`; other automations' marks and intake's are not
+        touched. Run it from the host's scheduler (daily, say); running it again drops nothing.
+        """
+        if closed_before is None:
+            closed_before = self.service.clock.now() - MARK_HORIZON
+        elif not isinstance(closed_before, datetime) or closed_before.utcoffset() is None:
+            msg = f"prune_marks(closed_before=...) must be a timezone-aware datetime, got {closed_before!r:.60}"
+            raise InvalidPayload(msg, field="closed_before")
+        if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+            msg = f"prune_marks(batch=...) must be a whole number of 1 or more, got {batch!r:.60}"
+            raise InvalidPayload(msg, field="batch")
+        repository = self.service.repository
+        prefix = f"rule:{self.name}/"
+        tasks: dict[str, Task | None] = {}
+
+        def task_of(rest: str) -> Task | None:
+            # `<task id>/<trigger>`: a task id may hold '/', so each cut is tried, shortest first.
+            for cut in (i for i, ch in enumerate(rest) if ch == "/"):
+                candidate = rest[:cut]
+                if candidate not in tasks:
+                    try:
+                        tasks[candidate] = repository.get(TaskId(candidate))
+                    except TaskNotFound:
+                        tasks[candidate] = None
+                found = tasks[candidate]
+                if found is not None:
+                    return found
+            return None
+
+        dropped = 0
+        after: str | None = None
+        while True:
+            page = repository.marks(prefix, after=after, limit=batch)
+            if not page:
+                return dropped
+            gone = []
+            for mark in page:
+                _, _, rest = mark[len(prefix) :].partition("/")  # after the rule's name
+                task = task_of(rest)
+                if task is None or (
+                    not task.is_open
+                    and task.resolved_at is not None
+                    and task.resolved_at < closed_before
+                ):
+                    gone.append(mark)
+            if gone:
+                dropped += repository.drop_marks(gone)
+            after = page[-1]
 
     def stopped_chains(self) -> list[DeadLetter]:
         """Return the dead letters of events this automation was not run for: chains at the depth limit."""

@@ -5,6 +5,13 @@ message in its history: the unit of work that opened it carries the correlation 
 `intake:<channel>:<message id>`. A kind that takes intake declares `INTAKE_INDEXED` among
 its indexed fields, so a repository finds a task by the message that opened it
 (`intake_message`) and by its number (`task_number`, for `[ACME-TASK-12]` in a subject).
+
+Every message taken into a task (the one that opened it and every reply appended) is also
+recorded as a once-only mark, `thread_mark(key, task_id)`, stored with the unit of work that
+took it in: a reply naming any of them (In-Reply-To, References) finds the task by
+`TaskRepository.marks(thread_prefix(key))`. A message that opens a task also stores
+`opening_mark(key)`, so two deliveries of it at once open one task (two deliveries of a
+reply meet on its thread mark, which names the same task).
 """
 
 from __future__ import annotations
@@ -13,15 +20,21 @@ from collections.abc import Mapping
 
 from taskflow.domain.query import IndexedField
 from taskflow.domain.task import Task
+from taskflow.domain.values import TaskId
 
 __all__ = [
     "INTAKE_INDEXED",
     "INTAKE_MESSAGE_FIELD",
     "INTAKE_PREFIX",
     "TASK_NUMBER_FIELD",
+    "THREAD_MARK_PREFIX",
     "intake_correlation",
     "opened_by_message",
+    "opening_mark",
     "task_number",
+    "thread_mark",
+    "thread_prefix",
+    "threaded_task",
 ]
 
 INTAKE_PREFIX = "intake:"
@@ -32,6 +45,30 @@ INTAKE_MESSAGE_FIELD = "intake_message"
 
 TASK_NUMBER_FIELD = "task_number"
 """The indexed field holding a task's number."""
+
+
+THREAD_MARK_PREFIX = "intake-thread:"
+"""How the mark of a message taken into a task starts: `intake-thread:<key>\\n<task id>`."""
+
+
+def thread_prefix(key: str) -> str:
+    """Return how the thread marks of the message with `key` start (a message id has no line break)."""
+    return f"{THREAD_MARK_PREFIX}{key}\n"
+
+
+def thread_mark(key: str, task_id: TaskId) -> str:
+    """Return the mark recording that the message with `key` was taken into task `task_id`."""
+    return f"{thread_prefix(key)}{task_id}"
+
+
+def opening_mark(key: str) -> str:
+    """Return the once-only mark of the message with `key` opening a task (at most one task)."""
+    return f"intake-opened:{key}"
+
+
+def threaded_task(mark: str) -> TaskId:
+    """Return the task id a thread mark names (the part after its line break)."""
+    return TaskId(mark.split("\n", 1)[1])
 
 
 def intake_correlation(key: str) -> str:

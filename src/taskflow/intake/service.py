@@ -5,9 +5,11 @@
     intake.receive_email(raw_bytes)          # opens a ticket, threads a reply, ignores a bounce
 
 Every message is taken in as one unit of work whose correlation id is
-`intake:<channel>:<message id>`, so the history says which message caused each change, and a
-message seen before (its key found on a task) creates nothing: on memory and SQLite alike,
-because the record is the task itself. The kind (a parameter) must declare `INTAKE_INDEXED`.
+`intake:<channel>:<message id>`, so the history says which message caused each change, and
+which stores the message's thread mark (`thread_mark`: this message went into that task)
+with the change. A reply threads by any message taken into a task, the opening one or any
+reply; a message seen before creates nothing, on every repository, even when two deliveries
+race. The kind (a parameter) must declare `INTAKE_INDEXED`.
 """
 
 from __future__ import annotations
@@ -24,11 +26,22 @@ from taskflow.domain.intake import (
     INTAKE_MESSAGE_FIELD,
     TASK_NUMBER_FIELD,
     intake_correlation,
+    opening_mark,
+    thread_mark,
+    thread_prefix,
+    threaded_task,
 )
 from taskflow.domain.query import TaskQuery
 from taskflow.domain.task import NewTask, Task
 from taskflow.domain.values import Actor, CompanyId, Link, TaskId, UserId, Visibility
-from taskflow.errors import InvalidPayload, InvalidRows, InvalidWorkflow, TaskflowError
+from taskflow.errors import (
+    InvalidPayload,
+    InvalidRows,
+    InvalidWorkflow,
+    MarkTaken,
+    TaskflowError,
+    TaskNotFound,
+)
 from taskflow.intake.chat import CUSTOMER, Transcript
 from taskflow.intake.csvimport import ColumnMapping, read_rows
 from taskflow.intake.files import FileStorage
@@ -218,17 +231,21 @@ class Intake:
         customer = self.contacts.actor_for(message.sender)
         if customer is None:
             return self._unknown(message)
-        with self.service.unit_of_work(correlation_id=intake_correlation(message.key)) as uow:
-            task = uow.open(customer, self.kind, self._draft(message)).task
-            for i, line in enumerate(lines):
-                if i == first:
-                    continue
-                author = (
-                    customer
-                    if line.author == CUSTOMER
-                    else Actor(UserId(line.author), self.recipient)
-                )
-                uow.act(author, task.id, COMMENT, AddComment(line.text, Visibility.PUBLIC))
+        try:
+            with self.service.unit_of_work(correlation_id=intake_correlation(message.key)) as uow:
+                task = uow.open(customer, self.kind, self._draft(message)).task
+                self._took_in(uow, task.id, message, opened=True)
+                for i, line in enumerate(lines):
+                    if i == first:
+                        continue
+                    author = (
+                        customer
+                        if line.author == CUSTOMER
+                        else Actor(UserId(line.author), self.recipient)
+                    )
+                    uow.act(author, task.id, COMMENT, AddComment(line.text, Visibility.PUBLIC))
+        except MarkTaken as taken:
+            return self._raced(message, taken)
         return IntakeResult(Disposition.OPENED, message.message_id, task.id, task.number)
 
     # --- the one intake path --------------------------------------------------------------------
@@ -255,10 +272,17 @@ class Intake:
                     Disposition.DUPLICATE, message.message_id, thread.id, thread.number,
                     "this message was taken in before",
                 )  # fmt: skip
-            return self._answer(actor, thread, self._text(message), message, correlation)
-        with self.service.unit_of_work(correlation_id=correlation) as uow:
-            task = uow.open(actor, self.kind, self._draft(message)).task
-            self._attach(uow, actor, task.id, message)
+            try:
+                return self._answer(actor, thread, self._text(message), message, correlation)
+            except MarkTaken as taken:
+                return self._raced(message, taken)
+        try:
+            with self.service.unit_of_work(correlation_id=correlation) as uow:
+                task = uow.open(actor, self.kind, self._draft(message)).task
+                self._took_in(uow, task.id, message, opened=True)
+                self._attach(uow, actor, task.id, message)
+        except MarkTaken as taken:
+            return self._raced(message, taken)
         return IntakeResult(Disposition.OPENED, message.message_id, task.id, task.number)
 
     def reply(
@@ -295,6 +319,7 @@ class Intake:
         if thread.is_open or not customer or self.follow_up is FollowUp.APPEND:
             with self.service.unit_of_work(correlation_id=correlation) as uow:
                 uow.act(actor, thread.id, COMMENT, comment)
+                self._took_in(uow, thread.id, message)
                 self._attach(uow, actor, thread.id, message)
             return IntakeResult(Disposition.APPENDED, said, thread.id, thread.number)
         if self.follow_up is FollowUp.REOPEN:
@@ -303,6 +328,7 @@ class Intake:
                 with self.service.unit_of_work(correlation_id=correlation) as uow:
                     uow.act(actor, thread.id, self.reopen_action, payload)
                     uow.act(actor, thread.id, COMMENT, comment)
+                    self._took_in(uow, thread.id, message)
                     self._attach(uow, actor, thread.id, message)
                 return IntakeResult(
                     Disposition.REOPENED, said, thread.id, thread.number,
@@ -311,6 +337,7 @@ class Intake:
         draft = self._follow_up(thread, text, message)
         with self.service.unit_of_work(correlation_id=correlation) as uow:
             task = uow.open(actor, draft[0], draft[1]).task
+            self._took_in(uow, task.id, message, opened=True)
             self._attach(uow, actor, task.id, message)
         return IntakeResult(
             Disposition.OPENED, said, task.id, task.number, f"follow-up of {thread.number}"
@@ -352,6 +379,12 @@ class Intake:
         return thread.kind, NewTask(subject, thread.recipient, data, body=text, links=(link,))
 
     def _seen(self, message: Message) -> IntakeResult | None:
+        taken = self._taken_into(message.key)
+        if taken is not None:
+            return IntakeResult(
+                Disposition.DUPLICATE, message.message_id, taken.id, taken.number,
+                "this message was taken in before",
+            )  # fmt: skip
         found = self.service.repository.query(
             TaskQuery(where={INTAKE_MESSAGE_FIELD: message.key}, limit=1)
         )
@@ -362,6 +395,36 @@ class Intake:
             Disposition.DUPLICATE, message.message_id, task.id, task.number,
             "this message opened the task before",
         )  # fmt: skip
+
+    def _taken_into(self, key: str) -> Task | None:
+        """Return the task the message with `key` was taken into (by its thread mark), if any."""
+        marks = self.service.repository.marks(thread_prefix(key), limit=1)
+        if not marks:
+            return None
+        try:
+            return self.service.repository.get(threaded_task(marks[0]))
+        except TaskNotFound:
+            return None
+
+    def _took_in(
+        self, uow: Any, task_id: TaskId, message: Message | None, *, opened: bool = False
+    ) -> None:
+        """Record with `uow` that `message` went into task `task_id` (and `opened` it), so replies to it thread."""
+        if message is None:
+            return
+        uow.mark(thread_mark(message.key, task_id))
+        if opened:
+            uow.mark(opening_mark(message.key))
+
+    def _raced(self, message: Message, taken: MarkTaken) -> IntakeResult:
+        """Answer a delivery that lost the race to another delivery of the same message."""
+        ours = taken.mark == opening_mark(message.key)
+        if not ours and not taken.mark.startswith(thread_prefix(message.key)):
+            raise taken
+        seen = self._seen(message)
+        if seen is None:  # pragma: no cover - the mark that was taken names the task
+            raise taken
+        return seen
 
     def _unknown(self, message: Message) -> IntakeResult:
         who = message.sender.address or "no sender address"
@@ -375,6 +438,12 @@ class Intake:
         keys = [f"{message.channel.value}:{ref}" for ref in message.references]
         candidates: list[Task] = []
         for key in keys:
+            # Any message taken into a task (its thread mark), else the one that opened it
+            # (the indexed field: tasks taken in before thread marks were kept).
+            taken = self._taken_into(key)
+            if taken is not None:
+                candidates.append(taken)
+                continue
             candidates += repository.query(TaskQuery(where={INTAKE_MESSAGE_FIELD: key}, limit=1))
         for number in _NUMBER.findall(message.subject):
             candidates += repository.query(TaskQuery(where={TASK_NUMBER_FIELD: number}, limit=1))

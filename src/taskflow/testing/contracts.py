@@ -18,7 +18,7 @@ import abc
 import itertools
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, ClassVar
@@ -1813,6 +1813,61 @@ class RepositoryContract(abc.ABC):
         assert landed.count(True) == 1
         assert len(repo.pending()) == 1
         assert other.marked("once")
+
+    def test_marks_are_listed_by_prefix_in_order_and_paged_after_a_mark(self) -> None:
+        """`marks(prefix)` lists the stored marks that start with it, in code-point order; `after` and `limit` page."""
+        repo = self.make_repository()
+        stored = ["rule:a/r/t-2/x", "rule:a/r/t-1/y", "rule:b/r/t-1/x", "rule:a/r/t-1/x", "rule:a"]
+        stored += ["thread:email:<m1@x>\nt-1", "rule:a/\u00e9", "rule:a/\U0001f600"]
+        repo.commit(Changeset(messages=_messages(1), marks=stored[:3]))
+        repo.commit(Changeset(marks=stored[3:]))
+        assert repo.marks() == sorted(stored)
+        mine = sorted(m for m in stored if m.startswith("rule:a/"))
+        assert repo.marks("rule:a/") == mine
+        assert repo.marks("rule:a/r/t-1/") == ["rule:a/r/t-1/x", "rule:a/r/t-1/y"]
+        assert repo.marks("rule:a/", limit=2) == mine[:2]
+        assert repo.marks("rule:a/", after=mine[1], limit=2) == mine[2:4]
+        assert repo.marks("rule:a/", after=mine[-1]) == []
+        assert repo.marks("rule:a/", after="a") == mine  # an `after` below the prefix
+        assert repo.marks("rule:a/", limit=0) == []
+        assert repo.marks("thread:email:<m1@x>\n") == ["thread:email:<m1@x>\nt-1"]
+        assert repo.marks("nothing") == []
+
+    def test_dropped_marks_are_gone_for_good_and_may_be_stored_again(self) -> None:
+        """`drop_marks` deletes the named marks, counts those that were stored, and frees them."""
+        repo = self.make_repository()
+        repo.commit(Changeset(marks=["m-1", "m-2", "m-3"]))
+        assert repo.drop_marks(["m-1", "m-3", "m-9", "m-1"]) == 2
+        assert repo.marks() == ["m-2"]
+        assert not repo.marked("m-1")
+        assert repo.marked("m-2")
+        assert repo.drop_marks([]) == 0
+        repo.commit(Changeset(marks=["m-1"]))
+        assert repo.marked("m-1")
+        assert repo.drop_marks(iter(["m-1", "m-2"])) == 2
+        assert repo.marks() == []
+
+    @pytest.mark.parametrize(
+        ("call", "field"),
+        [
+            (lambda r: r.marks(7), "prefix"),
+            (lambda r: r.marks("x", after=3), "after"),
+            (lambda r: r.marks("x", limit=-1), "limit"),
+            (lambda r: r.marks("x", limit=True), "limit"),
+            (lambda r: r.drop_marks("m-1"), "marks"),
+            (lambda r: r.drop_marks([1]), "marks"),
+        ],
+    )
+    def test_a_bad_marks_listing_or_drop_is_refused_naming_the_argument(
+        self, call: Callable[[Any], object], field: str
+    ) -> None:
+        """A prefix or `after` that is not a str, a bad limit, or a str given as the marks to drop is refused."""
+        repo = self.make_repository()
+        repo.commit(Changeset(marks=["m-1"]))
+        with pytest.raises(InvalidPayload) as refused:
+            call(repo)
+        assert refused.value.field == field
+        assert repo.marked("m-1")
 
     # erasure: a rewritten history is stored exactly
 
