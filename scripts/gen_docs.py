@@ -13,13 +13,19 @@ import argparse
 import re
 import sys
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from pathlib import Path
+
+import attrs
 
 from taskflow.diagrams import GENERATED_MARKER, index_page, workflow_page, workflows_of
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.workflow import Workflow
 from taskflow.errors import InvalidWorkflow
 from taskflow.kinds import default_registry
+from taskflow.kinds.crm_task import CrmConfig, crm_task_kind
+from taskflow.kinds.ticket import ticket_kind
+from taskflow.sla import SlaPolicies, SlaPolicy
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "workflows"
@@ -70,6 +76,41 @@ in `taskflow.kinds.document`.
 }
 
 
+# The SLA-governed kinds are drawn as built with an SLA, so their pages show the system-only
+# `sla_escalate` action; the policy itself does not change the workflow, only that there is one.
+DOCS_SLA = SlaPolicies((SlaPolicy("docs", resolution=timedelta(hours=8)),), default="docs")
+SLA_NOTE = (
+    "Shown as built with an SLA ({build}): such a build adds the system-only "
+    "`sla_escalate` action, which the SLA scheduler (`SlaService.apply_due`) takes to fire "
+    "warnings and escalation levels; a build without an SLA has no such action."
+)
+SLA_BUILDS: dict[str, str] = {
+    "crm_task": "`crm_task_kind(CrmConfig(sla=...))`",
+    "ticket": "`ticket_kind(sla)`, `sla_governed(kind, sla)`",
+}
+
+
+def documented_kinds() -> tuple[TaskKind, ...]:
+    """Return the built-in kinds as the pages show them: SLA-governable kinds built with an SLA."""
+    crm = crm_task_kind(CrmConfig(sla=DOCS_SLA))
+    tickets = ticket_kind(DOCS_SLA).workflow  # one governed workflow for both ticket kinds
+    kinds = []
+    for kind in default_registry():
+        if kind.name == crm.name:
+            kind = crm
+        elif kind.workflow.name == tickets.name:
+            kind = ticket_kind(DOCS_SLA, base=kind)
+            kind = attrs.evolve(kind, workflow=tickets)
+        kinds.append(kind)
+    return tuple(kinds)
+
+
+def page_notes(workflow: Workflow) -> tuple[str, ...]:
+    """Return the generator's notes for a workflow's page (how an SLA-governed build was made)."""
+    build = SLA_BUILDS.get(workflow.name)
+    return () if build is None else (SLA_NOTE.format(build=build),)
+
+
 def page_name(workflow: Workflow) -> str:
     """Return the file name of a workflow's page, refusing names that are not plain file names."""
     if not _PAGE_NAME.match(workflow.name):
@@ -90,12 +131,12 @@ def default_intro(workflow: Workflow) -> str:
 
 def expected_pages(docs: Path = DOCS, kinds: Iterable[TaskKind] | None = None) -> dict[Path, str]:
     """Return every page as the generator would write it, by path."""
-    chosen = tuple(default_registry() if kinds is None else kinds)
+    chosen = documented_kinds() if kinds is None else tuple(kinds)
     pages: dict[Path, str] = {}
     for workflow, users in workflows_of(chosen):
         path = docs / page_name(workflow)
         current = path.read_text(encoding="utf-8") if path.exists() else default_intro(workflow)
-        pages[path] = workflow_page(workflow, users, current)
+        pages[path] = workflow_page(workflow, users, current, page_notes(workflow))
     pages[docs / INDEX] = index_page(chosen)
     return pages
 
