@@ -54,7 +54,7 @@ def test_the_limits_table_gives_every_limit_with_its_default():
     assert set(rows) == set(defaults)
     for name, default in defaults.items():
         assert rows[name][0].replace(",", "") == str(default), name
-    assert DEFAULT_LIMITS == Limits()
+    assert Limits() == DEFAULT_LIMITS
 
 
 def test_no_doctest_hides_in_a_fence_the_runner_skips():
