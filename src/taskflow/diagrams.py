@@ -388,8 +388,14 @@ def _fenced(language: str, body: str) -> list[str]:
     return [f"```{language}", body.rstrip("\n"), "```"]
 
 
-def workflow_page(workflow: Workflow, kinds: Iterable[TaskKind], handwritten: str) -> str:
-    """Return a workflow's doc page: `handwritten` (up to any marker line) as-is, then generated."""
+def workflow_page(
+    workflow: Workflow, kinds: Iterable[TaskKind], handwritten: str, notes: Iterable[str] = ()
+) -> str:
+    """Return a workflow's doc page: `handwritten` (up to any marker line) as-is, then generated.
+
+    `notes` are Markdown paragraphs of the generator's own (for example how the shown build was
+    made), placed as they are after the list of kinds.
+    """
     users = tuple(kinds)
     strangers = [k.name for k in users if k.workflow is not workflow]
     if strangers:
@@ -407,6 +413,16 @@ def workflow_page(workflow: Workflow, kinds: Iterable[TaskKind], handwritten: st
     lines += [
         f"- {_code(k.name)}" + (f": {_md(k.description)}" if k.description else "") for k in users
     ]
+    for note in notes:
+        lines += ["", " ".join(note.split())]
+    system = [t.name for t in workflow.transitions if t.system_only]
+    if system:
+        lines += [
+            "",
+            "System-only actions, marked *system only* in the diagrams and tables, are taken only by "
+            "system actors (`Actor.system`: the SLA scheduler, the questionnaire sync, the "
+            "outbox), never by a user actor: " + ", ".join(_code(name) for name in system) + ".",
+        ]
     lines += [
         "",
         "Actions that keep the task in its state, and actions offered in every state (or every "
