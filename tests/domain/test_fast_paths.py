@@ -9,11 +9,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal, NewType
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from taskflow.domain.limits import Limits
 from taskflow.domain.validators import _compile, _conforms
+from taskflow.errors import LimitExceeded
 
 Code = NewType("Code", str)
 
@@ -80,3 +83,84 @@ VALUES = st.recursive(
 @given(value=VALUES)
 def test_a_compiled_hint_tells_what_the_hint_tells(hint: Any, value: Any) -> None:
     assert _compile(hint)(value) is _conforms(value, hint)
+
+
+# --- Limits: the walk that keeps places unspelled refuses exactly what the path walk refused ---
+
+
+def _reference_walk(limits: Limits, root: str, value: Any, action: str = "") -> None:
+    """The walk as it was: every child's path spelled out as it is pushed."""
+
+    def text_limit(path: str) -> int:
+        name = path.rsplit(".", 1)[-1]
+        if path.startswith("payload.") and path.count(".") == 1:
+            if name == "text":
+                return limits.comment
+            if name in ("subject", "body"):
+                return limits.subject if name == "subject" else limits.body
+        return limits.text
+
+    def children(path: str, item: Any) -> list[tuple[str, Any]] | None:
+        if attrs.has(type(item)):
+            return [(f"{path}.{a.name}", getattr(item, a.name)) for a in attrs.fields(type(item))]
+        if isinstance(item, abc.Mapping):
+            return [(f"{path}[{k!r:.40}]", v) for k, v in item.items()]
+        if isinstance(item, list | tuple | set | frozenset):
+            return [(f"{path}[{i}]", v) for i, v in enumerate(item)]
+        return None
+
+    stack: list[tuple[str, Any, int]] = [(root, value, 1)]
+    while stack:
+        path, item, depth = stack.pop()
+        if isinstance(item, str):
+            if len(item) > text_limit(path):
+                raise LimitExceeded(path, text_limit(path), len(item), action=action)
+            continue
+        found = children(path, item)
+        if found is None:
+            continue
+        if depth > limits.depth:
+            raise LimitExceeded(path, limits.depth, depth, unit="levels", action=action)
+        stack.extend((p, v, depth + 1) for p, v in found)
+
+
+@attrs.frozen
+class _Node:
+    text: str
+    subject: str
+    items: tuple[Any, ...]
+
+
+TEXTS = st.text(alphabet="ab", max_size=6)
+TREES = st.recursive(
+    TEXTS | st.integers() | st.none() | st.dates(),
+    lambda inner: (
+        st.lists(inner, max_size=3).map(tuple)
+        | st.lists(inner, max_size=2)
+        | st.dictionaries(st.sampled_from(["text", "k.x", "b"]), inner, max_size=2)
+        | st.builds(_Node, TEXTS, TEXTS, st.lists(inner, max_size=2).map(tuple))
+    ),
+    max_leaves=8,
+)
+
+
+def _refusal(walk: Any) -> tuple[str, int, int] | None:
+    try:
+        walk()
+    except LimitExceeded as exc:
+        return (exc.field, exc.limit, exc.size)
+    return None
+
+
+@given(
+    value=TREES,
+    root=st.sampled_from(["payload", "data"]),
+    sizes=st.tuples(*[st.integers(1, 5)] * 5),
+)
+def test_limits_refuse_the_same_value_at_the_same_place_as_before(
+    value: Any, root: str, sizes: tuple[int, ...]
+) -> None:
+    comment, subject, body, text, depth = sizes
+    limits = Limits(subject=subject, body=body, comment=comment, text=text, depth=depth)
+    expected = _refusal(lambda: _reference_walk(limits, root, value))
+    assert _refusal(lambda: limits._walk(root, value)) == expected
