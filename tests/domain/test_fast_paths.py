@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import typing
+import unicodedata
 from collections import abc
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -15,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from taskflow.domain.limits import Limits
-from taskflow.domain.validators import _compile, _conforms
+from taskflow.domain.validators import _compile, _conforms, _control
 from taskflow.errors import LimitExceeded
 
 Code = NewType("Code", str)
@@ -164,3 +165,9 @@ def test_limits_refuse_the_same_value_at_the_same_place_as_before(
     limits = Limits(subject=subject, body=body, comment=comment, text=text, depth=depth)
     expected = _refusal(lambda: _reference_walk(limits, root, value))
     assert _refusal(lambda: limits._walk(root, value)) == expected
+
+
+@given(st.text())
+def test_an_id_has_control_characters_exactly_when_one_is_of_those_categories(value: str) -> None:
+    scan = any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value)
+    assert _control(value) is scan

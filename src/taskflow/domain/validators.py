@@ -167,6 +167,10 @@ def max_length(limit: int) -> Validator:
 
 
 def _control(value: str) -> bool:
+    # A printable string holds none of these (isprintable refuses every C* and Z* but the
+    # space), so the per-character scan runs only for the rare string that is not.
+    if value.isprintable():
+        return False
     return any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value)
 
 
