@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from taskflow.domain.limits import Limits
-from taskflow.domain.validators import _compile, _conforms, _control
-from taskflow.errors import LimitExceeded
+from taskflow.domain.validators import _compile, _conforms, _control, tuple_of, typed_fields
+from taskflow.errors import InvalidPayload, LimitExceeded
 
 Code = NewType("Code", str)
 
@@ -171,3 +171,22 @@ def test_limits_refuse_the_same_value_at_the_same_place_as_before(
 def test_an_id_has_control_characters_exactly_when_one_is_of_those_categories(value: str) -> None:
     scan = any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value)
     assert _control(value) is scan
+
+
+@given(st.lists(st.sampled_from(["a", "b", "c"]), max_size=4).map(tuple))
+def test_a_unique_tuple_keeps_each_item_once_in_order(value: tuple[str, ...]) -> None:
+    assert tuple_of(str, value, "X.items", unique=True) == tuple(dict.fromkeys(value))
+
+
+def test_a_typed_field_refuses_what_typed_refuses_naming_the_field() -> None:
+    @attrs.frozen(field_transformer=typed_fields)
+    class Reading:
+        when: date | None = None
+        count: int = 0
+
+    assert Reading(date(2030, 1, 1), 2).count == 2
+    for bad, field in (({"when": "2030-01-01"}, "when"), ({"count": True}, "count")):
+        with pytest.raises(InvalidPayload) as raised:
+            Reading(**bad)
+        assert raised.value.field == field
+        assert "Reading." + field in str(raised.value)

@@ -247,15 +247,20 @@ def tuple_of(
 
     For an attrs converter (`where` is "Class.field"); with `unique`, repeats are dropped.
     """
-    if type(value) is tuple and not unique and all(isinstance(v, item) for v in value):
-        return value
+    if type(value) is tuple:
+        if not value:
+            return value
+        if all(isinstance(v, item) for v in value) and (
+            not unique or len(value) == 1 or len(set(value)) == len(value)
+        ):
+            return value
     items = _items(value, item, where)
     return tuple(dict.fromkeys(items)) if unique else tuple(items)
 
 
 def frozenset_of(item: type | tuple[type, ...], value: Any, where: str) -> frozenset[Any]:
     """Return `value` as a frozenset of `item`s; a str is never taken as a collection."""
-    if type(value) is frozenset and all(isinstance(v, item) for v in value):
+    if type(value) is frozenset and (not value or all(isinstance(v, item) for v in value)):
         return value
     return frozenset(_items(value, item, where))
 
@@ -469,9 +474,25 @@ def typed_fields(cls: type, fields: list[attrs.Attribute[Any]]) -> list[attrs.At
     converter of its own keeps it alone (which must refuse a value of the wrong type itself).
     """
     return [
-        f if f.validator is not None or f.converter is not None else f.evolve(validator=typed)
+        f if f.validator is not None or f.converter is not None else f.evolve(validator=_typed())
         for f in fields
     ]
+
+
+def _typed() -> Validator:
+    """Return a validator that does what `typed` does, keeping its field's check per class."""
+    checks: dict[type, _Conforms | None] = {}
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        cls = type(instance)
+        try:
+            conforms = checks[cls]
+        except KeyError:
+            conforms = checks[cls] = _check_of(cls, attribute.name)
+        if conforms is not None and not conforms(value):
+            typed(instance, attribute, value)  # refuses it, naming what is allowed
+
+    return check
 
 
 # --- checks of a call's arguments (service and repository boundaries) -----------------------
