@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from taskflow.domain._fast import copier
 from taskflow.domain.engine import Outcome
 from taskflow.domain.erasure import DataSubject
 from taskflow.domain.notifications import Notification
@@ -127,15 +128,14 @@ def _with_id(note: Notification, key: str) -> Notification:
     """Return `note` with its id set, built directly (attrs.evolve's generic path costs more)."""
     if type(note) is not Notification:
         return attrs.evolve(note, id=key)
-    return Notification(
-        note.recipient,
-        note.task_id,
-        note.task_number,
-        note.event,
-        note.message,
-        id=key,
-        digest_until=note.digest_until,
-    )
+    # A copy with the new id, field by field (the same values as attrs would set).
+    copy: Notification = _copy_note(note)
+    _set_note_id(copy, key)
+    return copy
+
+
+_copy_note = copier(Notification)
+_set_note_id = Notification.__dict__["id"].__set__
 
 
 class UnitOfWorkHost(Protocol):

@@ -8,6 +8,8 @@ naming the field, the limit and the size found. Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -75,27 +77,48 @@ class Limits:
             raise LimitExceeded(field, limit, size, unit=unit, action=action)
 
     def _walk(self, root: str, value: Any, *, action: str = "") -> None:
-        # Iterative, so a deep value is refused by its depth, never by a RecursionError.
-        stack: list[tuple[str, Any, int]] = [(root, value, 1)]
+        # Iterative, so a deep value is refused by its depth, never by a RecursionError. Each
+        # item's place is kept as (parent place, label) and spelled out only for an error.
+        stack: list[tuple[Any, int, _Place]] = [(value, 1, root)]
+        pop, push = stack.pop, stack.append
         while stack:
-            path, item, depth = stack.pop()
-            if isinstance(item, str):
-                self._size(path, len(item), self._text_limit(path), action)
+            item, depth, place = pop()
+            cls = type(item)
+            if cls in _LEAVES:
                 continue
-            children = _children(path, item)
+            if isinstance(item, str):
+                size, limit = len(item), self._text_limit_at(place)
+                if size > limit:
+                    self._size(_spelled(place), size, limit, action)
+                continue
+            labels = _attrs_labels(cls)
+            if labels is not None:
+                if depth > self.depth:
+                    raise LimitExceeded(
+                        _spelled(place), self.depth, depth, unit="levels", action=action
+                    )
+                for name, label in labels:
+                    push((getattr(item, name), depth + 1, (place, label)))
+                continue
+            children = _children(item)
             if children is None:
                 continue
             if depth > self.depth:
-                raise LimitExceeded(path, self.depth, depth, unit="levels", action=action)
-            stack.extend((p, v, depth + 1) for p, v in children)
+                raise LimitExceeded(
+                    _spelled(place), self.depth, depth, unit="levels", action=action
+                )
+            stack.extend((v, depth + 1, (place, label)) for label, v in children)
 
-    def _text_limit(self, path: str) -> int:
-        name = path.rsplit(".", 1)[-1]
-        if path.startswith("payload.") and path.count(".") == 1:
-            if name in _COMMENT_FIELDS:
-                return self.comment
-            if name in _TASK_TEXT:
-                return self.subject if name == "subject" else self.body
+    def _text_limit_at(self, place: _Place) -> int:
+        # A text right in a field of the payload itself ("payload.text") may have its own limit.
+        if type(place) is tuple and place[0] == "payload":
+            label = place[1]
+            if type(label) is str and label.startswith("."):
+                name = label[1:]
+                if name in _COMMENT_FIELDS:
+                    return self.comment
+                if name in _TASK_TEXT:
+                    return self.subject if name == "subject" else self.body
         return self.text
 
 
@@ -103,11 +126,43 @@ DEFAULT_LIMITS = Limits()
 """The limits `TaskService` applies unless the host passes its own."""
 
 
-def _children(path: str, item: Any) -> list[tuple[str, Any]] | None:
-    if attrs.has(type(item)):
-        return [(f"{path}.{a.name}", getattr(item, a.name)) for a in attrs.fields(type(item))]
+# Where an item sits: the root's name, or (the parent's place, a label): ".name" for a field,
+# "[key]" for a mapping's key, an int for a position in a sequence.
+_Place = str | tuple[Any, str | int]
+
+# Types that never hold a text or other values: skipped without looking further.
+_LEAVES: frozenset[type] = frozenset(
+    {int, float, bool, type(None), Decimal, date, datetime, time, timedelta, bytes}
+)
+# Each attrs class's field names with their labels, read once per class (None: not attrs).
+_LABELS: dict[type, tuple[tuple[str, str], ...] | None] = {}
+
+
+def _attrs_labels(cls: type) -> tuple[tuple[str, str], ...] | None:
+    try:
+        return _LABELS[cls]
+    except KeyError:
+        labels = (
+            tuple((a.name, f".{a.name}") for a in attrs.fields(cls)) if attrs.has(cls) else None
+        )
+        if len(_LABELS) < 4096:
+            _LABELS[cls] = labels
+        return labels
+
+
+def _spelled(place: _Place) -> str:
+    """Return the path of a place as error messages give it: "payload.files[2].name"."""
+    parts: list[str] = []
+    while type(place) is tuple:
+        place, label = place
+        parts.append(label if type(label) is str else f"[{label}]")
+    parts.append(str(place))
+    return "".join(reversed(parts))
+
+
+def _children(item: Any) -> list[tuple[str | int, Any]] | None:
     if isinstance(item, Mapping):
-        return [(f"{path}[{k!r:.40}]", v) for k, v in item.items()]
+        return [(f"[{k!r:.40}]", v) for k, v in item.items()]
     if isinstance(item, list | tuple | set | frozenset):
-        return [(f"{path}[{i}]", v) for i, v in enumerate(item)]
+        return list(enumerate(item))
     return None

@@ -43,13 +43,17 @@ EVENT_TOPIC = "event"
 """The topic of a domain event waiting for one registered handler."""
 
 
+# The encoder `json.dumps` would build per call with these options, built once.
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False, sort_keys=True).encode
+
+
 def check_payload(payload: Any, where: str) -> str:
     """Return `payload` as compact JSON text, or raise `InvalidPayload` if it is not JSON-ready."""
     if not isinstance(payload, Mapping):
         msg = f"{where}: an outbox payload must be a mapping of JSON-ready values, got {type(payload).__name__}"
         raise InvalidPayload(msg, field="payload")
     try:
-        return json.dumps(payload, separators=(",", ":"), allow_nan=False, sort_keys=True)
+        return _encode(payload)
     except (TypeError, ValueError) as exc:
         msg = (
             f"{where}: an outbox payload must hold only dicts, lists, str, int, float, bool and "

@@ -167,6 +167,10 @@ def max_length(limit: int) -> Validator:
 
 
 def _control(value: str) -> bool:
+    # A printable string holds none of these (isprintable refuses every C* and Z* but the
+    # space), so the per-character scan runs only for the rare string that is not.
+    if value.isprintable():
+        return False
     return any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value)
 
 
@@ -243,15 +247,20 @@ def tuple_of(
 
     For an attrs converter (`where` is "Class.field"); with `unique`, repeats are dropped.
     """
-    if type(value) is tuple and not unique and all(isinstance(v, item) for v in value):
-        return value
+    if type(value) is tuple:
+        if not value:
+            return value
+        if all(isinstance(v, item) for v in value) and (
+            not unique or len(value) == 1 or len(set(value)) == len(value)
+        ):
+            return value
     items = _items(value, item, where)
     return tuple(dict.fromkeys(items)) if unique else tuple(items)
 
 
 def frozenset_of(item: type | tuple[type, ...], value: Any, where: str) -> frozenset[Any]:
     """Return `value` as a frozenset of `item`s; a str is never taken as a collection."""
-    if type(value) is frozenset and all(isinstance(v, item) for v in value):
+    if type(value) is frozenset and (not value or all(isinstance(v, item) for v in value)):
         return value
     return frozenset(_items(value, item, where))
 
@@ -350,14 +359,101 @@ def _conforms(value: Any, hint: Any) -> bool:
     return True
 
 
+# A check compiled from a hint: True when a value conforms. None: every value conforms.
+_Conforms = Callable[[Any], bool]
+
+
+def _always(value: Any) -> bool:
+    return True
+
+
+def _plain(hint: type) -> _Conforms:
+    """Return the check of a plain class hint, with the same rules as `_conforms`."""
+    if hint is bool:
+        return lambda v: v is True or v is False
+    if hint is int:
+        return lambda v: type(v) is int or (isinstance(v, int) and not isinstance(v, bool))
+    if hint is float:
+        return lambda v: (
+            type(v) is float or (isinstance(v, (int, float)) and not isinstance(v, bool))
+        )
+    if hint is datetime:
+        return lambda v: isinstance(v, datetime) and v.utcoffset() is not None
+    if hint is date:
+        return lambda v: isinstance(v, date) and not isinstance(v, datetime)
+    return lambda v: type(v) is hint or isinstance(v, hint)
+
+
+def _compile(hint: Any) -> _Conforms:
+    """Return a function telling what `_conforms(value, hint)` tells, with the hint read once."""
+    if hint is Any or isinstance(hint, typing.TypeVar):
+        return _always
+    if hint is None or hint is type(None):
+        return lambda v: v is None
+    if isinstance(hint, typing.NewType):
+        return _compile(hint.__supertype__)
+    origin = typing.get_origin(hint)
+    if origin is None:
+        return _plain(hint) if isinstance(hint, type) else _always
+    args = typing.get_args(hint)
+    if origin in _UNIONS:
+        options = [_compile(arg) for arg in args]
+        optional = type(None) in args
+        rest = [c for c, a in zip(options, args, strict=True) if a is not type(None)]
+        if optional and len(rest) == 1:
+            (one,) = rest
+            return lambda v: v is None or one(v)
+        return lambda v: any(c(v) for c in options)
+    if origin is typing.Literal:
+        return lambda v: v in args
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            item = _compile(args[0])
+            if item is _always:
+                return lambda v: isinstance(v, tuple)
+            return lambda v: isinstance(v, tuple) and all(map(item, v))
+        items = [_compile(a) for a in args]
+        return lambda v: (
+            isinstance(v, tuple)
+            and len(v) == len(items)
+            and all(c(x) for c, x in zip(items, v, strict=True))
+        )
+    if origin in (frozenset, set, abc.Set):
+        member = _compile(args[0]) if args else _always
+        return lambda v: isinstance(v, (frozenset, set)) and all(map(member, v))
+    if origin in (dict, abc.Mapping):
+        return lambda v: isinstance(v, abc.Mapping)
+    if isinstance(origin, type):
+        if origin is str:
+            return _always
+        return lambda v: isinstance(v, origin) and not isinstance(v, str)
+    return _always
+
+
+# The compiled check of each (class, field) that `typed` has seen; None: the field has no hint.
+_CHECKS: dict[tuple[type, str], _Conforms | None] = {}
+
+
+def _check_of(cls: type, name: str) -> _Conforms | None:
+    key = (cls, name)
+    try:
+        return _CHECKS[key]
+    except KeyError:
+        hint = _hints(cls).get(name)
+        check = None if hint is None else _compile(hint)
+        _CHECKS[key] = check
+        return check
+
+
 def typed(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     """Attrs validator: refuse a value that does not match the field's annotation.
 
     Understands str, int (no bool), float, bool, Decimal, date, aware datetime, enums, classes,
     `X | None`, `tuple[X, ...]`, `frozenset[X]` and mappings; a str is never a collection.
     """
-    hint = _hints(type(instance)).get(attribute.name)
-    if hint is not None and not _conforms(value, hint):
+    conforms = _check_of(type(instance), attribute.name)
+    if conforms is not None and not conforms(value):
+        hint = _hints(type(instance))[attribute.name]
         where, field = _where(instance, attribute)
         bad = _bad_item(value, hint)
         if bad is not None:
@@ -378,9 +474,25 @@ def typed_fields(cls: type, fields: list[attrs.Attribute[Any]]) -> list[attrs.At
     converter of its own keeps it alone (which must refuse a value of the wrong type itself).
     """
     return [
-        f if f.validator is not None or f.converter is not None else f.evolve(validator=typed)
+        f if f.validator is not None or f.converter is not None else f.evolve(validator=_typed())
         for f in fields
     ]
+
+
+def _typed() -> Validator:
+    """Return a validator that does what `typed` does, keeping its field's check per class."""
+    checks: dict[type, _Conforms | None] = {}
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        cls = type(instance)
+        try:
+            conforms = checks[cls]
+        except KeyError:
+            conforms = checks[cls] = _check_of(cls, attribute.name)
+        if conforms is not None and not conforms(value):
+            typed(instance, attribute, value)  # refuses it, naming what is allowed
+
+    return check
 
 
 # --- checks of a call's arguments (service and repository boundaries) -----------------------
