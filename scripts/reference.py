@@ -233,6 +233,7 @@ RAISES: dict[str, tuple[str, ...]] = {
     "Automation.dry_run": _READ,
     "Automation.run_due": _LIST,
     "Automation.stopped_chains": _STORE,
+    "Automation.prune_marks": ("InvalidPayload", *_STORE),
     # TaskRepository
     "TaskRepository.get": ("TaskNotFound", "DeserializationError", *_STORE),
     "TaskRepository.commit": (
@@ -244,6 +245,8 @@ RAISES: dict[str, tuple[str, ...]] = {
         *_STORE,
     ),
     "TaskRepository.marked": _STORE,
+    "TaskRepository.marks": ("InvalidPayload", *_STORE),
+    "TaskRepository.drop_marks": _STORE,
     "TaskRepository.add": ("InvalidPayload", "ViewNotSaveable", "ConcurrencyConflict", *_STORE),
     "TaskRepository.save": (
         "InvalidPayload",
