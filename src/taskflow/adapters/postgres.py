@@ -33,24 +33,21 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
-from datetime import datetime, timedelta
-from types import TracebackType
+from datetime import datetime
 from typing import Any
 
-from taskflow.adapters._common import check_claim
-from taskflow.adapters._sql import OUTBOX_COLUMNS, Dialect, SqlStore, outbox_entry
+from taskflow.adapters._sql import Dialect, SqlStore, select
 from taskflow.domain.outbox import OutboxEntry, OutboxMessage
 from taskflow.domain.query import (
     Between,
     IndexValue,
     TaskQuery,
-    check_indexed,
     index_tag,
     index_values,
 )
 from taskflow.domain.registry import Registry
 from taskflow.domain.task import Task
-from taskflow.domain.values import CompanyId, Side, TaskId
+from taskflow.domain.values import TaskId
 from taskflow.errors import (
     ConcurrencyConflict,
     DeserializationError,
@@ -369,76 +366,9 @@ def _field_clause(name: str, condition: IndexValue | Between) -> tuple[str, list
     return f"pk IN ({sub} = %s)", params
 
 
-def _where(query: TaskQuery) -> tuple[str, list[Any]] | None:
-    """Return the WHERE clause and parameters that mean `query.matches`, or None for no match."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    if query.kind is not None:
-        clauses.append("kind = %s")
-        params.append(query.kind)
-    if query.states is not None:
-        if not query.states:
-            return None
-        clauses.append("state = ANY(%s)")
-        params.append(sorted(query.states))
-    if query.company is not None:
-        if query.side is None:
-            clauses.append("(requester_company = %s OR recipient_company = %s)")
-            params += [query.company, query.company]
-        elif query.side == Side.REQUESTER:
-            clauses.append("requester_company = %s")
-            params.append(query.company)
-        else:
-            clauses.append("recipient_company = %s")
-            params.append(query.company)
-    for column, company in (
-        ("requester_company", query.requester_company),
-        ("recipient_company", query.recipient_company),
-    ):
-        if company is not None:
-            clauses.append(f"{column} = %s")
-            params.append(company)
-    if query.assignee is not None:
-        sub = "SELECT task_pk FROM {s}.task_assignees WHERE company = %s AND user_id = %s"
-        params += [query.assignee.company, query.assignee.user]
-        if query.ball_company is not None:
-            sub += " AND ball_company = %s"
-            params.append(query.ball_company)
-        clauses.append(f"pk IN ({sub})")
-    if query.ball_company is not None:
-        clauses.append("ball_company = %s")
-        params.append(query.ball_company)
-    if query.open is not None:
-        clauses.append("is_open" if query.open else "NOT is_open")
-    if query.due_before is not None:
-        clauses.append("due_at < %s")
-        params.append(query.due_before)
-    if query.created_from is not None:
-        clauses.append("created_at >= %s")
-        params.append(query.created_from)
-    if query.created_until is not None:
-        clauses.append("created_at <= %s")
-        params.append(query.created_until)
-    if query.after is not None:
-        clauses.append("(created_at, id) > (%s, %s)")
-        params += [query.after.created_at, query.after.task_id]
-    for name, condition in query.where.items():
-        clause, values = _field_clause(name, condition)
-        clauses.append(clause)
-        params += values
-    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
-
-
-def _select(query: TaskQuery, limit: int | None) -> tuple[str, list[Any]] | None:
-    found = _where(query)
-    if found is None:
-        return None
-    where, params = found
-    text = f"SELECT {_DIALECT.head} FROM {{s}}.tasks{where} ORDER BY created_at, id"
-    if limit is not None:
-        text += " LIMIT %s"
-        params.append(limit)
-    return text, params
+def _open_due(is_open: bool | None, due_before: datetime | None) -> tuple[list[str], list[Any]]:
+    clauses = [] if is_open is None else ["is_open" if is_open else "NOT is_open"]
+    return (clauses, []) if due_before is None else ([*clauses, "due_at < %s"], [due_before])
 
 
 def _any_of(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
@@ -492,6 +422,11 @@ _DIALECT = Dialect(
     held="id = %s AND claimed_by IS NOT DISTINCT FROM %s AND attempts = %s",
     unleased="NULL",
     lock=" FOR UPDATE",
+    skip_locked=" FOR UPDATE SKIP LOCKED",
+    ready="(not_before IS NULL OR not_before <= %s) AND (lease_until IS NULL OR lease_until <= %s)",
+    field_clause=_field_clause,
+    open_due=_open_due,
+    unindexed="",
 )
 
 
@@ -752,95 +687,7 @@ class PostgresRepository(SqlStore):
             found_id, version, body, (history_len, comments_len), entries, comments
         )
 
-    def marked(self, mark: str) -> bool:
-        """Tell whether a commit stored `mark`."""
-        with self._connection("read a mark") as conn:
-            row = conn.execute(self._q("SELECT 1 FROM {s}.marks WHERE key = %s"), (mark,))
-            return row.fetchone() is not None
-
-    def add(self, task: Task) -> None:
-        """Store one new task; raise `ConcurrencyConflict` if its id is taken (the stored task stays)."""
-        self.commit(Changeset(added=(task,)))
-
-    def save(self, task: Task, expected_version: int) -> None:
-        """Replace the stored task if its version is still `expected_version` (one conditional UPDATE)."""
-        self.commit(Changeset(saved=((task, expected_version),)))
-
-    def count(self, query: TaskQuery) -> dict[tuple[str, str], int]:
-        """Return how many matching tasks there are per (kind, state), from the columns alone."""
-        check_indexed(query, self._registry, repr(self))
-        found = _where(query)
-        if found is None:
-            return {}
-        text = f"SELECT kind, state, COUNT(*) FROM {{s}}.tasks{found[0]} GROUP BY kind, state"
-        with self._connection("count tasks") as conn:
-            rows = conn.execute(self._q(text), found[1]).fetchall()
-        return {(kind, state): int(n) for kind, state, n in sorted(rows)}
-
-    def next_number(self, company: CompanyId) -> int:
-        """Return the next task number of `company`; one atomic statement, so no two writers share one."""
-        with self._connection(f"take a task number of {company}") as conn:
-            row = conn.execute(self._q(_NEXT_NUMBER), (company,)).fetchone()
-        assert row is not None
-        return int(row[0])
-
     # --- the outbox ------------------------------------------------------------------------
-
-    def claim(
-        self,
-        worker: str,
-        now: datetime,
-        *,
-        lease: timedelta,
-        limit: int = 100,
-        topics: Iterable[str] | None = None,
-        ids: Iterable[int] | None = None,
-    ) -> list[OutboxEntry]:
-        """Lease up to `limit` ready messages to `worker`, oldest first.
-
-        `FOR UPDATE SKIP LOCKED`: workers in other processes claiming at the same moment take
-        other messages instead of waiting, and none takes one whose lease lasts. A message
-        whose body cannot be read is moved to the dead letters with the reason, not returned.
-        """
-        check_claim(worker, now, lease, limit)
-        clauses = [
-            "(not_before IS NULL OR not_before <= %s)",
-            "(lease_until IS NULL OR lease_until <= %s)",
-        ]
-        params: list[Any] = [now, now]
-        if topics is not None:
-            wanted = sorted(set(topics))
-            if not wanted:
-                return []
-            clauses.append("topic = ANY(%s)")
-            params.append(wanted)
-        if ids is not None:
-            chosen = sorted(set(ids))
-            if not chosen:
-                return []
-            clauses.append("id = ANY(%s)")
-            params.append(chosen)
-        text = (
-            "UPDATE {s}.outbox SET attempts = attempts + 1, claimed_by = %s, lease_until = %s "
-            f"WHERE id IN (SELECT id FROM {{s}}.outbox WHERE {' AND '.join(clauses)} "
-            f"ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {OUTBOX_COLUMNS}, body::text"
-        )
-        until = now + lease
-        with self._connection("claim outbox messages") as conn:
-            rows = conn.execute(self._q(text), (worker, until, *params, limit)).fetchall()
-        taken: list[OutboxEntry] = []
-        for row in sorted(rows):
-            entry, problem = outbox_entry(row, worker, until, _DIALECT)
-            if entry is not None:
-                taken.append(entry)
-                continue
-            # Claimed (so leased to this worker), then buried: no other worker sees it meanwhile.
-            with self._transaction("move an unreadable outbox message aside") as conn:
-                self._move_to_dead_letters(conn, row[0], _no_nul(problem), now)
-            _log().warning(
-                "%s: moved outbox message %d to the dead letters: %s", self._where, row[0], problem
-            )
-        return taken
 
     def complete(self, entries: Iterable[OutboxEntry]) -> None:
         """Remove delivered messages whose claim is still the one given (same worker and attempt)."""
@@ -903,11 +750,11 @@ class PostgresRepository(SqlStore):
 
     def query_plan(self, query: TaskQuery) -> list[str]:
         """Return PostgreSQL's plan (EXPLAIN) for `query`, one line per item."""
-        select = _select(query, query.limit)
-        if select is None:
+        found = select(query, query.limit, _DIALECT)
+        if found is None:
             return []
         with self._connection("explain a query") as conn:
-            rows = conn.execute(self._q(f"EXPLAIN {select[0]}"), select[1]).fetchall()
+            rows = conn.execute(self._q(f"EXPLAIN {found[0]}"), found[1]).fetchall()
         return [str(row[0]) for row in rows]
 
     def close(self) -> None:
@@ -920,17 +767,6 @@ class PostgresRepository(SqlStore):
                 listener.close()
         if self._owns_pool and os.getpid() == self._pid:
             self._pool.close()
-
-    def __enter__(self) -> PostgresRepository:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"PostgresRepository({self._where}, schema={self._stmts.schema!r})"
@@ -1090,8 +926,10 @@ class PostgresRepository(SqlStore):
     def _columns(self, task: Task, body: str) -> tuple[Any, ...]:
         return _columns(task, body)
 
-    def _select(self, query: TaskQuery, limit: int | None) -> tuple[str, list[Any]] | None:
-        return _select(query, limit)
+    def _unreadable_message(self, entry_id: int, problem: str) -> None:
+        _log().warning(
+            "%s: moved outbox message %d to the dead letters: %s", self._where, entry_id, problem
+        )
 
     def _field_rows_select(self) -> str:
         return "SELECT task_pk, name, type, int_value, text_value, time_value FROM {s}.task_fields"
