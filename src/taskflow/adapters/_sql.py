@@ -23,7 +23,14 @@ import attrs
 
 from taskflow.adapters._common import check_changeset, check_claim, check_text
 from taskflow.domain.outbox import DeadLetter, OutboxEntry, OutboxMessage
-from taskflow.domain.query import Between, IndexValue, TaskQuery, check_indexed
+from taskflow.domain.query import (
+    Between,
+    IndexValue,
+    TaskQuery,
+    check_indexed,
+    index_tag,
+    index_values,
+)
 from taskflow.domain.registry import Registry
 from taskflow.domain.task import Task, kept_of, replace_fields
 from taskflow.domain.values import Comment, CompanyId, Side, TaskId
@@ -87,6 +94,9 @@ class Dialect:
     field_clause: Callable[[str, IndexValue | Between], tuple[str, list[Any]]]  # indexed field
     open_due: Callable[[bool | None, datetime | None], tuple[list[str], list[Any]]]
     unindexed: str  # put before a column the planner should not pick an index for
+    columns: Callable[[Task, str], tuple[Any, ...]]  # a task row's columns after its id
+    field_value: Callable[[Task, str, IndexValue], tuple[Any, ...]]  # an index value as stored
+    field_rows: str  # every index row: task_pk, name, type, then the stored values
 
 
 def describe_commit(changes: Changeset) -> str:
@@ -278,11 +288,15 @@ class SqlStore:
 
     def _columns(self, task: Task, body: str) -> tuple[Any, ...]:
         """Return the task row's columns after its id (`CHECKED_COLUMNS` first)."""
-        raise NotImplementedError  # pragma: no cover
+        return self._dialect.columns(task, body)
 
     def _field_values(self, task: Task) -> list[tuple[Any, ...]]:
-        """Return the (name, type, *stored values) rows of `task`'s index values."""
-        raise NotImplementedError  # pragma: no cover
+        """Return the (name, type, *stored values) rows of `task`'s index values; raise `InvalidPayload` for a bad one."""
+        if task.kind not in self._registry:
+            return []
+        values = index_values(self._registry[task.kind], task)
+        stored = self._dialect.field_value
+        return [(name, index_tag(v), *stored(task, name, v)) for name, v in values.items()]
 
     def _lock_fields(self, conn: Any) -> None:
         """Keep other writers out of the index rows until the transaction ends (if needed)."""
@@ -726,7 +740,7 @@ class SqlStore:
             ):
                 assignees.setdefault(pk, set()).add(tuple(row))
             fields: dict[int, set[tuple[Any, ...]]] = {}
-            for pk, *row in conn.execute(q(self._field_rows_select())):
+            for pk, *row in conn.execute(q(self._dialect.field_rows)):
                 fields.setdefault(pk, set()).add(tuple(row))
             for batch in self._batches(heads):
                 tasks, broken = self._load_rows(conn, [h[:6] for h in batch], cached=False)
@@ -737,10 +751,6 @@ class SqlStore:
                     if task is not None:
                         problems += self._disagreements(task, head, assignees, fields)
         return problems
-
-    def _field_rows_select(self) -> str:
-        """Return the SELECT of every index row: task_pk, then what `_field_values` gives."""
-        raise NotImplementedError  # pragma: no cover
 
     def _disagreements(
         self,

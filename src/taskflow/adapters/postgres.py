@@ -43,7 +43,6 @@ from taskflow.domain.query import (
     IndexValue,
     TaskQuery,
     index_tag,
-    index_values,
 )
 from taskflow.domain.registry import Registry
 from taskflow.domain.task import Task
@@ -344,6 +343,17 @@ def _field_params(value: IndexValue) -> tuple[Any, Any, Any]:
     return None, None, value
 
 
+def _field_value(task: Task, name: str, value: IndexValue) -> tuple[Any, ...]:
+    """Return (int_value, text_value, time_value) of an index value; refuse text with U+0000."""
+    if isinstance(value, str) and _NUL in value:
+        msg = (
+            f"task {task.number}: indexed field {name!r} of kind {task.kind!r} is text "
+            f"with the character U+0000, which PostgreSQL cannot store, got {value!r}"
+        )
+        raise InvalidPayload(msg, field=name)
+    return _field_params(value)
+
+
 def _sql_value(value: IndexValue) -> Any:
     return int(value) if isinstance(value, bool) else value
 
@@ -427,6 +437,11 @@ _DIALECT = Dialect(
     field_clause=_field_clause,
     open_due=_open_due,
     unindexed="",
+    columns=_columns,
+    field_value=_field_value,
+    field_rows=(
+        "SELECT task_pk, name, type, int_value, text_value, time_value FROM {s}.task_fields"
+    ),
 )
 
 
@@ -923,32 +938,10 @@ class PostgresRepository(SqlStore):
         with conn.cursor() as cur:
             cur.executemany(text, rows)
 
-    def _columns(self, task: Task, body: str) -> tuple[Any, ...]:
-        return _columns(task, body)
-
     def _unreadable_message(self, entry_id: int, problem: str) -> None:
         _log().warning(
             "%s: moved outbox message %d to the dead letters: %s", self._where, entry_id, problem
         )
-
-    def _field_rows_select(self) -> str:
-        return "SELECT task_pk, name, type, int_value, text_value, time_value FROM {s}.task_fields"
-
-    def _field_values(self, task: Task) -> list[tuple[Any, ...]]:
-        """Return the (name, type, int, text, time value) rows of `task`'s index values; raise `InvalidPayload` for a bad one."""
-        if task.kind not in self._registry:
-            return []
-        values = index_values(self._registry[task.kind], task)
-        rows: list[tuple[Any, ...]] = []
-        for name, value in values.items():
-            if isinstance(value, str) and _NUL in value:
-                msg = (
-                    f"task {task.number}: indexed field {name!r} of kind {task.kind!r} is text "
-                    f"with the character U+0000, which PostgreSQL cannot store, got {value!r}"
-                )
-                raise InvalidPayload(msg, field=name)
-            rows.append((name, index_tag(value), *_field_params(value)))
-        return rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,7 +32,6 @@ from taskflow.domain.query import (
     IndexValue,
     TaskQuery,
     index_tag,
-    index_values,
 )
 from taskflow.domain.registry import Registry
 from taskflow.domain.task import Task
@@ -283,6 +282,10 @@ def _columns(task: Task, body: str) -> tuple[Any, ...]:
     )
 
 
+def _field_value(task: Task, name: str, value: IndexValue) -> tuple[Any, ...]:
+    return (_sql_value(value),)
+
+
 def _sql_value(value: IndexValue) -> Any:
     """Return an index value as stored: bools as 0/1, times as UTC microseconds."""
     if isinstance(value, bool):
@@ -373,6 +376,9 @@ _DIALECT = Dialect(
     field_clause=_field_clause,
     open_due=_open_due,
     unindexed="+",
+    columns=_columns,
+    field_value=_field_value,
+    field_rows="SELECT task_pk, name, type, value FROM task_fields",
 )
 
 
@@ -673,19 +679,6 @@ class SqliteRepository(SqlStore):
             for m, body in messages
         )
         return lambda: ids
-
-    def _columns(self, task: Task, body: str) -> tuple[Any, ...]:
-        return _columns(task, body)
-
-    def _field_rows_select(self) -> str:
-        return "SELECT task_pk, name, type, value FROM task_fields"
-
-    def _field_values(self, task: Task) -> list[tuple[Any, ...]]:
-        """Return the (name, type, value) rows of `task`'s index values; raise `InvalidPayload` for a bad one."""
-        if task.kind not in self._registry:
-            return []
-        values = index_values(self._registry[task.kind], task)
-        return [(name, index_tag(value), _sql_value(value)) for name, value in values.items()]
 
 
 def _create_private(path: str) -> None:
