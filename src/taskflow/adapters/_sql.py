@@ -250,6 +250,7 @@ class SqlStore:
         # a hit skips the JSON parse and the cattrs structuring (most of a read's cost).
         self._cache: dict[tuple[str, int], Task] = {}
         self._newest: dict[str, int] = {}  # the newest cached version of each id
+        self._pks: dict[str, int] = {}  # the row key of each id seen (never changes)
         self._cache_size = max(cache_size, 0)
         self._cache_lock = threading.Lock()
         self._on_broken_row = on_broken_row
@@ -451,6 +452,7 @@ class SqlStore:
                     found = None if stored is None else stored[0]
                     raise ConcurrencyConflict(task.number, 0, found, exists=True)
                 pk = rows[0][0]
+                self._know(task.id, pk)
                 self._put_assignees(conn, pk, task, None)
                 self._put_fields(conn, pk, task, None)
                 self._put_rows(conn, pk, task, 0, 0)
@@ -459,6 +461,7 @@ class SqlStore:
                 if found is None:
                     raise TaskNotFound(task.id)
                 pk, version, history_len, comments_len, schema, workflow_version = found
+                self._know(task.id, pk)
                 if version != expected:
                     raise ConcurrencyConflict(task.number, expected, version)
                 conn.execute(q(d.update_task), (*self._columns(task, body), pk, expected))
@@ -587,6 +590,12 @@ class SqlStore:
             self._on_broken_row(error)
         return found if query.limit is None else found[: query.limit]
 
+    def _know(self, task_id: str, pk: int) -> None:
+        """Remember the row key of `task_id` (a row's key never changes; ids are never reused)."""
+        if len(self._pks) > 4 * self._cache_size + 1024:
+            self._pks.clear()
+        self._pks[task_id] = pk
+
     def _remember(self, task: Task) -> None:
         if not self._cache_size:
             return
@@ -693,6 +702,7 @@ class SqlStore:
         found: list[Task] = []
         broken: list[DeserializationError] = []
         for task_id, version, body, pk, history_len, comments_len in heads:
+            self._know(task_id, pk)
             hit = hits.get(pk)
             if hit is not None:
                 found.append(hit)

@@ -36,7 +36,7 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import datetime
 from typing import Any
 
-from taskflow.adapters._sql import Dialect, SqlStore, select
+from taskflow.adapters._sql import Dialect, SqlStore, describe_commit, select
 from taskflow.domain.outbox import OutboxEntry, OutboxMessage
 from taskflow.domain.query import (
     Between,
@@ -45,7 +45,7 @@ from taskflow.domain.query import (
     index_tag,
 )
 from taskflow.domain.registry import Registry
-from taskflow.domain.task import Task
+from taskflow.domain.task import Task, kept_of
 from taskflow.domain.values import TaskId
 from taskflow.errors import (
     ConcurrencyConflict,
@@ -393,6 +393,23 @@ def _no_nul(text: str) -> str:
     return text.replace(_NUL, "\ufffd")
 
 
+_UPDATE_SET = (
+    "UPDATE {s}.tasks SET kind = %s, state = %s, requester_company = %s, "
+    "recipient_company = %s, ball_company = %s, is_open = %s, due_at = %s, created_at = %s, "
+    "number = %s, version = %s, schema = %s, body = %s::jsonb, history_len = %s, "
+    "comments_len = %s"
+)
+
+# A save the cache knows: the row must hold what the cache says, or 1 / 0 fails the transaction.
+_SAVE_CACHED = (
+    "WITH saved AS ("
+    + _UPDATE_SET
+    + " WHERE pk = %s AND id = %s AND version = %s AND schema = %s AND history_len = %s "
+    "AND comments_len = %s AND (body ->> 'workflow_version')::integer = %s RETURNING 1) "
+    "SELECT 1 / count(*) FROM saved"
+)
+
+
 _DIALECT = Dialect(
     loads=_from_json,
     dumps=_to_json,
@@ -415,12 +432,7 @@ _DIALECT = Dialect(
         "SELECT pk, version, history_len, comments_len, schema, "
         "(body ->> 'workflow_version')::integer FROM {s}.tasks WHERE id = %s FOR UPDATE"
     ),
-    update_task=(
-        "UPDATE {s}.tasks SET kind = %s, state = %s, requester_company = %s, "
-        "recipient_company = %s, ball_company = %s, is_open = %s, due_at = %s, created_at = %s, "
-        "number = %s, version = %s, schema = %s, body = %s::jsonb, history_len = %s, "
-        "comments_len = %s WHERE pk = %s AND version = %s"
-    ),
+    update_task=_UPDATE_SET + " WHERE pk = %s AND version = %s",
     insert_entry="INSERT INTO {s}.task_history (task_pk, seq, body) VALUES (%s, %s, %s::jsonb)",
     insert_comment=(
         "INSERT INTO {s}.task_comments (task_pk, seq, body) VALUES (%s, %s, %s::jsonb)"
@@ -688,7 +700,8 @@ class PostgresRepository(SqlStore):
             row = conn.execute(self._q(_GET), (cached, cached, task_id)).fetchone()
             if row is None:
                 raise TaskNotFound(task_id)
-            found_id, version, body, _, history_len, comments_len, entries, comments = row
+            found_id, version, body, pk, history_len, comments_len, entries, comments = row
+            self._know(found_id, pk)
             if entries is None or comments is None:
                 hit = self._cache.get((found_id, version))
                 if hit is not None:
@@ -918,6 +931,82 @@ class PostgresRepository(SqlStore):
         conn.execute(
             "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"taskflow fields {self._stmts.schema}",)
         )
+
+    # --- the commit in one round trip --------------------------------------------------------
+
+    def _write(
+        self,
+        changes: Changeset,
+        added: list[tuple[Task, str]],
+        saved: list[tuple[Task, int, str]],
+    ) -> tuple[int, ...]:
+        """Write a checked changeset: in one round trip when the cache knows every saved row.
+
+        A save of a task whose row key and expected version are cached is sent without reading
+        the row first: each UPDATE names what the row must hold (version, schema, workflow
+        version, row counts) and fails the transaction when it holds anything else, as a taken
+        mark does. Then the checked commit runs (`SqlStore._write`), which reads each row and
+        raises the refusal, or writes what the cache could not know.
+        """
+        plan = None if added or not saved else self._fast_plan(saved)
+        if plan is not None:
+            ids = self._write_fast(changes, plan)
+            if ids is not None:
+                return ids
+        return super()._write(changes, added, saved)
+
+    def _fast_plan(
+        self, saved: list[tuple[Task, int, str]]
+    ) -> list[tuple[Task, int, str, int, Task]] | None:
+        """Return each save with its row key and the cached version it replaces, or None if one is unknown."""
+        plan = []
+        for task, expected, body in saved:
+            pk = self._pks.get(task.id)
+            before = self._cache.get((task.id, expected))
+            if pk is None or before is None:
+                return None
+            if kept_of(task, before) != (len(before.history), len(before.comments)):
+                return None  # a rewritten history: the checked path rewrites its rows
+            plan.append((task, expected, body, pk, before))
+        return plan
+
+    def _write_fast(
+        self, changes: Changeset, plan: list[tuple[Task, int, str, int, Task]]
+    ) -> tuple[int, ...] | None:
+        """Send the whole commit in one pipeline; return the message ids, or None if a row or mark differs."""
+        messages = [(m, _stored_json(m.body)) for m in changes.messages]
+        q = self._q
+        what = describe_commit(changes)
+        with self._connection(what, conflict=self._conflict(changes)) as conn:
+            try:
+                with conn.pipeline(), conn.transaction():
+                    for mark in changes.marks:
+                        conn.execute(q("INSERT INTO {s}.marks (key) VALUES (%s)"), (mark,))
+                    for task, expected, body, pk, before in plan:
+                        counts = (len(before.history), len(before.comments))
+                        conn.execute(
+                            q(_SAVE_CACHED),
+                            (
+                                *_columns(task, body),
+                                pk,
+                                task.id,
+                                expected,
+                                SCHEMA_VERSION,
+                                *counts,
+                                task.workflow_version,
+                            ),
+                        )
+                        self._put_assignees(conn, pk, task, before)
+                        self._put_fields(conn, pk, task, before)
+                        self._put_rows(conn, pk, task, *counts)
+                    ids = self._queue(conn, messages)
+            except (
+                pg_errors.DivisionByZero,
+                pg_errors.UniqueViolation,
+                pg_errors.PipelineAborted,
+            ):
+                return None  # nothing was written: the checked commit finds out why
+        return ids()
 
     # --- the dialect's part of the shared logic (adapters._sql) --------------------------------
 
