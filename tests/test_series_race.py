@@ -50,15 +50,19 @@ def test_two_generators_in_processes_on_sqlite_make_each_occurrence_once(tmp_pat
     assert sum(check_series_race_in_processes(str(tmp_path / "series.db"))) == 4
 
 
-def test_each_generated_request_is_committed_with_its_occurrence_mark():
-    repository = tf.InMemoryRepository(registry=REGISTRY)
-    service = tf.TaskService(
+def _service(repository):
+    return tf.TaskService(
         registry=REGISTRY,
         repository=repository,
         notifier=tf.RecordingNotifier(),
         clock=tf.FixedClock(START),
         ids=tf.SequentialIds(),
     )
+
+
+def test_each_generated_request_is_committed_with_its_occurrence_mark():
+    repository = tf.InMemoryRepository(registry=REGISTRY)
+    service = _service(repository)
     draft, rule = series_template()
     made = Bookings(service, directory=InMemoryProviders(())).generate_series(
         OPERATOR, draft, rule, series_id=SERIES_ID, now=START, horizon=timedelta(weeks=5)
@@ -72,13 +76,7 @@ def test_each_generated_request_is_committed_with_its_occurrence_mark():
 def test_a_generator_skips_an_occurrence_whose_mark_another_commit_stored():
     # As if another generator committed the first occurrence between this one's look and commit.
     repository = tf.InMemoryRepository(registry=REGISTRY)
-    service = tf.TaskService(
-        registry=REGISTRY,
-        repository=repository,
-        notifier=tf.RecordingNotifier(),
-        clock=tf.FixedClock(START),
-        ids=tf.SequentialIds(),
-    )
+    service = _service(repository)
     draft, rule = series_template()
     first = tf.UnitOfWork(service)
     first.mark(OCCURRENCE_MARK + f"{SERIES_ID}@{rule.start.isoformat()}")

@@ -15,17 +15,32 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
 
 import attrs
 
-from taskflow.adapters._common import check_changeset, check_text
+from taskflow.adapters._common import (
+    check_changeset,
+    check_claim,
+    check_marks_query,
+    check_text,
+    dropped_marks,
+    marks_select,
+)
 from taskflow.domain.outbox import DeadLetter, OutboxEntry, OutboxMessage
-from taskflow.domain.query import TaskQuery, check_indexed
+from taskflow.domain.query import (
+    Between,
+    IndexValue,
+    TaskQuery,
+    check_indexed,
+    index_tag,
+    index_values,
+)
 from taskflow.domain.registry import Registry
 from taskflow.domain.task import Task, kept_of, replace_fields
-from taskflow.domain.values import Comment, TaskId
+from taskflow.domain.values import Comment, CompanyId, Side, TaskId
 from taskflow.errors import (
     ConcurrencyConflict,
     DeserializationError,
@@ -36,7 +51,7 @@ from taskflow.errors import (
 from taskflow.ports import Changeset, IndexProblem
 from taskflow.serialization import SCHEMA_VERSION, Serializer
 
-__all__ = ["Dialect", "SqlStore", "describe_commit", "outbox_entry"]
+__all__ = ["Dialect", "SqlStore", "counting", "describe_commit", "outbox_entry", "select", "where"]
 
 UNKNOWN = object()  # a replaced version that is not in the cache
 
@@ -81,6 +96,14 @@ class Dialect:
     held: str  # the claim condition (id, claimed_by, attempts)
     unleased: str  # the stored value of "no lease"
     lock: str  # what a SELECT adds to lock the rows it reads, if the engine locks rows
+    skip_locked: str  # what a claim's SELECT adds to pass over rows other claims lock
+    ready: str  # the claim condition "not waiting, not leased" at a time (two parameters)
+    field_clause: Callable[[str, IndexValue | Between], tuple[str, list[Any]]]  # indexed field
+    open_due: Callable[[bool | None, datetime | None], tuple[list[str], list[Any]]]
+    unindexed: str  # put before a column the planner should not pick an index for
+    columns: Callable[[Task, str], tuple[Any, ...]]  # a task row's columns after its id
+    field_value: Callable[[Task, str, IndexValue], tuple[Any, ...]]  # an index value as stored
+    field_rows: str  # every index row: task_pk, name, type, then the stored values
 
 
 def describe_commit(changes: Changeset) -> str:
@@ -116,6 +139,104 @@ def outbox_entry(
     return OutboxEntry(entry_id, message, attempts, worker, lease_until, last_error), ""
 
 
+def where(query: TaskQuery, d: Dialect) -> tuple[str, list[Any]] | None:
+    """Return the WHERE clause and parameters that mean `query.matches`, or None for no match."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query.kind is not None:
+        clauses.append("kind = %s")
+        params.append(query.kind)
+    if query.states is not None:
+        if not query.states:
+            return None
+        clause, values = d.any_of("state", sorted(query.states))
+        clauses.append(clause)
+        params += values
+    if query.company is not None:
+        if query.side is None:
+            clauses.append("(requester_company = %s OR recipient_company = %s)")
+            params += [query.company, query.company]
+        else:
+            side = "requester" if query.side == Side.REQUESTER else "recipient"
+            clauses.append(f"{side}_company = %s")
+            params.append(query.company)
+    for column, company in (
+        ("requester_company", query.requester_company),
+        ("recipient_company", query.recipient_company),
+    ):
+        if company is not None:
+            clauses.append(f"{column} = %s")
+            params.append(company)
+    if query.assignee is not None:
+        # The assignee table drives the lookup; with a ball company it narrows it too (inbox).
+        sub = "SELECT task_pk FROM {s}.task_assignees WHERE company = %s AND user_id = %s"
+        params += [query.assignee.company, query.assignee.user]
+        if query.ball_company is not None:
+            sub += " AND ball_company = %s"
+            params.append(query.ball_company)
+        clauses.append(f"pk IN ({sub})")
+    if query.ball_company is not None:
+        # With an assignee, the subquery above already narrows by ball: the planner must not
+        # scan the whole Teambox instead of the user's few tasks.
+        hint = d.unindexed if query.assignee is not None else ""
+        clauses.append(f"{hint}ball_company = %s")
+        params.append(query.ball_company)
+    opened, values = d.open_due(query.open, query.due_before)
+    clauses += opened
+    params += values
+    if query.created_from is not None:
+        clauses.append("created_at >= %s")
+        params.append(d.to_time(query.created_from))
+    if query.created_until is not None:
+        clauses.append("created_at <= %s")
+        params.append(d.to_time(query.created_until))
+    if query.after is not None:
+        # A row value: the (created_at, id) indexes serve it and the ORDER BY alike.
+        clauses.append("(created_at, id) > (%s, %s)")
+        params += [d.to_time(query.after.created_at), query.after.task_id]
+    for name, condition in query.where.items():
+        clause, values = d.field_clause(name, condition)
+        clauses.append(clause)
+        params += values
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
+
+
+def select(query: TaskQuery, limit: int | None, d: Dialect) -> tuple[str, list[Any]] | None:
+    """Return the SELECT of `query`'s task rows (`Dialect.head`) in order, or None for no match."""
+    found = where(query, d)
+    if found is None:
+        return None
+    clause, params = found
+    text = f"SELECT {d.head} FROM {{s}}.tasks{clause} ORDER BY created_at, id"
+    if limit is not None:
+        text += " LIMIT %s"
+        params.append(limit)
+    return text, params
+
+
+def counting(query: TaskQuery, d: Dialect) -> tuple[str, list[Any]] | None:
+    """Return the SELECT of how many tasks match per (kind, state), or None for no match."""
+    if query.company is not None and query.side is None:
+        # Either side, as two searches that each read only an index (the dashboard): tasks
+        # the company requested, plus those it received from another company.
+        requested = where(attrs.evolve(query, side=Side.REQUESTER), d)
+        received = where(attrs.evolve(query, side=Side.RECIPIENT), d)
+        if requested is None or received is None:
+            return None
+        text = (
+            f"SELECT kind, state, COUNT(*) FROM (SELECT kind, state FROM {{s}}.tasks{requested[0]} "
+            f"UNION ALL SELECT kind, state FROM {{s}}.tasks{received[0]} "
+            "AND requester_company <> %s) AS found GROUP BY kind, state ORDER BY kind, state"
+        )
+        return text, [*requested[1], *received[1], query.company]
+    found = where(query, d)
+    if found is None:
+        return None
+    clause, params = found
+    text = f"SELECT kind, state, COUNT(*) FROM {{s}}.tasks{clause} GROUP BY kind, state ORDER BY kind, state"
+    return text, params
+
+
 class SqlStore:
     """The logic of a repository on SQL tables (see the module docstring); subclassed per engine."""
 
@@ -136,6 +257,7 @@ class SqlStore:
         # a hit skips the JSON parse and the cattrs structuring (most of a read's cost).
         self._cache: dict[tuple[str, int], Task] = {}
         self._newest: dict[str, int] = {}  # the newest cached version of each id
+        self._pks: dict[str, int] = {}  # the row key of each id seen (never changes)
         self._cache_size = max(cache_size, 0)
         self._cache_lock = threading.Lock()
         self._on_broken_row = on_broken_row
@@ -174,18 +296,148 @@ class SqlStore:
 
     def _columns(self, task: Task, body: str) -> tuple[Any, ...]:
         """Return the task row's columns after its id (`CHECKED_COLUMNS` first)."""
-        raise NotImplementedError  # pragma: no cover
+        return self._dialect.columns(task, body)
 
     def _field_values(self, task: Task) -> list[tuple[Any, ...]]:
-        """Return the (name, type, *stored values) rows of `task`'s index values."""
-        raise NotImplementedError  # pragma: no cover
-
-    def _select(self, query: TaskQuery, limit: int | None) -> tuple[str, list[Any]] | None:
-        """Return the SELECT (of `Dialect.head`) and parameters of `query`, or None for no match."""
-        raise NotImplementedError  # pragma: no cover
+        """Return the (name, type, *stored values) rows of `task`'s index values; raise `InvalidPayload` for a bad one."""
+        if task.kind not in self._registry:
+            return []
+        values = index_values(self._registry[task.kind], task)
+        stored = self._dialect.field_value
+        return [(name, index_tag(v), *stored(task, name, v)) for name, v in values.items()]
 
     def _lock_fields(self, conn: Any) -> None:
         """Keep other writers out of the index rows until the transaction ends (if needed)."""
+
+    # --- the port's small calls -------------------------------------------------------------
+
+    def marked(self, mark: str) -> bool:
+        """Tell whether a commit stored `mark`."""
+        with self._single("read a mark") as conn:
+            found = conn.execute(self._q("SELECT 1 FROM {s}.marks WHERE key = %s"), (mark,))
+            return found.fetchone() is not None
+
+    def marks(
+        self, prefix: str = "", *, after: str | None = None, limit: int | None = None
+    ) -> list[str]:
+        """Return the stored marks that start with `prefix`, in order, after `after`, at most `limit`."""
+        check_marks_query(prefix, after, limit)
+        sql, params = marks_select("{s}.marks", "%s", prefix, after, limit)
+        with self._single("list marks") as conn:
+            return [str(row[0]) for row in conn.execute(self._q(sql), params).fetchall()]
+
+    def drop_marks(self, marks: Iterable[str]) -> int:
+        """Delete stored marks for good; return how many there were."""
+        chosen = dropped_marks(marks)
+        if not chosen:
+            return 0
+        gone, step = 0, self._dialect.row_batch
+        with self._writing("drop marks") as conn:
+            for start in range(0, len(chosen), step):
+                clause, params = self._dialect.any_of("key", chosen[start : start + step])
+                done = conn.execute(self._q(f"DELETE FROM {{s}}.marks WHERE {clause}"), params)
+                gone += int(done.rowcount)
+        return gone
+
+    def add(self, task: Task) -> None:
+        """Store one new task; raise `ConcurrencyConflict` if its id is taken (the stored task stays)."""
+        self.commit(Changeset(added=(task,)))
+
+    def save(self, task: Task, expected_version: int) -> None:
+        """Replace the stored task if its version is still `expected_version` (one conditional UPDATE)."""
+        self.commit(Changeset(saved=((task, expected_version),)))
+
+    def count(self, query: TaskQuery) -> dict[tuple[str, str], int]:
+        """Return how many matching tasks there are per (kind, state), from the columns alone."""
+        check_indexed(query, self._registry, repr(self))
+        found = counting(query, self._dialect)
+        if found is None:
+            return {}
+        with self._single("count tasks") as conn:
+            rows = conn.execute(self._q(found[0]), found[1]).fetchall()
+        return {(kind, state): int(n) for kind, state, n in rows}
+
+    def next_number(self, company: CompanyId) -> int:
+        """Return the next task number of `company`; one atomic statement, so no two writers share one."""
+        text = (
+            "INSERT INTO {s}.task_numbers AS n (company, last) VALUES (%s, 1) "
+            "ON CONFLICT (company) DO UPDATE SET last = n.last + 1 RETURNING last"
+        )
+        with self._single(f"take a task number of {company}") as conn:
+            row = conn.execute(self._q(text), (company,)).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def claim(
+        self,
+        worker: str,
+        now: datetime,
+        *,
+        lease: timedelta,
+        limit: int = 100,
+        topics: Iterable[str] | None = None,
+        ids: Iterable[int] | None = None,
+    ) -> list[OutboxEntry]:
+        """Lease up to `limit` ready messages to `worker`, oldest first, in one statement.
+
+        Two workers (threads or processes) never claim the same message while its lease
+        lasts: SQLite's write lock orders them, PostgreSQL's `FOR UPDATE SKIP LOCKED` lets
+        each pass over the rows another is claiming. A message whose body does not parse is
+        moved to the dead letters with the reason, not returned.
+        """
+        check_claim(worker, now, lease, limit)
+        d = self._dialect
+        clauses = [d.ready]
+        params: list[Any] = [d.to_time(now), d.to_time(now)]
+        wanted: list[tuple[str, list[Any] | None]] = [
+            ("topic", None if topics is None else sorted(set(topics))),
+            ("id", None if ids is None else sorted(set(ids))),
+        ]
+        for column, values in wanted:
+            if values is not None:
+                if not values:
+                    return []
+                clause, more = d.any_of(column, values)
+                clauses.append(clause)
+                params += more
+        text = (
+            "UPDATE {s}.outbox SET attempts = attempts + 1, claimed_by = %s, lease_until = %s "
+            f"WHERE id IN (SELECT id FROM {{s}}.outbox WHERE {' AND '.join(clauses)} "
+            f"ORDER BY id LIMIT %s{d.skip_locked}) RETURNING {OUTBOX_COLUMNS}, {d.body}"
+        )
+        until = now + lease
+        with self._single("claim outbox messages") as conn:
+            rows = conn.execute(self._q(text), (worker, d.to_time(until), *params, limit))
+            rows = rows.fetchall()
+        taken: list[OutboxEntry] = []
+        for row in sorted(rows):
+            entry, problem = outbox_entry(row, worker, until, d)
+            if entry is not None:
+                taken.append(entry)
+                continue
+            # Claimed (so leased to this worker), then buried: no other worker sees it meanwhile.
+            with self._writing("move an unreadable outbox message aside") as conn:
+                self._move_to_dead_letters(conn, row[0], d.stored_text(problem), now)
+            self._unreadable_message(row[0], problem)
+        return taken
+
+    def _unreadable_message(self, entry_id: int, problem: str) -> None:
+        """Report an outbox message moved to the dead letters because it cannot be read."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the repository's connections; it cannot be used afterwards."""
+        raise NotImplementedError  # pragma: no cover
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -229,6 +481,7 @@ class SqlStore:
                     found = None if stored is None else stored[0]
                     raise ConcurrencyConflict(task.number, 0, found, exists=True)
                 pk = rows[0][0]
+                self._know(task.id, pk)
                 self._put_assignees(conn, pk, task, None)
                 self._put_fields(conn, pk, task, None)
                 self._put_rows(conn, pk, task, 0, 0)
@@ -237,6 +490,7 @@ class SqlStore:
                 if found is None:
                     raise TaskNotFound(task.id)
                 pk, version, history_len, comments_len, schema, workflow_version = found
+                self._know(task.id, pk)
                 if version != expected:
                     raise ConcurrencyConflict(task.number, expected, version)
                 conn.execute(q(d.update_task), (*self._columns(task, body), pk, expected))
@@ -352,11 +606,11 @@ class SqlStore:
         while True:
             # A broken row in the window is skipped; read a wider window so `limit` good ones come.
             limit = None if query.limit is None else query.limit + skipped
-            select = self._select(query, limit)
-            if select is None:
+            found_sql = select(query, limit, self._dialect)
+            if found_sql is None:
                 return []
             with self._reading("query tasks") as conn:
-                rows = conn.execute(self._q(select[0]), select[1]).fetchall()
+                rows = conn.execute(self._q(found_sql[0]), found_sql[1]).fetchall()
                 found, broken = self._load_rows(conn, rows)
             if limit is None or len(found) >= limit - skipped or len(rows) < limit:
                 break
@@ -364,6 +618,12 @@ class SqlStore:
         for error in broken:
             self._on_broken_row(error)
         return found if query.limit is None else found[: query.limit]
+
+    def _know(self, task_id: str, pk: int) -> None:
+        """Remember the row key of `task_id` (a row's key never changes; ids are never reused)."""
+        if len(self._pks) > 4 * self._cache_size + 1024:
+            self._pks.clear()
+        self._pks[task_id] = pk
 
     def _remember(self, task: Task) -> None:
         if not self._cache_size:
@@ -471,6 +731,7 @@ class SqlStore:
         found: list[Task] = []
         broken: list[DeserializationError] = []
         for task_id, version, body, pk, history_len, comments_len in heads:
+            self._know(task_id, pk)
             hit = hits.get(pk)
             if hit is not None:
                 found.append(hit)
@@ -518,7 +779,7 @@ class SqlStore:
             ):
                 assignees.setdefault(pk, set()).add(tuple(row))
             fields: dict[int, set[tuple[Any, ...]]] = {}
-            for pk, *row in conn.execute(q(self._field_rows_select())):
+            for pk, *row in conn.execute(q(self._dialect.field_rows)):
                 fields.setdefault(pk, set()).add(tuple(row))
             for batch in self._batches(heads):
                 tasks, broken = self._load_rows(conn, [h[:6] for h in batch], cached=False)
@@ -529,10 +790,6 @@ class SqlStore:
                     if task is not None:
                         problems += self._disagreements(task, head, assignees, fields)
         return problems
-
-    def _field_rows_select(self) -> str:
-        """Return the SELECT of every index row: task_pk, then what `_field_values` gives."""
-        raise NotImplementedError  # pragma: no cover
 
     def _disagreements(
         self,

@@ -33,29 +33,20 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
-from datetime import datetime, timedelta
-from types import TracebackType
+from datetime import datetime
 from typing import Any
 
-from taskflow.adapters._common import (
-    check_claim,
-    check_marks_query,
-    dropped_marks,
-    marks_select,
-)
-from taskflow.adapters._sql import OUTBOX_COLUMNS, Dialect, SqlStore, outbox_entry
+from taskflow.adapters._sql import Dialect, SqlStore, describe_commit, select
 from taskflow.domain.outbox import OutboxEntry, OutboxMessage
 from taskflow.domain.query import (
     Between,
     IndexValue,
     TaskQuery,
-    check_indexed,
     index_tag,
-    index_values,
 )
 from taskflow.domain.registry import Registry
-from taskflow.domain.task import Task
-from taskflow.domain.values import CompanyId, Side, TaskId
+from taskflow.domain.task import Task, kept_of
+from taskflow.domain.values import TaskId
 from taskflow.errors import (
     ConcurrencyConflict,
     DeserializationError,
@@ -352,6 +343,17 @@ def _field_params(value: IndexValue) -> tuple[Any, Any, Any]:
     return None, None, value
 
 
+def _field_value(task: Task, name: str, value: IndexValue) -> tuple[Any, ...]:
+    """Return (int_value, text_value, time_value) of an index value; refuse text with U+0000."""
+    if isinstance(value, str) and _NUL in value:
+        msg = (
+            f"task {task.number}: indexed field {name!r} of kind {task.kind!r} is text "
+            f"with the character U+0000, which PostgreSQL cannot store, got {value!r}"
+        )
+        raise InvalidPayload(msg, field=name)
+    return _field_params(value)
+
+
 def _sql_value(value: IndexValue) -> Any:
     return int(value) if isinstance(value, bool) else value
 
@@ -374,76 +376,9 @@ def _field_clause(name: str, condition: IndexValue | Between) -> tuple[str, list
     return f"pk IN ({sub} = %s)", params
 
 
-def _where(query: TaskQuery) -> tuple[str, list[Any]] | None:
-    """Return the WHERE clause and parameters that mean `query.matches`, or None for no match."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    if query.kind is not None:
-        clauses.append("kind = %s")
-        params.append(query.kind)
-    if query.states is not None:
-        if not query.states:
-            return None
-        clauses.append("state = ANY(%s)")
-        params.append(sorted(query.states))
-    if query.company is not None:
-        if query.side is None:
-            clauses.append("(requester_company = %s OR recipient_company = %s)")
-            params += [query.company, query.company]
-        elif query.side == Side.REQUESTER:
-            clauses.append("requester_company = %s")
-            params.append(query.company)
-        else:
-            clauses.append("recipient_company = %s")
-            params.append(query.company)
-    for column, company in (
-        ("requester_company", query.requester_company),
-        ("recipient_company", query.recipient_company),
-    ):
-        if company is not None:
-            clauses.append(f"{column} = %s")
-            params.append(company)
-    if query.assignee is not None:
-        sub = "SELECT task_pk FROM {s}.task_assignees WHERE company = %s AND user_id = %s"
-        params += [query.assignee.company, query.assignee.user]
-        if query.ball_company is not None:
-            sub += " AND ball_company = %s"
-            params.append(query.ball_company)
-        clauses.append(f"pk IN ({sub})")
-    if query.ball_company is not None:
-        clauses.append("ball_company = %s")
-        params.append(query.ball_company)
-    if query.open is not None:
-        clauses.append("is_open" if query.open else "NOT is_open")
-    if query.due_before is not None:
-        clauses.append("due_at < %s")
-        params.append(query.due_before)
-    if query.created_from is not None:
-        clauses.append("created_at >= %s")
-        params.append(query.created_from)
-    if query.created_until is not None:
-        clauses.append("created_at <= %s")
-        params.append(query.created_until)
-    if query.after is not None:
-        clauses.append("(created_at, id) > (%s, %s)")
-        params += [query.after.created_at, query.after.task_id]
-    for name, condition in query.where.items():
-        clause, values = _field_clause(name, condition)
-        clauses.append(clause)
-        params += values
-    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
-
-
-def _select(query: TaskQuery, limit: int | None) -> tuple[str, list[Any]] | None:
-    found = _where(query)
-    if found is None:
-        return None
-    where, params = found
-    text = f"SELECT {_DIALECT.head} FROM {{s}}.tasks{where} ORDER BY created_at, id"
-    if limit is not None:
-        text += " LIMIT %s"
-        params.append(limit)
-    return text, params
+def _open_due(is_open: bool | None, due_before: datetime | None) -> tuple[list[str], list[Any]]:
+    clauses = [] if is_open is None else ["is_open" if is_open else "NOT is_open"]
+    return (clauses, []) if due_before is None else ([*clauses, "due_at < %s"], [due_before])
 
 
 def _any_of(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
@@ -456,6 +391,23 @@ def _same(value: Any) -> Any:
 
 def _no_nul(text: str) -> str:
     return text.replace(_NUL, "\ufffd")
+
+
+_UPDATE_SET = (
+    "UPDATE {s}.tasks SET kind = %s, state = %s, requester_company = %s, "
+    "recipient_company = %s, ball_company = %s, is_open = %s, due_at = %s, created_at = %s, "
+    "number = %s, version = %s, schema = %s, body = %s::jsonb, history_len = %s, "
+    "comments_len = %s"
+)
+
+# A save the cache knows: the row must hold what the cache says, or 1 / 0 fails the transaction.
+_SAVE_CACHED = (
+    "WITH saved AS ("
+    + _UPDATE_SET
+    + " WHERE pk = %s AND id = %s AND version = %s AND schema = %s AND history_len = %s "
+    "AND comments_len = %s AND (body ->> 'workflow_version')::integer = %s RETURNING 1) "
+    "SELECT 1 / count(*) FROM saved"
+)
 
 
 _DIALECT = Dialect(
@@ -480,12 +432,7 @@ _DIALECT = Dialect(
         "SELECT pk, version, history_len, comments_len, schema, "
         "(body ->> 'workflow_version')::integer FROM {s}.tasks WHERE id = %s FOR UPDATE"
     ),
-    update_task=(
-        "UPDATE {s}.tasks SET kind = %s, state = %s, requester_company = %s, "
-        "recipient_company = %s, ball_company = %s, is_open = %s, due_at = %s, created_at = %s, "
-        "number = %s, version = %s, schema = %s, body = %s::jsonb, history_len = %s, "
-        "comments_len = %s WHERE pk = %s AND version = %s"
-    ),
+    update_task=_UPDATE_SET + " WHERE pk = %s AND version = %s",
     insert_entry="INSERT INTO {s}.task_history (task_pk, seq, body) VALUES (%s, %s, %s::jsonb)",
     insert_comment=(
         "INSERT INTO {s}.task_comments (task_pk, seq, body) VALUES (%s, %s, %s::jsonb)"
@@ -497,6 +444,16 @@ _DIALECT = Dialect(
     held="id = %s AND claimed_by IS NOT DISTINCT FROM %s AND attempts = %s",
     unleased="NULL",
     lock=" FOR UPDATE",
+    skip_locked=" FOR UPDATE SKIP LOCKED",
+    ready="(not_before IS NULL OR not_before <= %s) AND (lease_until IS NULL OR lease_until <= %s)",
+    field_clause=_field_clause,
+    open_due=_open_due,
+    unindexed="",
+    columns=_columns,
+    field_value=_field_value,
+    field_rows=(
+        "SELECT task_pk, name, type, int_value, text_value, time_value FROM {s}.task_fields"
+    ),
 )
 
 
@@ -743,7 +700,8 @@ class PostgresRepository(SqlStore):
             row = conn.execute(self._q(_GET), (cached, cached, task_id)).fetchone()
             if row is None:
                 raise TaskNotFound(task_id)
-            found_id, version, body, _, history_len, comments_len, entries, comments = row
+            found_id, version, body, pk, history_len, comments_len, entries, comments = row
+            self._know(found_id, pk)
             if entries is None or comments is None:
                 hit = self._cache.get((found_id, version))
                 if hit is not None:
@@ -757,113 +715,7 @@ class PostgresRepository(SqlStore):
             found_id, version, body, (history_len, comments_len), entries, comments
         )
 
-    def marked(self, mark: str) -> bool:
-        """Tell whether a commit stored `mark`."""
-        with self._connection("read a mark") as conn:
-            row = conn.execute(self._q("SELECT 1 FROM {s}.marks WHERE key = %s"), (mark,))
-            return row.fetchone() is not None
-
-    def marks(
-        self, prefix: str = "", *, after: str | None = None, limit: int | None = None
-    ) -> list[str]:
-        """Return the stored marks that start with `prefix`, in order, after `after`, at most `limit`."""
-        check_marks_query(prefix, after, limit)
-        sql, params = marks_select("{s}.marks", "%s", prefix, after, limit)
-        with self._connection("list marks") as conn:
-            return [str(row[0]) for row in conn.execute(self._q(sql), params).fetchall()]
-
-    def drop_marks(self, marks: Iterable[str]) -> int:
-        """Delete stored marks for good; return how many there were."""
-        chosen = dropped_marks(marks)
-        if not chosen:
-            return 0
-        with self._transaction("drop marks") as conn:
-            gone = conn.execute(self._q("DELETE FROM {s}.marks WHERE key = ANY(%s)"), (chosen,))
-            return int(gone.rowcount)
-
-    def add(self, task: Task) -> None:
-        """Store one new task; raise `ConcurrencyConflict` if its id is taken (the stored task stays)."""
-        self.commit(Changeset(added=(task,)))
-
-    def save(self, task: Task, expected_version: int) -> None:
-        """Replace the stored task if its version is still `expected_version` (one conditional UPDATE)."""
-        self.commit(Changeset(saved=((task, expected_version),)))
-
-    def count(self, query: TaskQuery) -> dict[tuple[str, str], int]:
-        """Return how many matching tasks there are per (kind, state), from the columns alone."""
-        check_indexed(query, self._registry, repr(self))
-        found = _where(query)
-        if found is None:
-            return {}
-        text = f"SELECT kind, state, COUNT(*) FROM {{s}}.tasks{found[0]} GROUP BY kind, state"
-        with self._connection("count tasks") as conn:
-            rows = conn.execute(self._q(text), found[1]).fetchall()
-        return {(kind, state): int(n) for kind, state, n in sorted(rows)}
-
-    def next_number(self, company: CompanyId) -> int:
-        """Return the next task number of `company`; one atomic statement, so no two writers share one."""
-        with self._connection(f"take a task number of {company}") as conn:
-            row = conn.execute(self._q(_NEXT_NUMBER), (company,)).fetchone()
-        assert row is not None
-        return int(row[0])
-
     # --- the outbox ------------------------------------------------------------------------
-
-    def claim(
-        self,
-        worker: str,
-        now: datetime,
-        *,
-        lease: timedelta,
-        limit: int = 100,
-        topics: Iterable[str] | None = None,
-        ids: Iterable[int] | None = None,
-    ) -> list[OutboxEntry]:
-        """Lease up to `limit` ready messages to `worker`, oldest first.
-
-        `FOR UPDATE SKIP LOCKED`: workers in other processes claiming at the same moment take
-        other messages instead of waiting, and none takes one whose lease lasts. A message
-        whose body cannot be read is moved to the dead letters with the reason, not returned.
-        """
-        check_claim(worker, now, lease, limit)
-        clauses = [
-            "(not_before IS NULL OR not_before <= %s)",
-            "(lease_until IS NULL OR lease_until <= %s)",
-        ]
-        params: list[Any] = [now, now]
-        if topics is not None:
-            wanted = sorted(set(topics))
-            if not wanted:
-                return []
-            clauses.append("topic = ANY(%s)")
-            params.append(wanted)
-        if ids is not None:
-            chosen = sorted(set(ids))
-            if not chosen:
-                return []
-            clauses.append("id = ANY(%s)")
-            params.append(chosen)
-        text = (
-            "UPDATE {s}.outbox SET attempts = attempts + 1, claimed_by = %s, lease_until = %s "
-            f"WHERE id IN (SELECT id FROM {{s}}.outbox WHERE {' AND '.join(clauses)} "
-            f"ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {OUTBOX_COLUMNS}, body::text"
-        )
-        until = now + lease
-        with self._connection("claim outbox messages") as conn:
-            rows = conn.execute(self._q(text), (worker, until, *params, limit)).fetchall()
-        taken: list[OutboxEntry] = []
-        for row in sorted(rows):
-            entry, problem = outbox_entry(row, worker, until, _DIALECT)
-            if entry is not None:
-                taken.append(entry)
-                continue
-            # Claimed (so leased to this worker), then buried: no other worker sees it meanwhile.
-            with self._transaction("move an unreadable outbox message aside") as conn:
-                self._move_to_dead_letters(conn, row[0], _no_nul(problem), now)
-            _log().warning(
-                "%s: moved outbox message %d to the dead letters: %s", self._where, row[0], problem
-            )
-        return taken
 
     def complete(self, entries: Iterable[OutboxEntry]) -> None:
         """Remove delivered messages whose claim is still the one given (same worker and attempt)."""
@@ -926,11 +778,11 @@ class PostgresRepository(SqlStore):
 
     def query_plan(self, query: TaskQuery) -> list[str]:
         """Return PostgreSQL's plan (EXPLAIN) for `query`, one line per item."""
-        select = _select(query, query.limit)
-        if select is None:
+        found = select(query, query.limit, _DIALECT)
+        if found is None:
             return []
         with self._connection("explain a query") as conn:
-            rows = conn.execute(self._q(f"EXPLAIN {select[0]}"), select[1]).fetchall()
+            rows = conn.execute(self._q(f"EXPLAIN {found[0]}"), found[1]).fetchall()
         return [str(row[0]) for row in rows]
 
     def close(self) -> None:
@@ -943,17 +795,6 @@ class PostgresRepository(SqlStore):
                 listener.close()
         if self._owns_pool and os.getpid() == self._pid:
             self._pool.close()
-
-    def __enter__(self) -> PostgresRepository:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"PostgresRepository({self._where}, schema={self._stmts.schema!r})"
@@ -1091,6 +932,82 @@ class PostgresRepository(SqlStore):
             "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"taskflow fields {self._stmts.schema}",)
         )
 
+    # --- the commit in one round trip --------------------------------------------------------
+
+    def _write(
+        self,
+        changes: Changeset,
+        added: list[tuple[Task, str]],
+        saved: list[tuple[Task, int, str]],
+    ) -> tuple[int, ...]:
+        """Write a checked changeset: in one round trip when the cache knows every saved row.
+
+        A save of a task whose row key and expected version are cached is sent without reading
+        the row first: each UPDATE names what the row must hold (version, schema, workflow
+        version, row counts) and fails the transaction when it holds anything else, as a taken
+        mark does. Then the checked commit runs (`SqlStore._write`), which reads each row and
+        raises the refusal, or writes what the cache could not know.
+        """
+        plan = None if added or not saved else self._fast_plan(saved)
+        if plan is not None:
+            ids = self._write_fast(changes, plan)
+            if ids is not None:
+                return ids
+        return super()._write(changes, added, saved)
+
+    def _fast_plan(
+        self, saved: list[tuple[Task, int, str]]
+    ) -> list[tuple[Task, int, str, int, Task]] | None:
+        """Return each save with its row key and the cached version it replaces, or None if one is unknown."""
+        plan = []
+        for task, expected, body in saved:
+            pk = self._pks.get(task.id)
+            before = self._cache.get((task.id, expected))
+            if pk is None or before is None:
+                return None
+            if kept_of(task, before) != (len(before.history), len(before.comments)):
+                return None  # a rewritten history: the checked path rewrites its rows
+            plan.append((task, expected, body, pk, before))
+        return plan
+
+    def _write_fast(
+        self, changes: Changeset, plan: list[tuple[Task, int, str, int, Task]]
+    ) -> tuple[int, ...] | None:
+        """Send the whole commit in one pipeline; return the message ids, or None if a row or mark differs."""
+        messages = [(m, _stored_json(m.body)) for m in changes.messages]
+        q = self._q
+        what = describe_commit(changes)
+        with self._connection(what, conflict=self._conflict(changes)) as conn:
+            try:
+                with conn.pipeline(), conn.transaction():
+                    for mark in changes.marks:
+                        conn.execute(q("INSERT INTO {s}.marks (key) VALUES (%s)"), (mark,))
+                    for task, expected, body, pk, before in plan:
+                        counts = (len(before.history), len(before.comments))
+                        conn.execute(
+                            q(_SAVE_CACHED),
+                            (
+                                *_columns(task, body),
+                                pk,
+                                task.id,
+                                expected,
+                                SCHEMA_VERSION,
+                                *counts,
+                                task.workflow_version,
+                            ),
+                        )
+                        self._put_assignees(conn, pk, task, before)
+                        self._put_fields(conn, pk, task, before)
+                        self._put_rows(conn, pk, task, *counts)
+                    ids = self._queue(conn, messages)
+            except (
+                pg_errors.DivisionByZero,
+                pg_errors.UniqueViolation,
+                pg_errors.PipelineAborted,
+            ):
+                return None  # nothing was written: the checked commit finds out why
+        return ids()
+
     # --- the dialect's part of the shared logic (adapters._sql) --------------------------------
 
     def _q(self, text: str) -> str:
@@ -1110,30 +1027,10 @@ class PostgresRepository(SqlStore):
         with conn.cursor() as cur:
             cur.executemany(text, rows)
 
-    def _columns(self, task: Task, body: str) -> tuple[Any, ...]:
-        return _columns(task, body)
-
-    def _select(self, query: TaskQuery, limit: int | None) -> tuple[str, list[Any]] | None:
-        return _select(query, limit)
-
-    def _field_rows_select(self) -> str:
-        return "SELECT task_pk, name, type, int_value, text_value, time_value FROM {s}.task_fields"
-
-    def _field_values(self, task: Task) -> list[tuple[Any, ...]]:
-        """Return the (name, type, int, text, time value) rows of `task`'s index values; raise `InvalidPayload` for a bad one."""
-        if task.kind not in self._registry:
-            return []
-        values = index_values(self._registry[task.kind], task)
-        rows: list[tuple[Any, ...]] = []
-        for name, value in values.items():
-            if isinstance(value, str) and _NUL in value:
-                msg = (
-                    f"task {task.number}: indexed field {name!r} of kind {task.kind!r} is text "
-                    f"with the character U+0000, which PostgreSQL cannot store, got {value!r}"
-                )
-                raise InvalidPayload(msg, field=name)
-            rows.append((name, index_tag(value), *_field_params(value)))
-        return rows
+    def _unreadable_message(self, entry_id: int, problem: str) -> None:
+        _log().warning(
+            "%s: moved outbox message %d to the dead letters: %s", self._where, entry_id, problem
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

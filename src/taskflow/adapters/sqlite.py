@@ -23,37 +23,25 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 from typing import Any
 
-import attrs
-
-from taskflow.adapters._common import (
-    check_claim,
-    check_marks_query,
-    dropped_marks,
-    marks_select,
-)
-from taskflow.adapters._sql import Dialect, SqlStore, outbox_entry
+from taskflow.adapters._sql import Dialect, SqlStore, counting, select
 from taskflow.domain.outbox import OutboxEntry, OutboxMessage
 from taskflow.domain.query import (
     Between,
     IndexValue,
     TaskQuery,
-    check_indexed,
     index_tag,
-    index_values,
 )
 from taskflow.domain.registry import Registry
 from taskflow.domain.task import Task
-from taskflow.domain.values import CompanyId, Side, TaskId
+from taskflow.domain.values import TaskId
 from taskflow.errors import (
     DeserializationError,
     InvalidPayload,
     StorageError,
     TaskNotFound,
 )
-from taskflow.ports import Changeset
 from taskflow.serialization import Serializer
 
 __all__ = ["STORAGE_VERSION", "SqliteRepository"]
@@ -259,7 +247,7 @@ def _from_micros(micros: int) -> datetime:
 
 
 def _any_of(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
-    return f"{column} IN ({', '.join('?' * len(values))})", list(values)
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
 
 
 def _from_stored_time(micros: int | None) -> datetime | None:
@@ -273,6 +261,81 @@ def _dumps(data: Any) -> str:
 
 def _same(text: str) -> str:
     return text
+
+
+def _columns(task: Task, body: str) -> tuple[Any, ...]:
+    due = None if task.due_at is None else _micros(task.due_at)
+    lengths = (len(task.history), len(task.comments))
+    return (
+        task.kind,
+        task.state,
+        task.requester.company,
+        task.recipient,
+        task.ball_company,
+        int(task.is_open),
+        due,
+        _micros(task.created_at),
+        task.number,
+        task.version,
+        body,
+        *lengths,
+    )
+
+
+def _field_value(task: Task, name: str, value: IndexValue) -> tuple[Any, ...]:
+    return (_sql_value(value),)
+
+
+def _sql_value(value: IndexValue) -> Any:
+    """Return an index value as stored: bools as 0/1, times as UTC microseconds."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, datetime):
+        return _micros(value)
+    return value
+
+
+def _field_clause(name: str, condition: IndexValue | Between) -> tuple[str, list[Any]]:
+    # The primary key (name, type, value, task_pk) serves equality and ranges alike.
+    sql = "pk IN (SELECT task_pk FROM {s}.task_fields WHERE name = %s AND type = %s"
+    if isinstance(condition, Between):
+        params: list[Any] = [name, condition.tag]
+        if condition.low is not None:
+            sql += " AND value >= %s"
+            params.append(_sql_value(condition.low))
+        if condition.high is not None:
+            sql += " AND value <= %s"
+            params.append(_sql_value(condition.high))
+        return sql + ")", params
+    return sql + " AND value = %s)", [name, index_tag(condition), _sql_value(condition)]
+
+
+def _open_due(is_open: bool | None, due_before: datetime | None) -> tuple[list[str], list[Any]]:
+    if due_before is not None:
+        # Naming both open flags lets the (is_open, due_at) index serve a due-before query alone.
+        flags = (1, 0) if is_open is None else (int(is_open),)
+        marks = ", ".join(["%s"] * len(flags))
+        return [f"is_open IN ({marks}) AND due_at < %s"], [*flags, _micros(due_before)]
+    if is_open is not None:
+        # Half the table is open: never worth an index by itself (the unary + says so).
+        return ["+is_open = %s"], [int(is_open)]
+    return [], []
+
+
+def _select(query: TaskQuery, limit: int | None) -> tuple[str, list[Any]] | None:
+    """Return SQLite's SELECT of `query`'s task rows and its parameters, or None for no match."""
+    found = select(query, limit, _DIALECT)
+    return None if found is None else (_translate(found[0]), found[1])
+
+
+def _translate(text: str) -> str:
+    """Return a shared statement in SQLite's SQL: no schema, `?` parameters."""
+    if "%s" not in text and "{s}" not in text:
+        return text
+    found = _TRANSLATED.get(text)
+    if found is None:
+        found = _TRANSLATED[text] = text.replace("{s}.", "").replace("%s", "?")
+    return found
 
 
 _DIALECT = Dialect(
@@ -308,165 +371,15 @@ _DIALECT = Dialect(
     held="id = ? AND claimed_by IS ? AND attempts = ?",
     unleased="0",
     lock="",  # a write transaction holds the whole database
+    skip_locked="",
+    ready="not_before <= %s AND lease_until <= %s",
+    field_clause=_field_clause,
+    open_due=_open_due,
+    unindexed="+",
+    columns=_columns,
+    field_value=_field_value,
+    field_rows="SELECT task_pk, name, type, value FROM task_fields",
 )
-
-
-def _log_unreadable_message(path: str, entry_id: int, problem: str) -> None:
-    logging.getLogger("taskflow.adapters.sqlite").warning(
-        "SQLite database %s: moved outbox message %d to the dead letters: %s",
-        path,
-        entry_id,
-        problem,
-    )
-
-
-def _columns(task: Task, body: str) -> tuple[Any, ...]:
-    due = None if task.due_at is None else _micros(task.due_at)
-    lengths = (len(task.history), len(task.comments))
-    return (
-        task.kind,
-        task.state,
-        task.requester.company,
-        task.recipient,
-        task.ball_company,
-        int(task.is_open),
-        due,
-        _micros(task.created_at),
-        task.number,
-        task.version,
-        body,
-        *lengths,
-    )
-
-
-def _sql_value(value: IndexValue) -> Any:
-    """Return an index value as stored: bools as 0/1, times as UTC microseconds."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, datetime):
-        return _micros(value)
-    return value
-
-
-def _field_clause(name: str, condition: IndexValue | Between) -> tuple[str, list[Any]]:
-    # The primary key (name, type, value, task_pk) serves equality and ranges alike.
-    sql = "pk IN (SELECT task_pk FROM task_fields WHERE name = ? AND type = ?"
-    if isinstance(condition, Between):
-        params: list[Any] = [name, condition.tag]
-        if condition.low is not None:
-            sql += " AND value >= ?"
-            params.append(_sql_value(condition.low))
-        if condition.high is not None:
-            sql += " AND value <= ?"
-            params.append(_sql_value(condition.high))
-        return sql + ")", params
-    return sql + " AND value = ?)", [name, index_tag(condition), _sql_value(condition)]
-
-
-def _where(query: TaskQuery) -> tuple[str, list[Any]] | None:
-    """Return the WHERE clause and parameters that mean `query.matches`, or None for no match."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    if query.kind is not None:
-        clauses.append("kind = ?")
-        params.append(query.kind)
-    if query.states is not None:
-        if not query.states:
-            return None
-        states = sorted(query.states)
-        clauses.append(f"state IN ({', '.join('?' * len(states))})")
-        params += states
-    if query.company is not None:
-        if query.side is None:
-            clauses.append("(requester_company = ? OR recipient_company = ?)")
-            params += [query.company, query.company]
-        elif query.side == Side.REQUESTER:
-            clauses.append("requester_company = ?")
-            params.append(query.company)
-        else:
-            clauses.append("recipient_company = ?")
-            params.append(query.company)
-    for column, company in (
-        ("requester_company", query.requester_company),
-        ("recipient_company", query.recipient_company),
-    ):
-        if company is not None:
-            clauses.append(f"{column} = ?")
-            params.append(company)
-    if query.assignee is not None:
-        # The assignee table drives the lookup; with a ball company it narrows it too (inbox).
-        sub = "SELECT task_pk FROM task_assignees WHERE company = ? AND user_id = ?"
-        params += [query.assignee.company, query.assignee.user]
-        if query.ball_company is not None:
-            sub += " AND ball_company = ?"
-            params.append(query.ball_company)
-        clauses.append(f"pk IN ({sub})")
-    if query.ball_company is not None:
-        # With an assignee, the subquery above already narrows by ball: the unary + keeps the
-        # planner from scanning the whole Teambox instead of the user's few tasks.
-        clauses.append("+ball_company = ?" if query.assignee is not None else "ball_company = ?")
-        params.append(query.ball_company)
-    if query.due_before is not None:
-        # Naming both open flags lets the (is_open, due_at) index serve a due-before query alone.
-        flags = (1, 0) if query.open is None else (int(query.open),)
-        clauses.append(f"is_open IN ({', '.join('?' * len(flags))}) AND due_at < ?")
-        params += [*flags, _micros(query.due_before)]
-    elif query.open is not None:
-        # Half the table is open: never worth an index by itself (the unary + says so).
-        clauses.append("+is_open = ?")
-        params.append(int(query.open))
-    if query.created_from is not None:
-        clauses.append("created_at >= ?")
-        params.append(_micros(query.created_from))
-    if query.created_until is not None:
-        clauses.append("created_at <= ?")
-        params.append(_micros(query.created_until))
-    if query.after is not None:
-        # A row value: the (created_at, id) indexes serve it and the ORDER BY alike.
-        clauses.append("(created_at, id) > (?, ?)")
-        params += [_micros(query.after.created_at), query.after.task_id]
-    for name, condition in query.where.items():
-        clause, values = _field_clause(name, condition)
-        clauses.append(clause)
-        params += values
-    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    return where, params
-
-
-def _select(query: TaskQuery, limit: int | None) -> tuple[str, list[Any]] | None:
-    found = _where(query)
-    if found is None:
-        return None
-    where, params = found
-    sql = f"SELECT {_DIALECT.head} FROM tasks{where} ORDER BY created_at, id"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
-    return sql, params
-
-
-def _counting(query: TaskQuery) -> tuple[str, list[Any]] | None:
-    if query.company is not None and query.side is None:
-        # Either side, as two searches that each read only an index (the dashboard): tasks
-        # the company requested, plus those it received from another company.
-        requested = _where(attrs.evolve(query, side=Side.REQUESTER))
-        received = _where(attrs.evolve(query, side=Side.RECIPIENT))
-        if requested is None or received is None:
-            return None
-        sql = (
-            f"SELECT kind, state, COUNT(*) FROM (SELECT kind, state FROM tasks{requested[0]} "
-            f"UNION ALL SELECT kind, state FROM tasks{received[0]} AND requester_company <> ?) "
-            "GROUP BY kind, state ORDER BY kind, state"
-        )
-        return sql, [*requested[1], *received[1], query.company]
-    found = _where(query)
-    if found is None:
-        return None
-    where, params = found
-    sql = (
-        f"SELECT kind, state, COUNT(*) FROM tasks{where} GROUP BY kind, state ORDER BY kind, state"
-    )
-    return sql, params
 
 
 def _log_broken_row(error: DeserializationError) -> None:
@@ -564,104 +477,7 @@ class SqliteRepository(SqlStore):
             raise broken[0]
         return found[0]
 
-    def marked(self, mark: str) -> bool:
-        """Tell whether a commit stored `mark`."""
-        with self._reading("read a mark") as conn:
-            return conn.execute("SELECT 1 FROM marks WHERE key = ?", (mark,)).fetchone() is not None
-
-    def marks(
-        self, prefix: str = "", *, after: str | None = None, limit: int | None = None
-    ) -> list[str]:
-        """Return the stored marks that start with `prefix`, in order, after `after`, at most `limit`."""
-        check_marks_query(prefix, after, limit)
-        sql, params = marks_select("marks", "?", prefix, after, limit)
-        with self._reading("list marks") as conn:
-            return [str(row[0]) for row in conn.execute(sql, params)]
-
-    def drop_marks(self, marks: Iterable[str]) -> int:
-        """Delete stored marks for good; return how many there were."""
-        chosen = dropped_marks(marks)
-        if not chosen:
-            return 0
-        with self._writing("drop marks") as conn:
-            gone = conn.executemany("DELETE FROM marks WHERE key = ?", [(m,) for m in chosen])
-            return int(gone.rowcount)
-
-    def add(self, task: Task) -> None:
-        """Store one new task; raise `ConcurrencyConflict` if its id is taken (the stored task stays)."""
-        self.commit(Changeset(added=(task,)))
-
-    def save(self, task: Task, expected_version: int) -> None:
-        """Replace the stored task if its version is still `expected_version` (one conditional UPDATE)."""
-        self.commit(Changeset(saved=((task, expected_version),)))
-
-    def count(self, query: TaskQuery) -> dict[tuple[str, str], int]:
-        """Return how many matching tasks there are per (kind, state), from the columns alone."""
-        check_indexed(query, self._registry, repr(self))
-        select = _counting(query)
-        if select is None:
-            return {}
-        with self._statements("count tasks") as conn:
-            rows = conn.execute(*select).fetchall()
-        return {(kind, state): n for kind, state, n in rows}
-
-    def next_number(self, company: CompanyId) -> int:
-        """Return the next task number of `company`; one atomic statement, so no two writers share one."""
-        with self._statements(f"take a task number of {company}") as conn:
-            (number,) = conn.execute(_NEXT_NUMBER, (company,)).fetchone()
-        return int(number)
-
     # --- the outbox ------------------------------------------------------------------------
-
-    def claim(
-        self,
-        worker: str,
-        now: datetime,
-        *,
-        lease: timedelta,
-        limit: int = 100,
-        topics: Iterable[str] | None = None,
-        ids: Iterable[int] | None = None,
-    ) -> list[OutboxEntry]:
-        """Lease up to `limit` ready messages to `worker`, oldest first, in one write transaction.
-
-        The transaction holds SQLite's write lock, so two workers (threads or processes) never
-        claim the same message while its lease lasts. A message whose body does not parse is
-        moved to the dead letters with the reason, not returned.
-        """
-        check_claim(worker, now, lease, limit)
-        at = _micros(now)
-        clauses = ["not_before <= ?", "lease_until <= ?"]
-        params: list[Any] = [at, at]
-        if topics is not None:
-            wanted = sorted(set(topics))
-            if not wanted:
-                return []
-            clauses.append(f"topic IN ({', '.join('?' * len(wanted))})")
-            params += wanted
-        if ids is not None:
-            chosen = sorted(set(ids))
-            if not chosen:
-                return []
-            clauses.append(f"id IN ({', '.join('?' * len(chosen))})")
-            params += chosen
-        sql = (
-            "UPDATE outbox SET attempts = attempts + 1, claimed_by = ?, lease_until = ? "
-            f"WHERE id IN (SELECT id FROM outbox WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?) "
-            "RETURNING id, topic, key, task_id, task_version, not_before, attempts, last_error, body"
-        )
-        until = _micros(now + lease)
-        with self._writing("claim outbox messages") as conn:
-            rows = conn.execute(sql, (worker, until, *params, limit)).fetchall()
-            taken: list[OutboxEntry] = []
-            for row in sorted(rows):
-                entry, problem = outbox_entry(row, worker, now + lease, _DIALECT)
-                if entry is not None:
-                    taken.append(entry)
-                    continue
-                self._move_to_dead_letters(conn, row[0], problem, now)
-                _log_unreadable_message(self._path, row[0], problem)
-        return taken
 
     def complete(self, entries: Iterable[OutboxEntry]) -> None:
         """Remove delivered messages whose claim is still the one given (same worker and attempt)."""
@@ -689,12 +505,12 @@ class SqliteRepository(SqlStore):
 
     def query_plan(self, query: TaskQuery, *, count: bool = False) -> list[str]:
         """Return SQLite's plan (EXPLAIN QUERY PLAN) for `query`, or for its `count`."""
-        select = _counting(query) if count else _select(query, query.limit)
-        if select is None:
+        found = counting(query, _DIALECT) if count else select(query, query.limit, _DIALECT)
+        if found is None:
             return []
-        sql, params = select
+        sql, params = found
         with self._statements("explain a query") as conn:
-            rows = conn.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
+            rows = conn.execute(f"EXPLAIN QUERY PLAN {_translate(sql)}", params).fetchall()
         return [str(row[-1]) for row in rows]
 
     def close(self) -> None:
@@ -703,17 +519,6 @@ class SqliteRepository(SqlStore):
             conn, self._conn = self._conn, None
             if conn is not None:
                 conn.close()
-
-    def __enter__(self) -> SqliteRepository:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"SqliteRepository({self._path!r})"
@@ -840,12 +645,15 @@ class SqliteRepository(SqlStore):
 
     def _q(self, text: str) -> str:
         """Return a shared statement in SQLite's SQL: no schema, `?` parameters."""
-        if "%s" not in text and "{s}" not in text:
-            return text
-        found = _TRANSLATED.get(text)
-        if found is None:
-            found = _TRANSLATED[text] = text.replace("{s}.", "").replace("%s", "?")
-        return found
+        return _translate(text)
+
+    def _unreadable_message(self, entry_id: int, problem: str) -> None:
+        logging.getLogger("taskflow.adapters.sqlite").warning(
+            "SQLite database %s: moved outbox message %d to the dead letters: %s",
+            self._path,
+            entry_id,
+            problem,
+        )
 
     def _single(self, what: str) -> AbstractContextManager[sqlite3.Connection]:
         return self._statements(what)
@@ -871,22 +679,6 @@ class SqliteRepository(SqlStore):
             for m, body in messages
         )
         return lambda: ids
-
-    def _columns(self, task: Task, body: str) -> tuple[Any, ...]:
-        return _columns(task, body)
-
-    def _select(self, query: TaskQuery, limit: int | None) -> tuple[str, list[Any]] | None:
-        return _select(query, limit)
-
-    def _field_rows_select(self) -> str:
-        return "SELECT task_pk, name, type, value FROM task_fields"
-
-    def _field_values(self, task: Task) -> list[tuple[Any, ...]]:
-        """Return the (name, type, value) rows of `task`'s index values; raise `InvalidPayload` for a bad one."""
-        if task.kind not in self._registry:
-            return []
-        values = index_values(self._registry[task.kind], task)
-        return [(name, index_tag(value), _sql_value(value)) for name, value in values.items()]
 
 
 def _create_private(path: str) -> None:
