@@ -19,7 +19,7 @@ from datetime import timedelta
 import taskflow as tf
 from taskflow.adapters.bookings import InMemoryProviders
 from taskflow.kinds.booking_request import booking_request_draft
-from taskflow.testing.bookings import _PLACE, _WINDOW, OPERATOR, START, race_providers
+from taskflow.testing.bookings import OPERATOR, RACE_PLACE, RACE_WINDOW, START, race_providers
 
 DEFAULT_REQUESTS = 10_000
 DEFAULT_OFFERS = 5
@@ -41,7 +41,7 @@ def bench_taskflow(requests: int, offers: int) -> float:
     first, second = providers[0], providers[1 % offers]
     started = time.perf_counter()
     for i in range(requests):
-        draft = booking_request_draft("cust", f"C-{i}", ("cleaning",), _PLACE, _WINDOW)
+        draft = booking_request_draft("cust", f"C-{i}", ("cleaning",), RACE_PLACE, RACE_WINDOW)
         request = bookings.request_booking(OPERATOR, draft)
         sent = bookings.broadcast(OPERATOR, request.id, ids, expires_at=START + timedelta(days=1))
         won = bookings.accept_offer(
