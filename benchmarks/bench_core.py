@@ -28,7 +28,6 @@ import argparse
 import gc
 import json
 import math
-import os
 import sqlite3
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import _runner
 import bench_engine
 import bench_sqlite
 from bench_engine import (
@@ -429,19 +429,13 @@ def _verdict(ratio: float, target: float) -> str:
     return "met" if ratio <= target else "missed"
 
 
-def _load() -> str:
-    if not hasattr(os, "getloadavg"):
-        return "unknown"
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print its report; return the exit status (0: reporting only)."""
     args = _parse(argv)
     print(f"taskflow core benchmark, {date.today().isoformat()}")
     print(f"{bench_engine.machine()}, SQLite {sqlite3.sqlite_version}")
     print(f"taskflow: {taskflow.__file__}")
-    print(f"load average at start: {_load()}")
+    print(f"load average at start: {_runner.load()}")
     print(
         f"rounds: best of {args.repeat}, every side in every round; parts 1-2 by {args.clock} "
         "time, gc on; part 3 by wall time (CPU time beside it)"
@@ -484,7 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     del lifecycles
 
     figures = _report(args, best, short, long, floor, lengths, entries)
-    print(f"load average at end: {_load()}")
+    print(f"load average at end: {_runner.load()}")
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
         print(f"figures written to {args.json}")

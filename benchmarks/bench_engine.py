@@ -18,16 +18,15 @@ from __future__ import annotations
 import argparse
 import gc
 import hashlib
-import os
-import platform
 import random
 import sys
-import time
 import tracemalloc
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
+
+import _runner
 
 import taskflow
 from taskflow.domain.engine import apply, open_task
@@ -641,37 +640,26 @@ SIDES: dict[str, Runner] = {"baseline": run_baseline, "engine": run_engine}
 
 # The process's CPU time by default: on a shared machine it does not count the time other
 # processes hold the CPU, which wall-clock time would charge to whichever side ran then.
-CLOCKS: dict[str, Callable[[], float]] = {"cpu": time.process_time, "wall": time.perf_counter}
+CLOCKS = _runner.CLOCKS
 
 
 def time_run(
     run: Runner, lifecycles: Sequence[Lifecycle], clock: str = "cpu", *, collect: bool = True
 ) -> float:
     """Return the seconds `run` takes over `lifecycles` (the table is dropped after the clock)."""
-    now = CLOCKS[clock]
-    gc.collect()
-    if not collect:
-        gc.disable()
-    try:
-        started = now()
-        table = run(lifecycles)
-        elapsed = now() - started
-    finally:
-        gc.enable()
-    del table
-    return elapsed
+    return _runner.time_run(lambda: run(lifecycles), clock=clock, collect=collect)
 
 
 def best_times(
     lifecycles: Sequence[Lifecycle], repeat: int, clock: str = "cpu", *, collect: bool = True
 ) -> dict[str, float]:
     """Return each side's best time over `repeat` rounds, the sides interleaved in every round."""
-    best = dict.fromkeys(SIDES, float("inf"))
-    for _ in range(repeat):
-        for name, run in SIDES.items():
-            elapsed = time_run(run, lifecycles, clock, collect=collect)
-            best[name] = min(best[name], elapsed)
-    return best
+    sides = {name: _over(run, lifecycles) for name, run in SIDES.items()}
+    return _runner.best_times(sides, repeat, clock=clock, collect=collect)
+
+
+def _over(run: Runner, lifecycles: Sequence[Lifecycle]) -> _runner.Side:
+    return lambda: lambda: run(lifecycles)
 
 
 def bytes_per_task(run: Runner, count: int) -> float:
@@ -720,16 +708,7 @@ def data_bytes_per_task(count: int) -> float:
 
 def machine() -> str:
     """Return the Python version and platform line the report starts with."""
-    impl = platform.python_implementation()
-    cpus = _cpu_count()
-    return (
-        f"python: {impl} {platform.python_version()} on {platform.platform()} "
-        f"({platform.machine()}, {cpus} CPUs)"
-    )
-
-
-def _cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return _runner.machine()
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import sqlite3
 import statistics
@@ -51,6 +50,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import _runner
 import psycopg
 
 import taskflow as tf
@@ -87,14 +87,13 @@ _STEPS = (
 
 def machine(dsn: str) -> str:
     """Return the Python, platform and server line the report starts with."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     with psycopg.connect(dsn) as conn:
         row = conn.execute("SHOW server_version").fetchone()
     server = row[0] if row else "?"
-    return (
-        f"python: {platform.python_implementation()} {platform.python_version()} on "
-        f"{platform.platform()} ({platform.machine()}, {cpus} CPUs), PostgreSQL {server}, "
-        f"psycopg {psycopg.__version__}, SQLite {sqlite3.sqlite_version}"
+    return _runner.machine(
+        f"PostgreSQL {server}",
+        f"psycopg {psycopg.__version__}",
+        f"SQLite {sqlite3.sqlite_version}",
     )
 
 

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import sqlite3
 import statistics
@@ -39,6 +37,8 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import _runner
 
 import taskflow as tf
 from taskflow.adapters.sqlite import SqliteRepository
@@ -75,11 +75,7 @@ _INBOX_SQL = (
 
 def machine() -> str:
     """Return the Python version and platform line the report starts with."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (
-        f"python: {platform.python_implementation()} {platform.python_version()} on "
-        f"{platform.platform()} ({platform.machine()}, {cpus} CPUs), SQLite {sqlite3.sqlite_version}"
-    )
+    return _runner.machine(f"SQLite {sqlite3.sqlite_version}")
 
 
 # --- part 1: writes -------------------------------------------------------------------------

@@ -59,15 +59,25 @@ class ActionNotAllowed(TaskflowError):
         self.allowed = tuple(allowed)
         self.needs = tuple(needs)
         self.reason = reason
-        if reason:
-            why = reason
+        self.final = final
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        if self.reason:
+            why = self.reason
         elif self.needs:
-            why = f"'{action}' needs {' or '.join(repr(s) for s in self.needs)}"
+            why = f"'{self.action}' needs {' or '.join(repr(s) for s in self.needs)}"
         else:
-            why = f"'{action}' is not an action of this task"
+            why = f"'{self.action}' is not an action of this task"
+        final = self.final
         now = _names(self.allowed) if self.allowed else ("(none, final)" if final else "(none)")
-        msg = f"task {task} is '{state}'; {why}; allowed now: {now}"
-        super().__init__(msg)
+        return f"task {self.task} is '{self.state}'; {why}; allowed now: {now}"
+
+    def allowing(self, allowed: Iterable[str]) -> ActionNotAllowed:
+        """Return this refusal saying which actions are allowed now (for a refusal raised without knowing them)."""
+        self.allowed = tuple(allowed)
+        self.args = (self._message(), *self.args[1:])
+        return self
 
 
 class AlreadyTaken(ActionNotAllowed):
@@ -92,10 +102,10 @@ class OfferExpired(ActionNotAllowed):
         self.offer = offer
         self.expires_at = expires_at
         reason = (
-            f"'accept' is too late: the offer expired at {expires_at}; the request went back "
+            f"'accept' is too late: the offer expired at {expires_at}; the request returns "
             "to the operator"
         )
-        super().__init__(offer, state, "accept", (), reason=reason, final=True)
+        super().__init__(offer, state, "accept", (), reason=reason, final=state != "offered")
 
 
 class BookingUnchanged(ActionNotAllowed):

@@ -370,9 +370,7 @@ class Bookings:
     def _refuse_late(self, offer: Task, request: Task) -> None:
         data: BookingOffer = offer.data
         if request.state == "broadcast" and offer.state == "offered":
-            if self.service.clock.now() >= data.expires_at:
-                raise OfferExpired(offer.number, offer.state, data.expires_at.isoformat())
-            return
+            return  # in time or not: the offer workflow's time guard decides (`accept`)
         if request.state == "confirmed" or offer.state == "withdrawn":
             winner = request.data.provider_id or ""
             if request.data.provider_id == data.provider_id and offer.state == "accepted":

@@ -286,11 +286,13 @@ class TaskService:
         return task
 
     def allowed_actions(self, actor: Actor, task_id: TaskId) -> tuple[str, ...]:
-        """Return the actions the actor may take on a task now."""
+        """Return the actions the actor may take on a task now (the service clock's now: deadlines count)."""
         _check_call("allowed_actions", actor, task_id)
         task = self._load(actor, task_id)
         workflow = self.registry[task.kind].workflow
-        return engine.allowed_actions(workflow, task, actor, authorizer=self.authorizer)
+        return engine.allowed_actions(
+            workflow, task, actor, authorizer=self.authorizer, at=self.clock.now()
+        )
 
     def task_at(self, actor: Actor, task_id: TaskId, at: datetime) -> Task | None:
         """Return a task as it stood at `at`, rebuilt from its history (None if not yet opened)."""

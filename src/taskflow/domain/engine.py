@@ -223,8 +223,13 @@ def allowed_actions(
     actor: Actor,
     *,
     authorizer: Authorizer = DEFAULT_AUTHORIZER,
+    at: datetime | None = None,
 ) -> tuple[str, ...]:
-    """Return the actions `actor` may take on `task` now, in declaration order."""
+    """Return the actions `actor` may take on `task` now, in declaration order.
+
+    With `at` (the time `apply` would be given), an action whose time guard refuses it then
+    (an offer past its expiry) is left out; without it, time guards are not asked.
+    """
     if not authorizer.may_see(task, actor):
         return ()
     return tuple(
@@ -232,7 +237,19 @@ def allowed_actions(
         for t in workflow.transitions_from(task.state)
         if _permitted(authorizer, workflow, t, task, actor) is None
         and (t.guard is None or t.guard(task, actor) is None)
+        and (at is None or _in_time(t, task, actor, at))
     )
+
+
+def _in_time(t: Transition, task: Task, actor: Actor, at: datetime) -> bool:
+    """Tell whether `t`'s time guard (if any) lets it be taken on `task` at `at`."""
+    if t.time_guard is None:
+        return True
+    try:
+        t.time_guard(task, actor, at)
+    except ActionNotAllowed:
+        return False
+    return True
 
 
 def _not_allowed(
@@ -241,9 +258,10 @@ def _not_allowed(
     actor: Actor,
     action: str,
     authorizer: Authorizer,
+    at: datetime | None = None,
     **why: Any,
 ) -> ActionNotAllowed:
-    allowed = allowed_actions(workflow, task, actor, authorizer=authorizer)
+    allowed = allowed_actions(workflow, task, actor, authorizer=authorizer, at=at)
     final = workflow.state(task.state).final
     return ActionNotAllowed(task.number, task.state, action, allowed, final=final, **why)
 
@@ -285,18 +303,25 @@ def apply(
             f"'{action}' is not an action of workflow '{workflow.name}' "
             f"(its actions: {', '.join(workflow.action_names)})"
         )
-        raise _not_allowed(workflow, task, actor, action, authorizer, reason=reason)
+        raise _not_allowed(workflow, task, actor, action, authorizer, at, reason=reason)
     if not transition.starts_from(workflow.state(task.state)):
         if transition.everywhere:
             reason = f"'{action}' needs an open state"
-            raise _not_allowed(workflow, task, actor, action, authorizer, reason=reason)
+            raise _not_allowed(workflow, task, actor, action, authorizer, at, reason=reason)
         needs = sorted(transition.sources)
-        raise _not_allowed(workflow, task, actor, action, authorizer, needs=needs)
+        raise _not_allowed(workflow, task, actor, action, authorizer, at, needs=needs)
     _check_permission(authorizer, workflow, transition, task, actor, payload)
     if transition.guard is not None:
         refused = transition.guard(task, actor)
         if refused is not None:
-            raise _not_allowed(workflow, task, actor, action, authorizer, reason=refused)
+            raise _not_allowed(workflow, task, actor, action, authorizer, at, reason=refused)
+    if transition.time_guard is not None:
+        try:
+            transition.time_guard(task, actor, at)
+        except ActionNotAllowed as refused:  # its own error (a deadline): say what is allowed
+            raise refused.allowing(
+                allowed_actions(workflow, task, actor, authorizer=authorizer, at=at)
+            ) from None
     _check_payload(transition, task, payload)
     if transition.check is not None:
         transition.check(task, payload, actor, at)

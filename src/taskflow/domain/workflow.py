@@ -25,6 +25,7 @@ __all__ = [
     "OpenCheck",
     "Operation",
     "State",
+    "TimeGuard",
     "Transition",
     "Workflow",
 ]
@@ -43,6 +44,13 @@ Check = Callable[[Task, Any, Actor, datetime], None]
 
 Effect = Callable[[Task, Any, Actor, datetime], Mapping[str, Any]]
 """Return the task fields an accepted action changes (state, version and history excepted)."""
+
+TimeGuard = Callable[[Task, Actor, datetime], None]
+"""Raise an `ActionNotAllowed` (naming why) if a transition may not be taken on `task` at this time.
+
+It sees no payload, so `allowed_actions(..., at=...)` asks it too: what is offered at a time is
+what `apply` permits then (an offer past its expiry is not offered `accept`).
+"""
 
 OpenCheck = Callable[[NewTask, Actor, datetime], None]
 """Raise `InvalidPayload` if a draft may not open a task of this kind."""
@@ -133,7 +141,8 @@ class Transition:
 
     `operation` says what a role matrix counts it as (default: `resolve` into a final state,
     `modify` otherwise); `system_only` lets only system actors take it; `editable` makes it an
-    edit action and says which fields each side may change with it.
+    edit action and says which fields each side may change with it; `time_guard` refuses it
+    at the times it may not be taken (a deadline), for `apply` and `allowed_actions` alike.
     """
 
     name: str
@@ -157,6 +166,7 @@ class Transition:
     # The effect this action had when histories were stored without facts (schema 1), if it
     # changed since: loading such a history runs the old rules to derive its facts.
     schema_1_effect: Effect | None = attrs.field(default=None, kw_only=True)
+    time_guard: TimeGuard | None = attrs.field(default=None, kw_only=True)
 
     @property
     def stays(self) -> bool:

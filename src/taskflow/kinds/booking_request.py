@@ -711,8 +711,9 @@ class AcceptOffer:
     """
 
 
-def _check_accept(task: Task, payload: AcceptOffer, actor: Actor, at: datetime) -> None:
-    # The time is the engine's `at` (the service's clock), so the workflow itself refuses late accepts.
+def _in_time_to_accept(task: Task, actor: Actor, at: datetime) -> None:
+    # A time guard: the engine's `at` (the service's clock) decides, for `apply` and for
+    # `allowed_actions(at=...)` alike, so an expired offer is neither offered nor taken `accept`.
     expires_at: datetime = task.data.expires_at
     if at >= expires_at:
         raise OfferExpired(task.number, task.state, expires_at.isoformat())
@@ -739,7 +740,7 @@ BOOKING_OFFER_WORKFLOW = Workflow(
             "accepted",
             PROVIDER,
             payload=AcceptOffer,
-            check=_check_accept,
+            time_guard=_in_time_to_accept,
             events=("offer_accepted",),
             notify=Audience.OTHER_SIDE,
             description=(

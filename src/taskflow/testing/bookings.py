@@ -36,6 +36,9 @@ from taskflow.ports import TaskRepository
 
 __all__ = [
     "OPERATOR",
+    "RACE_PLACE",
+    "RACE_WINDOW",
+    "START",
     "RaceResult",
     "RepositorySpec",
     "check_first_accept_wins",
@@ -54,9 +57,13 @@ RepositorySpec = tuple[str, ...]
 """Names a repository a spawned process can open: `("sqlite", path)` or `("postgres", dsn, schema)`."""
 
 OPERATOR = Actor(UserId("olga"), CompanyId("homeops"))
+"""The operator who opens and broadcasts the race's booking requests."""
 START = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
-_PLACE = Place("Customer home", 46.05, 14.5)
-_WINDOW = TimeWindow(START + timedelta(days=2), START + timedelta(days=2, hours=3))
+"""The time the race's clock starts at."""
+RACE_PLACE = Place("Customer home", 46.05, 14.5)
+"""Where the race's requests are for: inside every `race_providers` provider's area."""
+RACE_WINDOW = TimeWindow(START + timedelta(days=2), START + timedelta(days=2, hours=3))
+"""When the race's requests are for: a window every `race_providers` provider is free in."""
 
 
 def race_providers(n: int) -> tuple[Provider, ...]:
@@ -69,7 +76,7 @@ def race_providers(n: int) -> tuple[Provider, ...]:
             services=("cleaning",),
             base=Place(f"Base {i}", 46.05 + i * 0.01, 14.5),
             radius_km=30,
-            availability=(_WINDOW,),
+            availability=(RACE_WINDOW,),
             contacts=(UserRef(CompanyId(f"prov{i}"), UserId(f"pro{i}")),),
         )
         for i in range(1, n + 1)
@@ -93,7 +100,7 @@ def start_broadcast(
     registry = registry if registry is not None else default_registry()
     bookings = Bookings(_service(repository, registry), directory=InMemoryProviders(providers))
     draft = booking_request_draft(
-        CompanyId("cust"), "C-1", ("cleaning",), _PLACE, _WINDOW, subject="Race"
+        CompanyId("cust"), "C-1", ("cleaning",), RACE_PLACE, RACE_WINDOW, subject="Race"
     )
     request = bookings.request_booking(OPERATOR, draft)
     sent = bookings.broadcast(
