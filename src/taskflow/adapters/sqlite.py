@@ -608,16 +608,7 @@ class SqliteRepository:
                 if not conn.execute(_INSERT_MARK, (mark,)).fetchall():
                     raise MarkTaken(mark)
             for task, body in added:
-                inserted = conn.execute(_INSERT_TASK, (task.id, *_columns(task, body))).fetchall()
-                if not inserted:
-                    (stored,) = conn.execute(
-                        "SELECT version FROM tasks WHERE id = ?", (task.id,)
-                    ).fetchone()
-                    raise ConcurrencyConflict(task.number, 0, stored, exists=True)
-                pk = inserted[0][0]
-                self._put_assignees(conn, pk, task, None)
-                self._put_fields(conn, pk, task, None)
-                self._put_rows(conn, pk, task, 0, 0)
+                self._insert_new(conn, task, body)
             for task, expected, body in saved:
                 found = conn.execute(_STORED, (task.id,)).fetchone()
                 if found is None:
@@ -672,6 +663,51 @@ class SqliteRepository:
     def save(self, task: Task, expected_version: int) -> None:
         """Replace the stored task if its version is still `expected_version` (one conditional UPDATE)."""
         self.commit(Changeset(saved=((task, expected_version),)))
+
+    def add_all(self, tasks: Iterable[Task], *, chunk: int = 2_000) -> int:
+        """Store many new tasks in one transaction (a bulk load); return how many were stored.
+
+        Each task is written as `add` writes it (its row, history and comment rows, assignees
+        and indexed fields), `chunk` tasks checked and serialized at a time, so `tasks` may be
+        a generator of more tasks than fit in memory. All or nothing: a refused task (an id
+        already stored, a view, a value SQLite cannot store) rolls the whole load back. The
+        tasks are not put in the read cache. For an initial import or a benchmark's store.
+        """
+        if isinstance(tasks, str | bytes) or not isinstance(tasks, Iterable):
+            msg = f"add_all needs an iterable of tasks, got {type(tasks).__name__}"
+            raise InvalidPayload(msg, field="tasks")
+        if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1:
+            msg = f"add_all: chunk must be a whole number >= 1, got {chunk!r:.40}"
+            raise InvalidPayload(msg, field="chunk")
+        stored = 0
+        with self._writing("bulk-add tasks") as conn:
+            part: list[Task] = []
+            for task in _ended(tasks):
+                if task is not None:
+                    if not isinstance(task, Task):
+                        msg = f"add_all: item {stored + len(part)} is a {type(task).__name__}, not a Task"
+                        raise InvalidPayload(msg, field="tasks")
+                    part.append(task)
+                if part and (task is None or len(part) == chunk):
+                    check_changeset(Changeset(added=tuple(part)))
+                    for one in part:
+                        self._insert_new(conn, one, self._dump(one))
+                    stored += len(part)
+                    part = []
+        return stored
+
+    def _insert_new(self, conn: sqlite3.Connection, task: Task, body: str) -> None:
+        """Insert one new task's row and its other rows; an id already stored is a conflict."""
+        inserted = conn.execute(_INSERT_TASK, (task.id, *_columns(task, body))).fetchall()
+        if not inserted:
+            (stored,) = conn.execute(
+                "SELECT version FROM tasks WHERE id = ?", (task.id,)
+            ).fetchone()
+            raise ConcurrencyConflict(task.number, 0, stored, exists=True)
+        pk = inserted[0][0]
+        self._put_assignees(conn, pk, task, None)
+        self._put_fields(conn, pk, task, None)
+        self._put_rows(conn, pk, task, 0, 0)
 
     def query(self, query: TaskQuery) -> list[Task]:
         """Return the tasks that match, ordered by creation time then id; rows that do not load are skipped."""
@@ -1361,3 +1397,9 @@ def _create_private(path: str) -> None:
 
 def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
+
+
+def _ended(items: Iterable[Task]) -> Iterator[Task | None]:
+    """Yield `items`, then None to mark their end."""
+    yield from items
+    yield None
