@@ -6,9 +6,9 @@ on Friday at 16:00: the support staff become its assignees and it is due (CS5) o
 16:00, the next business day after the holiday (1 business hour on Friday, 7 on Tuesday).
 The SLA's resolution clock (8 business hours, warning at 80 %) stops while the task waits on
 the customer over the weekend. The host's scheduler calls `SlaService.apply_due()`: on
-Tuesday evening it fires the warning (the assignees hear of it), on Wednesday the breach,
-which escalates to the team lead. Then "task complete" notifies the assignees and the
-notify list.
+Tuesday evening it fires the target's warning (the assignees hear of it), on Wednesday the
+ladder's breach level, which escalates to the team lead. Then "task complete" notifies the
+assignees and the notify list.
 
 Run: .venv/bin/python examples/crm_tasks.py
 """
@@ -23,7 +23,15 @@ import taskflow as tf
 from taskflow.application.crm import Account, CrmTasks, InMemoryAccounts
 from taskflow.application.sla import SlaService
 from taskflow.kinds.crm_task import CrmConfig, CrmEdit, CrmTask, Regarding, crm_task_kind
-from taskflow.sla import BusinessCalendar, EscalationLevel, SlaPolicies, SlaPolicy, Target
+from taskflow.sla import (
+    BusinessCalendar,
+    Escalate,
+    EscalationLevel,
+    SlaPolicies,
+    SlaPolicy,
+    Target,
+    TargetState,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 HOLIDAY = date(2026, 12, 7)  # a Monday
@@ -40,11 +48,8 @@ SLA = SlaPolicies(
             "acme-8h",
             calendar=CALENDAR,
             resolution=timedelta(hours=8),
-            warning_percent=80,
-            ladder=(
-                EscalationLevel("warn-assignees", 80),
-                EscalationLevel("escalate-lead", 100, notify_assignees=False, notify=(LEAD,)),
-            ),
+            warning_percent=80,  # each target's warning: it tells the assignees
+            ladder=(EscalationLevel("escalate-lead", 100, notify_assignees=False, notify=(LEAD,)),),
         ),
     ),
     default="acme-8h",
@@ -60,6 +65,31 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 def show(moment: datetime | None) -> str:
     """Return an instant as a Berlin wall-clock time with its weekday."""
     return "-" if moment is None else f"{moment.astimezone(BERLIN):%a %d %b %H:%M}"
+
+
+def fired_text(escalation: Escalate) -> str:
+    """Return what one fired SLA event was: a target's warning, or a ladder level and its stage."""
+    if escalation.warning:
+        return f"warning of {escalation.target.value}"
+    return f"{escalation.level} ({'breach' if escalation.breach else 'before the breach'})"
+
+
+def run_scheduler(sla: SlaService, clock: tf.FixedClock, moments: list[datetime]) -> None:
+    """Call the SLA scheduler at each of `moments`, as the host's scheduler would; say what fired."""
+    for moment in moments:
+        clock.set(moment)
+        run = sla.apply_due()
+        fired = [fired_text(f.escalation) for f in run.fired]
+        print(f"{show(moment)}: fired {fired or 'nothing'}")
+
+
+def resolution_at(
+    sla: SlaService, actor: tf.Actor, task_id: tf.TaskId, moment: datetime
+) -> TargetState:
+    """Return where the task's resolution target stood at `moment`."""
+    state = sla.state(actor, task_id, moment)
+    assert state is not None
+    return state[Target.RESOLUTION]
 
 
 def main() -> None:
@@ -88,9 +118,7 @@ def main() -> None:
     clock.set(at(4, 16, 30))
     service.comment(ANN, task.id, "Which printer model is it?")
     service.act(ANN, task.id, "set_waiting_on_customer")
-    state = sla.state(ANN, task.id, at(7, 12))
-    assert state is not None
-    resolution = state[Target.RESOLUTION]
+    resolution = resolution_at(sla, ANN, task.id, at(7, 12))
     print(
         f"over the weekend and the holiday: paused={resolution.paused}, used {resolution.used}, "
         f"remaining {resolution.remaining}"
@@ -101,25 +129,14 @@ def main() -> None:
     service.comment(CUSTOMER, task.id, "It is a LaserJet 4.")
     service.act(ANN, task.id, "set_in_progress")
     service.edit(ANN, task.id, CrmEdit(percent_complete=40, actual_hours=Decimal("1.5")))
-    state = sla.state(ANN, task.id, at(8, 11))
-    assert state is not None
-    print(f"resolution SLA due {show(state[Target.RESOLUTION].due)}")
+    print(f"resolution SLA due {show(resolution_at(sla, ANN, task.id, at(8, 11)).due)}")
 
     print("\n== The scheduler runs ==")
-    for moment in (at(8, 15), at(8, 17), at(9, 9, 30), at(9, 11)):
-        clock.set(moment)
-        run = sla.apply_due()
-        fired = [
-            f"{f.escalation.level} ({'breach' if f.escalation.breach else 'warning'})"
-            for f in run.fired
-        ]
-        print(f"{show(moment)}: fired {fired or 'nothing'}")
+    run_scheduler(sla, clock, [at(8, 15), at(8, 17), at(9, 9, 30), at(9, 11)])
     for note in notifier.sent:
         if note.event == "sla_escalated":
             print(f"  told {note.recipient}: {note.message}")
-    state = sla.state(ANN, task.id, at(9, 11))
-    assert state is not None
-    resolution = state[Target.RESOLUTION]
+    resolution = resolution_at(sla, ANN, task.id, at(9, 11))
     print(
         f"{'at ' + show(at(9, 11))}: warning={resolution.warning} ({show(resolution.warned_at)}), "
         f"breached={resolution.breached} ({show(resolution.breached_at)}), level {resolution.level}"

@@ -224,7 +224,7 @@ def main() -> None:
     service.clock.set(START + timedelta(hours=5))
     run = SlaService(service, {"desk_ticket": DESK_SLA}).apply_due()
     print(
-        f"breaches fired: {[(service.repository.get(f.task_id).number, f.escalation.level) for f in run.fired]}"
+        f"SLA events fired (each target warns at 80 %, then breaches): {[(service.repository.get(f.task_id).number, f.escalation.level) for f in run.fired]}"
     )
     breached = service.repository.get(first.task_id)
     print(f"{breached.number}: priority {breached.priority}, tags {sorted(breached.tags)}")

@@ -132,7 +132,7 @@ def test_crm_tasks_story_runs_defaults_pause_warning_breach_and_task_complete(ca
         "paused=True, used 0:30:00, remaining 7:30:00",
         "resolution SLA due Wed 09 Dec 10:30",
         "Tue 08 Dec 15:00: fired nothing",
-        "Tue 08 Dec 17:00: fired ['warn-assignees (warning)']",
+        "Tue 08 Dec 17:00: fired ['warning of resolution']",  # the target's own warning
         "Wed 09 Dec 11:00: fired ['escalate-lead (breach)']",
         "told lee@desk: ACME-TASK-1 'Invoices do not print': sla escalated by system:sla@desk",
         "warning=True (Tue 08 Dec 16:54), breached=True (Wed 09 Dec 10:30), level escalate-lead",

@@ -29,6 +29,7 @@ POLICY = SlaPolicy(
         EscalationLevel("lead", 100, notify_assignees=False, notify=(LEAD,)),
         EscalationLevel("manager", 100, after=4 * H, notify_assignees=False, notify=(MANAGER,)),
     ),
+    warning_events=False,  # the ladder alone; tests/test_sla_warnings.py has the warning
 )
 POLICIES = SlaPolicies((POLICY,), default="standard")
 CRM = crm_task_kind(CrmConfig(sla=POLICIES))

@@ -231,7 +231,8 @@ def test_rules_fire_in_order_then_name_and_only_for_their_trigger():
 def test_sla_rules_fire_from_the_sla_engines_recorded_escalations_by_stage():
     levels = (EscalationLevel("warn", 50), EscalationLevel("late", 100))
     policies = SlaPolicies(
-        (SlaPolicy("p", first_response=timedelta(hours=2), ladder=levels),), default="p"
+        (SlaPolicy("p", first_response=timedelta(hours=2), ladder=levels, warning_events=False),),
+        default="p",
     )
     workflow = ticket_kind(policies).workflow
     task = _ticket().task

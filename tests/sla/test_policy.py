@@ -59,6 +59,7 @@ POLICY = SlaPolicy(
     next_response=4 * H,
     resolution=10 * H,
     ladder=LADDER,
+    warning_events=False,  # the ladder alone; tests/sla/test_warnings.py has the warning
 )
 POLICIES = SlaPolicies((POLICY,), default="gold")
 

@@ -44,6 +44,7 @@ from taskflow.domain.values import Comment, CompanyId, Side, TaskId
 from taskflow.errors import (
     ConcurrencyConflict,
     DeserializationError,
+    InvalidPayload,
     MarkTaken,
     TaskflowError,
     TaskNotFound,
@@ -473,18 +474,7 @@ class SqlStore:
                 if not conn.execute(q(f"{insert} RETURNING key"), (mark,)).fetchall():
                     raise MarkTaken(mark)
             for task, body in added:
-                inserted = conn.execute(q(d.insert_task), (task.id, *self._columns(task, body)))
-                rows = inserted.fetchall()
-                if not rows:
-                    version_of = q("SELECT version FROM {s}.tasks WHERE id = %s")
-                    stored = conn.execute(version_of, (task.id,)).fetchone()
-                    found = None if stored is None else stored[0]
-                    raise ConcurrencyConflict(task.number, 0, found, exists=True)
-                pk = rows[0][0]
-                self._know(task.id, pk)
-                self._put_assignees(conn, pk, task, None)
-                self._put_fields(conn, pk, task, None)
-                self._put_rows(conn, pk, task, 0, 0)
+                self._know(task.id, self._insert_new(conn, task, body))
             for task, expected, body in saved:
                 found = conn.execute(q(d.stored), (task.id,)).fetchone()
                 if found is None:
@@ -510,6 +500,54 @@ class SqlStore:
                 self._put_rows(conn, pk, task, history_len, comments_len)
             ids = self._queue(conn, messages)
         return ids()
+
+    def _insert_new(self, conn: Any, task: Task, body: str) -> int:
+        """Insert one new task's row and its other rows; return its key (a stored id is a conflict)."""
+        q = self._q
+        inserted = conn.execute(q(self._dialect.insert_task), (task.id, *self._columns(task, body)))
+        rows = inserted.fetchall()
+        if not rows:
+            version_of = q("SELECT version FROM {s}.tasks WHERE id = %s")
+            stored = conn.execute(version_of, (task.id,)).fetchone()
+            found = None if stored is None else stored[0]
+            raise ConcurrencyConflict(task.number, 0, found, exists=True)
+        pk: int = rows[0][0]
+        self._put_assignees(conn, pk, task, None)
+        self._put_fields(conn, pk, task, None)
+        self._put_rows(conn, pk, task, 0, 0)
+        return pk
+
+    def add_all(self, tasks: Iterable[Task], *, chunk: int = 2_000) -> int:
+        """Store many new tasks in one transaction (a bulk load); return how many were stored.
+
+        Each task is written as `add` writes it (its row, history and comment rows, assignees
+        and indexed fields), `chunk` tasks checked and serialized at a time, so `tasks` may be
+        a generator of more tasks than fit in memory. All or nothing: a refused task (an id
+        already stored, a view, a value the store cannot hold) rolls the whole load back. The
+        tasks are not put in the read cache. For an initial import or a benchmark's store.
+        """
+        if isinstance(tasks, str | bytes) or not isinstance(tasks, Iterable):
+            msg = f"add_all needs an iterable of tasks, got {type(tasks).__name__}"
+            raise InvalidPayload(msg, field="tasks")
+        if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1:
+            msg = f"add_all: chunk must be a whole number >= 1, got {chunk!r:.40}"
+            raise InvalidPayload(msg, field="chunk")
+        stored = 0
+        with self._writing("bulk-add tasks") as conn:
+            part: list[Task] = []
+            for task in _ended(tasks):
+                if task is not None:
+                    if not isinstance(task, Task):
+                        msg = f"add_all: item {stored + len(part)} is a {type(task).__name__}, not a Task"
+                        raise InvalidPayload(msg, field="tasks")
+                    part.append(task)
+                if part and (task is None or len(part) == chunk):
+                    check_changeset(Changeset(added=tuple(part)))
+                    for one in part:
+                        self._insert_new(conn, one, self._dump(one))
+                    stored += len(part)
+                    part = []
+        return stored
 
     def _dump(self, task: Task) -> str:
         """Return the task row's JSON: the task with its history and comments left for their rows."""
@@ -1001,3 +1039,9 @@ class SqlStore:
                 self._q(f"DELETE FROM {{s}}.dead_letters WHERE {clause}"), params
             )
             return int(dropped.rowcount)
+
+
+def _ended(items: Iterable[Task]) -> Iterator[Task | None]:
+    """Yield `items`, then None to mark their end."""
+    yield from items
+    yield None

@@ -5,9 +5,12 @@ first response (from opening to the business's first public answer), next respon
 customer's public reply to the business's next public answer) and resolution (from opening to
 the task's resolution; a reopened task's clock runs on). Every clock stops while the task is in
 one of the policy's pausing states and once the task is resolved. Each target has a warning
-threshold (a percentage of it) and a breach (all of it), and the policy's escalation ladder
-names levels at percentages of a target (plus business time after it), each fired once per
-target and cycle by a system actor through the `sla_escalate` action, which history records.
+threshold (a percentage of it, 80 % unless the policy says otherwise, per target) and a breach
+(all of it). Reaching the warning threshold fires the warning (level `WARNING`) once per target
+and cycle, whether or not the policy has a ladder; the policy's escalation ladder names levels
+at percentages of a target (plus business time after it), each fired once per target and
+cycle too. Both are fired by a system actor through the `sla_escalate` action, which history
+records.
 
 Everything is computed from `Task.history` up to an instant, so the state at a past instant is
 recomputed exactly as it stood then.
@@ -32,6 +35,7 @@ __all__ = [
     "ESCALATE",
     "SLA_ESCALATED",
     "SLA_NEXT_EVENT",
+    "WARNING",
     "Escalate",
     "EscalationLevel",
     "SlaPolicies",
@@ -57,6 +61,8 @@ SLA_ESCALATED = "sla_escalated"
 """The event `sla_escalate` emits."""
 SLA_NEXT_EVENT = "sla_next_event"
 """The indexed field that holds a task's next SLA event time (see `next_sla_event`)."""
+WARNING = "warning"
+"""The level name of a target's warning (`Escalate.level`); no ladder level may take it."""
 
 _ZERO = timedelta(0)
 
@@ -146,6 +152,12 @@ def _ladder(instance: SlaPolicy, attribute: attrs.Attribute[Any], value: Any) ->
     if doubles:
         msg = f"SLA policy '{instance.name}': escalation levels {doubles} are named twice"
         raise InvalidWorkflow(msg)
+    if WARNING in names:
+        msg = (
+            f"SLA policy '{instance.name}': no escalation level may be named '{WARNING}', the "
+            "name of each target's warning; set warning_percent or warnings instead"
+        )
+        raise InvalidWorkflow(msg)
     if not instance.limits:
         msg = (
             f"SLA policy '{instance.name}' has no target; give first_response, next_response "
@@ -154,9 +166,48 @@ def _ladder(instance: SlaPolicy, attribute: attrs.Attribute[Any], value: Any) ->
         raise InvalidWorkflow(msg)
 
 
+def _warning_pairs(value: Any) -> list[tuple[Any, Any]] | None:
+    # A mapping, or the tuple of pairs the field holds (attrs.evolve passes it back in).
+    if hasattr(value, "items"):
+        return list(value.items())
+    if isinstance(value, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in value):
+        return list(value)
+    return None
+
+
+def _warnings(value: Any) -> tuple[tuple[Target, int], ...]:
+    pairs = _warning_pairs(value)
+    if pairs is None:
+        msg = f"SlaPolicy.warnings must map targets to whole percentages, got {value!r:.80}"
+        raise InvalidPayload(msg, field="warnings")
+    out: dict[Target, int] = {}
+    for target, percent in pairs:
+        try:
+            key = Target(target)
+        except ValueError:
+            msg = (
+                f"SlaPolicy.warnings: {target!r:.40} is not a target; targets: "
+                f"{', '.join(t.value for t in Target)}"
+            )
+            raise InvalidPayload(msg, field="warnings") from None
+        if not isinstance(percent, int) or isinstance(percent, bool) or not 1 <= percent <= 100:
+            msg = (
+                f"SlaPolicy.warnings[{key.value!r}] must be a whole percentage from 1 to 100, "
+                f"got {percent!r:.40}"
+            )
+            raise InvalidPayload(msg, field="warnings")
+        out[key] = percent
+    return tuple(sorted(out.items(), key=lambda kv: list(Target).index(kv[0])))
+
+
 @attrs.frozen
 class SlaPolicy:
-    """Targets in business time of `calendar`, pausing states, the warning threshold and a ladder."""
+    """Targets in business time of `calendar`, pausing states, the warning thresholds and a ladder.
+
+    Each target warns at `warning_percent` of it, or at its own percentage in `warnings`
+    (`{Target.RESOLUTION: 75}`); with `warning_events` (the default) reaching it fires the
+    target's warning (`WARNING`) once per target and cycle, telling the business's assignees.
+    """
 
     name: str = attrs.field(validator=not_blank)
     calendar: BusinessCalendar = ALWAYS
@@ -164,6 +215,10 @@ class SlaPolicy:
     next_response: timedelta | None = attrs.field(default=None, validator=_span)
     resolution: timedelta | None = attrs.field(default=None, validator=_span)
     warning_percent: int = attrs.field(default=80, validator=_percent)
+    warnings: tuple[tuple[Target, int], ...] = attrs.field(
+        default=(), converter=_warnings, kw_only=True
+    )
+    warning_events: bool = attrs.field(default=True, kw_only=True)
     pausing: frozenset[str] = attrs.field(
         default=frozenset({"waiting_on_customer"}), converter=frozenset
     )
@@ -178,8 +233,25 @@ class SlaPolicy:
         spans = (self.first_response, self.next_response, self.resolution)
         return {t: s for t, s in zip(Target, spans, strict=True) if s is not None}
 
+    def warning_threshold(self, target: Target) -> int:
+        """Return the percentage of `target` at which it warns."""
+        return dict(self.warnings).get(Target(target), self.warning_percent)
+
+    def warning_level(self) -> EscalationLevel:
+        """Return the warning as a level of its own (`WARNING`): it tells the business's assignees."""
+        return EscalationLevel(WARNING, self.warning_percent)
+
+    def threshold(self, target: Target, name: str) -> timedelta:
+        """Return the business time used at which level `name` (or `WARNING`) of `target` is reached."""
+        limit = self.limits[target]
+        if name == WARNING:
+            return limit * self.warning_threshold(target) / 100
+        return self.level(name).threshold(limit)
+
     def level(self, name: str) -> EscalationLevel:
-        """Return the escalation level called `name`."""
+        """Return the escalation level called `name` (`WARNING`: the warning, when it fires events)."""
+        if name == WARNING and self.warning_events:
+            return self.warning_level()
         for level in self.ladder:
             if level.name == name:
                 return level
@@ -284,7 +356,10 @@ class SlaPolicies:
 
 @attrs.frozen
 class Escalate:
-    """Payload of `sla_escalate`: one level of one target (and cycle) fired, and who hears of it."""
+    """Payload of `sla_escalate`: one level of one target (and cycle) fired, and who hears of it.
+
+    `level` is a ladder level's name, or `WARNING` for the target's warning.
+    """
 
     target: Target = attrs.field(converter=Target)
     level: str = attrs.field(validator=not_blank)
@@ -292,6 +367,11 @@ class Escalate:
     notify: tuple[UserRef, ...] = attrs.field(default=(), converter=_refs)
     breach: bool = False
     """Whether the level lies at or past the target's breach (`On.SLA_BREACH`), else before it (`On.SLA_WARNING`)."""
+
+    @property
+    def warning(self) -> bool:
+        """Tell whether this is the target's warning (not a ladder level)."""
+        return self.level == WARNING
 
     @property
     def key(self) -> tuple[Target, int, str]:
@@ -383,7 +463,8 @@ class _Walk:
         self.policy = policy
         self.clocks: dict[Target, _Clock] = {}
         for target, limit in policy.limits.items():
-            thresholds = {_WARNING: limit * policy.warning_percent / 100, _BREACH: limit}
+            warning = limit * policy.warning_threshold(target) / 100
+            thresholds = {_WARNING: warning, _BREACH: limit}
             thresholds |= {lv.name: lv.threshold(limit) for lv in policy.ladder}
             self.clocks[target] = _Clock(thresholds)
         self.paused = False
@@ -502,31 +583,39 @@ def fired_escalations(task: Task) -> frozenset[tuple[Target, int, str]]:
     )
 
 
+def _fired_levels(policy: SlaPolicy) -> list[tuple[str, str]]:
+    # (level name, threshold name) of everything that fires: the warning, then the ladder.
+    levels = [(WARNING, _WARNING)] if policy.warning_events else []
+    return levels + [(level.name, level.name) for level in policy.ladder]
+
+
 def _pending(walk: _Walk, policy: SlaPolicy) -> list[tuple[datetime, Target, int, str]]:
     # Levels reached (with the instant) or still to come, of every target not met yet.
     out: list[tuple[datetime, Target, int, str]] = []
     for target, clock in walk.clocks.items():
         if not clock.pending:
             continue
-        for level in policy.ladder:
-            if level.name in clock.fired:
+        for name, threshold in _fired_levels(policy):
+            if name in clock.fired:
                 continue
-            crossed = clock.crossed.get(level.name)
+            crossed = clock.crossed.get(threshold)
             if crossed is None and walk.running(target):
-                left = clock.thresholds[level.name] - clock.used
+                left = clock.thresholds[threshold] - clock.used
                 crossed = policy.calendar.add_business_time(walk.end, left)
             if crossed is not None:
-                out.append((crossed, target, clock.cycle, level.name))
+                out.append((crossed, target, clock.cycle, name))
     return out
 
 
 def next_sla_event(task: Task, policy: SlaPolicy | None) -> datetime | None:
-    """Return when the next escalation level of `task` is reached, as its history stands (None: none).
+    """Return when the next warning or escalation level of `task` is reached, as its history stands (None: none).
 
     The clocks do not change between history entries, so this is known from the task alone:
     a level already reached but not fired is due at the instant it was reached.
     """
-    if policy is None or not policy.ladder or not task.history or task.resolved_at is not None:
+    if policy is None or not _fired_levels(policy) or not task.history:
+        return None
+    if task.resolved_at is not None:
         return None
     walk = _Walk(task, policy, task.history[-1].at)
     pending = _pending(walk, policy)
@@ -548,8 +637,8 @@ def due_escalations(task: Task, policy: SlaPolicy, at: datetime) -> tuple[Escala
         level = policy.level(name)
         staff = task.assignees_of(task.recipient) if level.notify_assignees else ()
         notify = (*staff, *level.notify)
-        limit = policy.limits[target]
-        out.append(Escalate(target, name, cycle, notify, level.threshold(limit) >= limit))
+        breach = policy.threshold(target, name) >= policy.limits[target]
+        out.append(Escalate(target, name, cycle, notify, breach))
     return tuple(out)
 
 

@@ -281,9 +281,9 @@ SERIES_WEEKS = 4
 
 def series_template() -> tuple[NewTask, Recurrence]:
     """Return the race's booking request draft and its weekly rule (four occurrences from `START`)."""
-    start = _WINDOW.start
+    start = RACE_WINDOW.start
     draft = booking_request_draft(
-        CompanyId("cust"), "C-1", ("cleaning",), _PLACE, _WINDOW, subject="Weekly cleaning"
+        CompanyId("cust"), "C-1", ("cleaning",), RACE_PLACE, RACE_WINDOW, subject="Weekly cleaning"
     )
     return draft, Recurrence(start=start, weekdays=(start.weekday(),), count=SERIES_WEEKS)
 
