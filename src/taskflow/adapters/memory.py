@@ -86,7 +86,6 @@ class InMemoryRepository:
     def commit(self, changes: Changeset) -> tuple[int, ...]:
         """Write every task and message of `changes` under one lock, all or nothing; return the message ids."""
         check_changeset(changes)
-        bodies = [m.body for m in changes.messages]
         # Computed before the lock: a wrong index value refuses the commit with nothing written.
         values = {
             t.id: self._index_values(t) for t in (*changes.added, *(t for t, _ in changes.saved))
@@ -113,9 +112,11 @@ class InMemoryRepository:
                 self._tasks[task.id] = task
             self._marks.update(changes.marks)
             ids: list[int] = []
-            for message, body in zip(changes.messages, bodies, strict=True):
+            # A message's JSON body is made when something reads it (a dead letter); every
+            # message was checked JSON-ready when it was built.
+            for message in changes.messages:
                 self._outbox_last += 1
-                self._outbox[self._outbox_last] = _Row(self._outbox_last, message, body)
+                self._outbox[self._outbox_last] = _Row(self._outbox_last, message)
                 ids.append(self._outbox_last)
             return tuple(ids)
 
@@ -456,7 +457,8 @@ class _Row:
 
     id: int
     message: OutboxMessage
-    body: str
+    # The body kept as it was (a revived dead letter's); None: the message's own.
+    _body: str | None = None
     attempts: int = 0
     claimed_by: str | None = None
     lease_until: datetime | None = None
@@ -465,6 +467,10 @@ class _Row:
 
     def __attrs_post_init__(self) -> None:
         self.not_before = self.message.not_before
+
+    @property
+    def body(self) -> str:
+        return self.message.body if self._body is None else self._body
 
     def ready(self, now: datetime) -> bool:
         if self.not_before is not None and self.not_before > now:
