@@ -400,12 +400,13 @@ class InMemoryRepository:
     def _move(self, old: Task, new: Task, values: dict[str, IndexValue]) -> None:
         """Re-index a saved task, touching only the index keys whose value changed."""
         task_id = new.id
-        if old.ball_company != new.ball_company:
-            if old.ball_company is not None:
-                self._by_ball[old.ball_company].discard(task_id)
-            if new.ball_company is not None:
-                self._by_ball[new.ball_company].add(task_id)
-        if old.assignees != new.assignees:
+        old_ball, new_ball = old.ball_company, new.ball_company
+        if old_ball != new_ball:
+            if old_ball is not None:
+                self._by_ball[old_ball].discard(task_id)
+            if new_ball is not None:
+                self._by_ball[new_ball].add(task_id)
+        if old.assignees is not new.assignees and old.assignees != new.assignees:
             for ref in old.assignees:
                 self._by_assignee[ref].discard(task_id)
             for ref in new.assignees:
@@ -416,7 +417,7 @@ class InMemoryRepository:
                 del due[bisect.bisect_left(due, (old.due_at, task_id))]
             if new.due_at is not None:
                 bisect.insort(self._due[new.is_open], (new.due_at, task_id))
-        before = self._values.get(task_id, {})
+        before = self._values.get(task_id, _NO_VALUES)
         for name, value in before.items():
             if not _same_key(values.get(name, _MISSING), value):
                 entries = self._fields[(name, str(index_tag(value)))]
@@ -428,6 +429,7 @@ class InMemoryRepository:
 
 
 _MISSING = object()
+_NO_VALUES: dict[str, IndexValue] = {}
 
 
 def _same_key(a: object, b: object) -> bool:
