@@ -93,7 +93,6 @@ class InMemoryRepository:
     def commit(self, changes: Changeset) -> tuple[int, ...]:
         """Write every task and message of `changes` under one lock, all or nothing; return the message ids."""
         check_changeset(changes)
-        bodies = [m.body for m in changes.messages]
         # Computed before the lock: a wrong index value refuses the commit with nothing written.
         values = {
             t.id: self._index_values(t) for t in (*changes.added, *(t for t, _ in changes.saved))
@@ -122,9 +121,11 @@ class InMemoryRepository:
             for mark in changes.marks:
                 bisect.insort(self._mark_order, mark)
             ids: list[int] = []
-            for message, body in zip(changes.messages, bodies, strict=True):
+            # A message's JSON body is made when something reads it (a dead letter); every
+            # message was checked JSON-ready when it was built.
+            for message in changes.messages:
                 self._outbox_last += 1
-                self._outbox[self._outbox_last] = _Row(self._outbox_last, message, body)
+                self._outbox[self._outbox_last] = _Row(self._outbox_last, message)
                 ids.append(self._outbox_last)
             return tuple(ids)
 
@@ -436,12 +437,13 @@ class InMemoryRepository:
     def _move(self, old: Task, new: Task, values: dict[str, IndexValue]) -> None:
         """Re-index a saved task, touching only the index keys whose value changed."""
         task_id = new.id
-        if old.ball_company != new.ball_company:
-            if old.ball_company is not None:
-                self._by_ball[old.ball_company].discard(task_id)
-            if new.ball_company is not None:
-                self._by_ball[new.ball_company].add(task_id)
-        if old.assignees != new.assignees:
+        old_ball, new_ball = old.ball_company, new.ball_company
+        if old_ball != new_ball:
+            if old_ball is not None:
+                self._by_ball[old_ball].discard(task_id)
+            if new_ball is not None:
+                self._by_ball[new_ball].add(task_id)
+        if old.assignees is not new.assignees and old.assignees != new.assignees:
             for ref in old.assignees:
                 self._by_assignee[ref].discard(task_id)
             for ref in new.assignees:
@@ -452,7 +454,7 @@ class InMemoryRepository:
                 del due[bisect.bisect_left(due, (old.due_at, task_id))]
             if new.due_at is not None:
                 bisect.insort(self._due[new.is_open], (new.due_at, task_id))
-        before = self._values.get(task_id, {})
+        before = self._values.get(task_id, _NO_VALUES)
         for name, value in before.items():
             if not _same_key(values.get(name, _MISSING), value):
                 entries = self._fields[(name, str(index_tag(value)))]
@@ -464,6 +466,7 @@ class InMemoryRepository:
 
 
 _MISSING = object()
+_NO_VALUES: dict[str, IndexValue] = {}
 
 
 def _same_key(a: object, b: object) -> bool:
@@ -493,7 +496,8 @@ class _Row:
 
     id: int
     message: OutboxMessage
-    body: str
+    # The body kept as it was (a revived dead letter's); None: the message's own.
+    _body: str | None = None
     attempts: int = 0
     claimed_by: str | None = None
     lease_until: datetime | None = None
@@ -502,6 +506,10 @@ class _Row:
 
     def __attrs_post_init__(self) -> None:
         self.not_before = self.message.not_before
+
+    @property
+    def body(self) -> str:
+        return self.message.body if self._body is None else self._body
 
     def ready(self, now: datetime) -> bool:
         if self.not_before is not None and self.not_before > now:

@@ -442,7 +442,8 @@ class TaskService:
                 limit=len(committed.message_ids),
                 ids=committed.message_ids,
             )
-            self._deliver(entries, carried)
+            for entry in entries:  # each one's report is not needed here
+                self._deliver_one(entry, carried.get(entry.id))
         except (KeyboardInterrupt, SystemExit) as exc:
             # The process is being stopped: let it stop, but say that the work is saved.
             exc.add_note(_committed_note(committed))
@@ -621,7 +622,6 @@ class TaskService:
 
     def _deliver_one(self, entry: OutboxEntry, carried: Carried | None) -> DeliveryReport:
         topic = entry.topic
-        what = f"outbox message {entry.id} ({topic} {entry.message.key})"
         try:
             if topic == NOTIFICATION_TOPIC:
                 note = carried if isinstance(carried, Notification) else None
@@ -644,9 +644,10 @@ class TaskService:
                     return DeliveryReport()
                 sender(entry)
         except Exception as exc:  # any receiver failure: retried later, never the action's
+            what = f"outbox message {entry.id} ({topic} {entry.message.key})"
             return self._failed(entry, what, exc)
         self.repository.complete((entry,))
-        return DeliveryReport(delivered=1)
+        return _DELIVERED_ONE
 
     def _read(self, entry: OutboxEntry, read: Callable[[Mapping[str, Any]], _T]) -> _T | None:
         try:
@@ -740,6 +741,9 @@ def _committed_note(committed: Committed) -> str:
         f"taskflow: the unit of work was committed before this was raised: {tasks}; "
         "do not repeat the action; its outbox messages are delivered again after their lease"
     )
+
+
+_DELIVERED_ONE = DeliveryReport(delivered=1)
 
 
 def _check_call(call: str, actor: Any, task_id: Any) -> None:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from taskflow.domain._fast import copier
+from taskflow.domain._fast import copier, positional_builder
 from taskflow.domain.engine import Outcome
 from taskflow.domain.erasure import DataSubject
 from taskflow.domain.notifications import Notification
@@ -104,8 +104,32 @@ def notification_message(note: Notification, version: int) -> OutboxMessage:
             task_id=note.task_id,
             task_version=version,
         )
+    if _plain_texts(note, recipient) and type(version) is int and version >= 1:
+        # Every value is a str, so the payload is JSON-ready and the key non-blank: built
+        # without the checks, its body encoded only if a repository or dead letter reads it.
+        message: OutboxMessage = _message(
+            NOTIFICATION_TOPIC, key, payload, None, note.task_id, version
+        )
+        return message
     return OutboxMessage(
         NOTIFICATION_TOPIC, key, payload, task_id=note.task_id, task_version=version
+    )
+
+
+_message = positional_builder(OutboxMessage)
+
+
+def _plain_texts(note: Notification, recipient: UserRef) -> bool:
+    """Tell whether the values a notification's payload takes are all non-blank or plain str."""
+    return (
+        type(note.message) is str
+        and type(note.event) is str
+        and type(note.task_number) is str
+        and type(note.task_id) is str
+        and bool(note.task_id.strip())
+        and type(recipient) is UserRef
+        and type(recipient.company) is str
+        and type(recipient.user) is str
     )
 
 

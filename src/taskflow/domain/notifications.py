@@ -89,8 +89,9 @@ def recipients_of(
 
 
 def _company_users(task: Task, company: CompanyId) -> list[UserRef]:
-    users = [*task.assignees_of(company), *(w for w in task.watchers if w.company == company)]
-    if not task.assignees_of(company) and company == task.requester.company:
+    assigned = [ref for ref in task.assignees if ref.company == company]
+    users = assigned + [w for w in task.watchers if w.company == company]
+    if not assigned and company == task.requester.company:
         # A requester company that assigned nobody still hears of answers through the requester.
         users.insert(0, task.requester)
     return users
@@ -140,8 +141,9 @@ def default_policy(
         seen: set[UserRef] = set()
         what = event.name.replace("_", " ")
         message = f"{after.number} '{after.subject}': {what} by {event.actor}"
+        me, parties = event.actor.ref, (after.requester.company, after.recipient)
         for user in _audience(audience, before, after, event):
-            if user in seen or user == event.actor.ref or not after.is_party(user.company):
+            if user in seen or user == me or user.company not in parties:
                 continue
             seen.add(user)
             out.append(Notification(user, after.id, after.number, event.name, message))

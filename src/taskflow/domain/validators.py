@@ -507,9 +507,16 @@ def check_instance(call: str, field: str, value: Any, *types: type) -> None:
 
 def check_actor(call: str, actor: Any) -> None:
     """Raise `InvalidPayload` unless `actor` is a taskflow `Actor`."""
-    from taskflow.domain.values import Actor
+    global _actor_type  # imported once: taskflow.domain.values imports this module
+    if _actor_type is None:
+        from taskflow.domain.values import Actor
 
-    check_instance(call, "actor", actor, Actor)
+        _actor_type = Actor
+    if type(actor) is not _actor_type:
+        check_instance(call, "actor", actor, _actor_type)
+
+
+_actor_type: type | None = None
 
 
 def check_id(call: str, field: str, value: Any) -> None:
