@@ -5,6 +5,11 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_postgres.py [--dsn DSN] [--lifecycles N] [--clients 1,4,16]
         [--tasks N] [--queries Q] [--messages M] [--workers W]
     .venv/bin/python benchmarks/bench_postgres.py --quick
+    .venv/bin/python benchmarks/bench_postgres.py --writes-only --rounds 3 --baseline-src OLD/src
+
+`--baseline-src` names another checkout's `src` (e.g. `git worktree add /tmp/old e92affd`): its
+service is measured in the same rounds as this one's and the raw baseline, side after side,
+so a before/after comparison sees the same load; `--rounds` gives medians.
 
 Without `--dsn` (or TASKFLOW_TEST_PG) it starts a throwaway server (taskflow.testing.postgres:
 unix socket, fsync off, so the figures are of the client and the server's CPU, not of a disk).
@@ -244,12 +249,19 @@ def _ready() -> None:
         raise SystemExit(1)
 
 
-def _clients(commands: list[list[str]]) -> tuple[float, list[str]]:
+def _clients(commands: list[list[str]], src: Path | None = None) -> tuple[float, list[str]]:
     """Start client processes, start them at once, wait for all; return seconds and outputs.
 
     The seconds are the longest any client took from the word to start to its last write, as
-    it timed itself: the processes' start-up and exit are not counted.
+    it timed itself: the processes' start-up and exit are not counted. With `src`, the clients
+    import taskflow from that folder (another checkout's `src`) instead of this one.
     """
+    env = None
+    if src is not None:
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]),
+        }
     with ExitStack() as stack:
         processes = [
             stack.enter_context(
@@ -258,6 +270,7 @@ def _clients(commands: list[list[str]]) -> tuple[float, list[str]]:
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     text=True,
+                    env=env,
                 )
             )
             for command in commands
@@ -307,29 +320,47 @@ def _body_lengths() -> list[int]:
 
 
 def run_writes(
-    dsn: str, folder: Path, lifecycles: int, clients: Sequence[int]
+    dsn: str,
+    folder: Path,
+    lifecycles: int,
+    clients: Sequence[int],
+    *,
+    baseline: Path | None = None,
+    rounds: int = 1,
 ) -> dict[tuple[str, str, int], float]:
-    """Return actions per second for (store, side, client processes) over the whole run."""
+    """Return actions per second for (store, side, client processes), the median of `rounds`.
+
+    The sides are `raw`, `service` and, with `baseline` (another checkout's `src`), `baseline`:
+    the service of that code, measured in the same rounds, one side after the other, so a
+    before/after comparison sees the same load on the machine.
+    """
     lengths = _body_lengths()
-    rates: dict[tuple[str, str, int], float] = {}
-    for store in ("postgres", "sqlite"):
-        for count in clients:
-            for side in ("service", "raw"):
-                schema = f"bench_{side}_{count}"
-                if store == "postgres":
-                    where = dsn
-                    with psycopg.connect(dsn, autocommit=True) as conn:
-                        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-                else:
-                    where = str(folder / f"{schema}.db")
-                _open(store, where, schema).close()  # the tables, as the repository makes them
-                commands = [
-                    [side, store, where, schema, str(i), str(lifecycles), json.dumps(lengths)]
-                    for i in range(count)
-                ]
-                elapsed, _ = _clients(commands)
-                rates[(store, side, count)] = count * lifecycles * ACTIONS_PER_LIFECYCLE / elapsed
-    return rates
+    sides = ("raw", "service", "baseline") if baseline is not None else ("service", "raw")
+    runs: dict[tuple[str, str, int], list[float]] = {}
+    for _ in range(rounds):
+        for store in ("postgres", "sqlite"):
+            for count in clients:
+                for side in sides:
+                    schema = f"bench_{side}_{count}"
+                    if store == "postgres":
+                        where = dsn
+                        with psycopg.connect(dsn, autocommit=True) as conn:
+                            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                    else:
+                        where = str(folder / f"{schema}.db")
+                        for leftover in folder.glob(f"{schema}.db*"):
+                            leftover.unlink()
+                    _open(store, where, schema).close()  # the tables, as the repository makes them
+                    role = "raw" if side == "raw" else "service"
+                    commands = [
+                        [role, store, where, schema, str(i), str(lifecycles), json.dumps(lengths)]
+                        for i in range(count)
+                    ]
+                    src = baseline if side == "baseline" else None
+                    elapsed, _ = _clients(commands, src)
+                    rate = count * lifecycles * ACTIONS_PER_LIFECYCLE / elapsed
+                    runs.setdefault((store, side, count), []).append(rate)
+    return {key: statistics.median(rates) for key, rates in runs.items()}
 
 
 # --- part 2: inbox queries over many stored tasks ---------------------------------------------
@@ -535,6 +566,17 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--dir", type=Path, help="where the SQLite files go (default: a temp dir)")
     parser.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK}")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="another checkout's src folder: its service is measured too, in the same rounds",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="write rounds; each figure is their median"
+    )
+    parser.add_argument(
+        "--writes-only", action="store_true", help="run part 1 only (no inbox, no delivery)"
+    )
     args = parser.parse_args(argv)
     defaults = {
         "lifecycles": DEFAULT_LIFECYCLES,
@@ -549,6 +591,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
             parser.error(f"--{name} must be at least 1")
     if args.workers < 1:
         parser.error("--workers must be at least 1")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    if args.baseline_src is not None and not (args.baseline_src / "taskflow").is_dir():
+        parser.error(f"--baseline-src must be a folder holding taskflow/, got {args.baseline_src}")
     try:
         args.clients = (
             DEFAULT_CLIENTS
@@ -571,15 +617,30 @@ def report(dsn: str, args: argparse.Namespace) -> None:
             f"writes: {args.lifecycles:,} lifecycles x {ACTIONS_PER_LIFECYCLE} actions per client "
             "process, one transaction per action, each process with its own connection"
         )
-        rates = run_writes(dsn, Path(scratch), args.lifecycles, args.clients)
+        rates = run_writes(
+            dsn,
+            Path(scratch),
+            args.lifecycles,
+            args.clients,
+            baseline=args.baseline_src,
+            rounds=args.rounds,
+        )
+    if args.rounds > 1:
+        print(f"each figure: the median of {args.rounds} rounds")
     for store, raw in (("postgres", "raw psycopg"), ("sqlite", "raw sqlite3")):
         name = "PostgreSQL" if store == "postgres" else "SQLite (one WAL file)"
         for count in args.clients:
             service, plain = rates[(store, "service", count)], rates[(store, "raw", count)]
-            print(
+            line = (
                 f"{name}, {count:>2} client processes: service {service:>8,.0f} actions/s, "
                 f"{raw} {plain:>8,.0f} writes/s, ratio {plain / service:.1f}x"
             )
+            if args.baseline_src is not None:
+                before = rates[(store, "baseline", count)]
+                line += f"; baseline service {before:>8,.0f} actions/s, ratio {plain / before:.1f}x"
+            print(line)
+    if args.writes_only:
+        return
     schema = "bench_inbox"
     built = build(dsn, schema, args.tasks)
     print(f"reads: {args.tasks:,} stored tasks (80 % closed), built with COPY in {built:.1f} s")

@@ -216,11 +216,6 @@ _COLUMNS = (
     "kind, state, requester_company, recipient_company, ball_company, is_open, due_at, "
     "created_at, number, version, schema, body, history_len, comments_len"
 )
-_INSERT_TASK = (
-    f"INSERT INTO {{s}}.tasks (id, {_COLUMNS}) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s) "
-    "ON CONFLICT (id) DO NOTHING RETURNING pk"
-)
 # A task with its rows in one statement; NULL rows when the version is the cached one.
 _ROWS_OF = (
     "CASE WHEN t.version = %s THEN NULL ELSE ARRAY(SELECT r.body::text FROM {{s}}.{table} r "
@@ -241,9 +236,10 @@ _INSERT_MESSAGES = (
     "WITH ORDINALITY AS m (topic, key, task_id, task_version, not_before, body, n) "
     "ORDER BY n RETURNING id"
 )
-_NEXT_NUMBER = (
-    "INSERT INTO {s}.task_numbers AS n (company, last) VALUES (%s, 1) "
-    "ON CONFLICT (company) DO UPDATE SET last = n.last + 1 RETURNING last"
+# The same, waking the workers that LISTEN on the channel (pg_notify runs once, at COMMIT).
+_QUEUE_AND_NOTIFY = (
+    f"WITH queued AS ({_INSERT_MESSAGES}) "
+    "SELECT queued.id FROM queued, (SELECT pg_notify(%s, '')) AS woken"
 )
 _COMPLETE = (
     "DELETE FROM {s}.outbox o USING unnest(%s::bigint[], %s::text[], %s::integer[]) "
@@ -634,7 +630,8 @@ class PostgresRepository(SqlStore):
             on_broken_row if on_broken_row is not None else _log_broken_row,
         )
         self._notify = notify
-        self._channel = sql.Identifier(f"taskflow_outbox_{schema}"[:63]).as_string(None)
+        self._channel_name = f"taskflow_outbox_{schema}"[:63]
+        self._channel = sql.Identifier(self._channel_name).as_string(None)
         self._listener: _Conn | None = None
         self._listener_lock = threading.Lock()
         self._pid = os.getpid()
@@ -922,9 +919,10 @@ class PostgresRepository(SqlStore):
                 strict=True,
             ):
                 column.append(value)
-        cursor = conn.execute(self._q(_INSERT_MESSAGES), columns)
-        if self._notify:
-            conn.execute(f"NOTIFY {self._channel}")
+        if self._notify:  # one statement: the NOTIFY rides along with the INSERT
+            cursor = conn.execute(self._q(_QUEUE_AND_NOTIFY), (*columns, self._channel_name))
+        else:
+            cursor = conn.execute(self._q(_INSERT_MESSAGES), columns)
         return lambda: tuple(sorted(int(row[0]) for row in cursor.fetchall()))
 
     def _lock_fields(self, conn: _Conn) -> None:

@@ -228,10 +228,6 @@ _INSERT_MESSAGE = (
     "INSERT INTO outbox (topic, key, task_id, task_version, not_before, body) "
     "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
 )
-_NEXT_NUMBER = (
-    "INSERT INTO task_numbers (company, last) VALUES (?, 1) "
-    "ON CONFLICT (company) DO UPDATE SET last = last + 1 RETURNING last"
-)
 # Shared statements (adapters._sql) name tables as {s}.name and parameters as %s.
 _TRANSLATED: dict[str, str] = {}
 
