@@ -279,6 +279,43 @@ def apply(
     if not seen:
         msg = seen.reason
         raise PermissionDenied(msg, task=task.number, action=action)
+    was_final = task.resolved_at is not None
+    known = _MOVES.get((id(workflow), action, task.state, was_final))
+    if known is not None and known[0] is workflow:
+        transition, step = known[1], known[2]
+    else:
+        transition, step = _move(workflow, task, action, actor, authorizer, was_final)
+    _check_permission(authorizer, workflow, transition, task, actor, payload)
+    if transition.guard is not None:
+        refused = transition.guard(task, actor)
+        if refused is not None:
+            raise _not_allowed(workflow, task, actor, action, authorizer, reason=refused)
+    wanted = transition.payload
+    if not (payload is None if wanted is None else type(payload) is wanted):
+        _check_payload(transition, task, payload)  # a subclass, or refused naming what it needs
+    if transition.check is not None:
+        transition.check(task, payload, actor, at)
+    changes: dict[str, Any] = {}
+    if transition.effect is not None:
+        changes.update(transition.effect(task, payload, actor, at))
+    return _advance(workflow, task, transition, actor, at, payload, changes, cause, step)
+
+
+# What an action does from one state, worked out once per (workflow, action, state, whether
+# the task was final): the transition and its `_step`. Only actions the state allows are kept;
+# keyed by id and holding the workflow, so a reused id never finds another's.
+_MOVES: dict[tuple[int, str, str, bool], tuple[Workflow, Transition, _Step | None]] = {}
+
+
+def _move(
+    workflow: Workflow,
+    task: Task,
+    action: str,
+    actor: Actor,
+    authorizer: Authorizer,
+    was_final: bool,
+) -> tuple[Transition, _Step | None]:
+    """Return the transition `action` takes from the task's state and its step, or refuse it."""
     transition = workflow.transition(action)
     if transition is None:
         reason = (
@@ -292,18 +329,10 @@ def apply(
             raise _not_allowed(workflow, task, actor, action, authorizer, reason=reason)
         needs = sorted(transition.sources)
         raise _not_allowed(workflow, task, actor, action, authorizer, needs=needs)
-    _check_permission(authorizer, workflow, transition, task, actor, payload)
-    if transition.guard is not None:
-        refused = transition.guard(task, actor)
-        if refused is not None:
-            raise _not_allowed(workflow, task, actor, action, authorizer, reason=refused)
-    _check_payload(transition, task, payload)
-    if transition.check is not None:
-        transition.check(task, payload, actor, at)
-    changes: dict[str, Any] = {}
-    if transition.effect is not None:
-        changes.update(transition.effect(task, payload, actor, at))
-    return _advance(workflow, task, transition, actor, at, payload, changes, cause)
+    step = _step(workflow, transition, task.state, was_final)
+    if len(_MOVES) < _CHANGED_LIMIT:
+        _MOVES[(id(workflow), action, task.state, was_final)] = (workflow, transition, step)
+    return transition, step
 
 
 def _check_permission(
@@ -356,7 +385,8 @@ def _advance(
     at: datetime,
     payload: Any,
     changes: dict[str, Any],
-    cause: Cause | None = None,
+    cause: Cause | None,
+    step: _Step | None,
 ) -> Outcome:
     if not changes.keys() <= _EFFECT_FIELDS:
         bad = [name for name in changes if name not in _EFFECT_FIELDS]
@@ -366,8 +396,6 @@ def _advance(
         )
         raise InvalidWorkflow(msg)
     from_state = task.state
-    was_final = task.resolved_at is not None
-    step = _step(workflow, t, from_state, was_final)
     engine: dict[str, Any] = {}
     if step is not None:
         state, ball, resolves = step
