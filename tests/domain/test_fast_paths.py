@@ -224,3 +224,26 @@ def test_a_move_known_from_one_state_is_still_refused_from_another() -> None:
     )
     events = apply(other, task, "upload", supplier, at, upload).events
     assert [e.name for e in events] == ["other"]
+
+
+def test_an_opened_task_given_its_id_and_number_later_is_the_task_opened_with_them() -> None:
+    from taskflow import Actor, NewTask, open_task
+    from taskflow.domain.engine import opened_as
+    from taskflow.domain.task import Cause
+    from taskflow.kinds.document import DOCUMENT_REQUEST, DocumentRequest
+
+    buyer = Actor("bea", "acme")
+    at = datetime(2026, 5, 4, 8, 30, tzinfo=UTC)
+    flow = DOCUMENT_REQUEST.workflow
+    draft = NewTask("ISO", CompanyId("supco"), DocumentRequest("ISO"))
+    cause = Cause("t-9@1")
+    checked = open_task(flow, "document_request", draft, buyer, at, TaskId("-"), "-")
+    direct = open_task(
+        flow, "document_request", draft, buyer, at, TaskId("t-9"), "ACME-TASK-9", cause=cause
+    )
+    later = opened_as(checked, TaskId("t-9"), "ACME-TASK-9", cause)
+    assert later == direct
+    assert later.task.history == direct.task.history
+    assert later.task.private_authors == direct.task.private_authors
+    with pytest.raises(InvalidPayload):
+        opened_as(checked, TaskId(" "), "ACME-TASK-9", cause)

@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from taskflow.domain._fast import positional_builder
+from taskflow.domain._fast import copier, positional_builder
 from taskflow.domain.authorization import DEFAULT_AUTHORIZER, Authorizer
 from taskflow.domain.task import (
     APPENDABLE_FIELDS,
@@ -79,6 +79,7 @@ class Outcome:
 
 _outcome_of = positional_builder(Outcome)
 _task = positional_builder(Task)
+_copy_task = copier(Task)
 _TASK = {a.name: a for a in attrs.fields(Task)}
 # The fields `open_task` takes from its caller rather than from a checked draft.
 _OPEN_CHECKED = ("id", "number", "kind", "created_at", "workflow_version")
@@ -168,6 +169,34 @@ def open_task(
         "opened", task_id, number, kind, OPEN, actor, at, None, state.name, 1, draft, cause
     )
     return _outcome_of(task, (event,))
+
+
+def opened_as(outcome: Outcome, task_id: TaskId, number: str, cause: Cause | None) -> Outcome:
+    """Return what `open_task` returns for the same call with `task_id`, `number` and `cause`.
+
+    `outcome` must come from `open_task` (the service checks a draft with placeholders before
+    it takes a number); only the id and the number are checked again.
+    """
+    task = outcome.task
+    (entry,) = task.history
+    (event,) = outcome.events
+    entry = _entry(
+        entry.action, entry.actor, entry.at, entry.from_state, entry.to_state, entry.payload,
+        entry.changed, cause, entry.facts, entry.appended,
+    )  # fmt: skip
+    new: Task = _copy_task(task)
+    object.__setattr__(new, "id", task_id)
+    object.__setattr__(new, "number", number)
+    object.__setattr__(new, "history", (entry,))
+    for name in ("id", "number"):
+        field = _TASK[name]
+        field.validator(new, field, getattr(new, name))  # type: ignore[misc]
+    seed_private_authors(new)
+    event = _event(
+        event.name, task_id, number, event.kind, event.action, event.actor, event.at,
+        event.from_state, event.to_state, event.version, event.payload, cause,
+    )  # fmt: skip
+    return _outcome_of(new, (event,))
 
 
 def _refs_with(actor: Actor, refs: tuple[Any, ...]) -> tuple[Any, ...]:
