@@ -247,3 +247,20 @@ def test_an_opened_task_given_its_id_and_number_later_is_the_task_opened_with_th
     assert later.task.private_authors == direct.task.private_authors
     with pytest.raises(InvalidPayload):
         opened_as(checked, TaskId(" "), "ACME-TASK-9", cause)
+
+
+def test_tasks_of_the_same_short_lineage_share_one_lineage_tuple() -> None:
+    from taskflow import Actor, AddComment, NewTask, apply, open_task
+    from taskflow.kinds.document import DOCUMENT_REQUEST, DocumentRequest
+
+    buyer = Actor("bea", "acme")
+    at = datetime(2026, 5, 4, 8, 30, tzinfo=UTC)
+    flow = DOCUMENT_REQUEST.workflow
+    commented = []
+    for n in (1, 2):
+        draft = NewTask("ISO", CompanyId("supco"), DocumentRequest("ISO"))
+        task = open_task(flow, "document_request", draft, buyer, at, TaskId(f"t-{n}"), "N").task
+        commented.append(apply(flow, task, "comment", buyer, at, AddComment("hi")).task)
+    first, second = (t._lineage for t in commented)
+    assert first == (1, 0)
+    assert first is second
