@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from taskflow.domain.limits import Limits
 from taskflow.domain.validators import _compile, _conforms, _control, tuple_of, typed_fields
+from taskflow.domain.values import CompanyId, TaskId
 from taskflow.errors import InvalidPayload, LimitExceeded
 
 Code = NewType("Code", str)
@@ -190,3 +191,76 @@ def test_a_typed_field_refuses_what_typed_refuses_naming_the_field() -> None:
             Reading(**bad)
         assert raised.value.field == field
         assert "Reading." + field in str(raised.value)
+
+
+# --- the engine's per-state moves: worked out once, never shared between states or workflows ---
+
+
+def test_a_move_known_from_one_state_is_still_refused_from_another() -> None:
+    from taskflow import PDF, Actor, FileRef, NewTask, apply, open_task
+    from taskflow.errors import ActionNotAllowed
+    from taskflow.kinds.document import DOCUMENT_REQUEST, DocumentRequest, UploadDocument
+
+    buyer, supplier = Actor("bea", "acme"), Actor("sam", "supco")
+    at = datetime(2026, 5, 4, 8, 30, tzinfo=UTC)
+    flow = DOCUMENT_REQUEST.workflow
+    draft = NewTask("ISO", CompanyId("supco"), DocumentRequest("ISO"))
+    task = open_task(flow, "document_request", draft, buyer, at, TaskId("t-1"), "N-1").task
+    upload = UploadDocument(FileRef("a.pdf", PDF, 1, "sha256:x", "k"))
+    uploaded = apply(flow, task, "upload", supplier, at, upload).task  # known from 'requested'
+    assert uploaded.state == "uploaded"
+    with pytest.raises(ActionNotAllowed) as raised:
+        apply(flow, uploaded, "upload", supplier, at, upload)
+    assert "requested" in str(raised.value)
+    assert "rejected" in str(raised.value)
+    assert uploaded.version == 2  # nothing changed
+    # Another workflow of the same name, whose 'upload' emits another event, is its own.
+    other = attrs.evolve(
+        flow,
+        transitions=[
+            attrs.evolve(t, events=("other",)) if t.name == "upload" else t
+            for t in flow.transitions
+        ],
+    )
+    events = apply(other, task, "upload", supplier, at, upload).events
+    assert [e.name for e in events] == ["other"]
+
+
+def test_an_opened_task_given_its_id_and_number_later_is_the_task_opened_with_them() -> None:
+    from taskflow import Actor, NewTask, open_task
+    from taskflow.domain.engine import opened_as
+    from taskflow.domain.task import Cause
+    from taskflow.kinds.document import DOCUMENT_REQUEST, DocumentRequest
+
+    buyer = Actor("bea", "acme")
+    at = datetime(2026, 5, 4, 8, 30, tzinfo=UTC)
+    flow = DOCUMENT_REQUEST.workflow
+    draft = NewTask("ISO", CompanyId("supco"), DocumentRequest("ISO"))
+    cause = Cause("t-9@1")
+    checked = open_task(flow, "document_request", draft, buyer, at, TaskId("-"), "-")
+    direct = open_task(
+        flow, "document_request", draft, buyer, at, TaskId("t-9"), "ACME-TASK-9", cause=cause
+    )
+    later = opened_as(checked, TaskId("t-9"), "ACME-TASK-9", cause)
+    assert later == direct
+    assert later.task.history == direct.task.history
+    assert later.task.private_authors == direct.task.private_authors
+    with pytest.raises(InvalidPayload):
+        opened_as(checked, TaskId(" "), "ACME-TASK-9", cause)
+
+
+def test_tasks_of_the_same_short_lineage_share_one_lineage_tuple() -> None:
+    from taskflow import Actor, AddComment, NewTask, apply, open_task
+    from taskflow.kinds.document import DOCUMENT_REQUEST, DocumentRequest
+
+    buyer = Actor("bea", "acme")
+    at = datetime(2026, 5, 4, 8, 30, tzinfo=UTC)
+    flow = DOCUMENT_REQUEST.workflow
+    commented = []
+    for n in (1, 2):
+        draft = NewTask("ISO", CompanyId("supco"), DocumentRequest("ISO"))
+        task = open_task(flow, "document_request", draft, buyer, at, TaskId(f"t-{n}"), "N").task
+        commented.append(apply(flow, task, "comment", buyer, at, AddComment("hi")).task)
+    first, second = (t._lineage for t in commented)
+    assert first == (1, 0)
+    assert first is second

@@ -174,6 +174,7 @@ class TaskService:
         self._subscriptions: dict[str, Subscription] = {}
         self._senders: dict[str, Sender] = {}
         self._serializer: Serializer | None = None
+        self._checked_open: tuple[Any, ...] | None = None
         for subscription in handlers:
             self.add_subscription(subscription)
         for topic, sender in (senders or {}).items():
@@ -478,7 +479,8 @@ class TaskService:
         """Raise what opening a task of `kind` from `draft` would raise; store nothing."""
         if isinstance(draft, NewTask):  # anything else is refused by the engine, naming it
             self.limits.check_draft(draft)
-        engine.open_task(
+        authorizer = self.authorizer
+        checked = engine.open_task(
             kind.workflow,
             kind.name,
             draft,
@@ -487,8 +489,11 @@ class TaskService:
             TaskId("-"),
             "-",
             data_type=kind.data_type,
-            authorizer=self.authorizer,
+            authorizer=authorizer,
         )
+        # Kept for `run_open` of the same draft, which then gives it its id and number
+        # instead of opening it a second time (one slot, read and replaced whole).
+        self._checked_open = (kind, draft, actor, at, authorizer, checked)
 
     def task_number(self, company: CompanyId) -> str:
         """Take the next task number of `company` from the repository."""
@@ -508,6 +513,17 @@ class TaskService:
         cause: Cause,
     ) -> Outcome:
         """Open a task with the engine (the unit of work stores it)."""
+        last = self._checked_open
+        if (
+            last is not None
+            and last[0] is kind
+            and last[1] is draft
+            and last[2] is actor
+            and last[3] is at
+            and last[4] is self.authorizer
+        ):
+            self._checked_open = None
+            return engine.opened_as(last[5], task_id, number, cause)
         return engine.open_task(
             kind.workflow,
             kind.name,

@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from taskflow.domain._fast import positional_builder
+from taskflow.domain._fast import copier, positional_builder
 from taskflow.domain.authorization import DEFAULT_AUTHORIZER, Authorizer
 from taskflow.domain.task import (
     APPENDABLE_FIELDS,
@@ -79,6 +79,7 @@ class Outcome:
 
 _outcome_of = positional_builder(Outcome)
 _task = positional_builder(Task)
+_copy_task = copier(Task)
 _TASK = {a.name: a for a in attrs.fields(Task)}
 # The fields `open_task` takes from its caller rather than from a checked draft.
 _OPEN_CHECKED = ("id", "number", "kind", "created_at", "workflow_version")
@@ -168,6 +169,34 @@ def open_task(
         "opened", task_id, number, kind, OPEN, actor, at, None, state.name, 1, draft, cause
     )
     return _outcome_of(task, (event,))
+
+
+def opened_as(outcome: Outcome, task_id: TaskId, number: str, cause: Cause | None) -> Outcome:
+    """Return what `open_task` returns for the same call with `task_id`, `number` and `cause`.
+
+    `outcome` must come from `open_task` (the service checks a draft with placeholders before
+    it takes a number); only the id and the number are checked again.
+    """
+    task = outcome.task
+    (entry,) = task.history
+    (event,) = outcome.events
+    entry = _entry(
+        entry.action, entry.actor, entry.at, entry.from_state, entry.to_state, entry.payload,
+        entry.changed, cause, entry.facts, entry.appended,
+    )  # fmt: skip
+    new: Task = _copy_task(task)
+    object.__setattr__(new, "id", task_id)
+    object.__setattr__(new, "number", number)
+    object.__setattr__(new, "history", (entry,))
+    for name in ("id", "number"):
+        field = _TASK[name]
+        field.validator(new, field, getattr(new, name))  # type: ignore[misc]
+    seed_private_authors(new)
+    event = _event(
+        event.name, task_id, number, event.kind, event.action, event.actor, event.at,
+        event.from_state, event.to_state, event.version, event.payload, cause,
+    )  # fmt: skip
+    return _outcome_of(new, (event,))
 
 
 def _refs_with(actor: Actor, refs: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -297,6 +326,51 @@ def apply(
     if not seen:
         msg = seen.reason
         raise PermissionDenied(msg, task=task.number, action=action)
+    was_final = task.resolved_at is not None
+    known = _MOVES.get((id(workflow), action, task.state, was_final))
+    if known is not None and known[0] is workflow:
+        transition, step = known[1], known[2]
+    else:
+        transition, step = _move(workflow, task, action, actor, authorizer, at, was_final)
+    _check_permission(authorizer, workflow, transition, task, actor, payload)
+    if transition.guard is not None:
+        refused = transition.guard(task, actor)
+        if refused is not None:
+            raise _not_allowed(workflow, task, actor, action, authorizer, at, reason=refused)
+    if transition.time_guard is not None:
+        try:
+            transition.time_guard(task, actor, at)
+        except ActionNotAllowed as refused:  # its own error (a deadline): say what is allowed
+            raise refused.allowing(
+                allowed_actions(workflow, task, actor, authorizer=authorizer, at=at)
+            ) from None
+    wanted = transition.payload
+    if not (payload is None if wanted is None else type(payload) is wanted):
+        _check_payload(transition, task, payload)  # a subclass, or refused naming what it needs
+    if transition.check is not None:
+        transition.check(task, payload, actor, at)
+    changes: dict[str, Any] = {}
+    if transition.effect is not None:
+        changes.update(transition.effect(task, payload, actor, at))
+    return _advance(workflow, task, transition, actor, at, payload, changes, cause, step)
+
+
+# What an action does from one state, worked out once per (workflow, action, state, whether
+# the task was final): the transition and its `_step`. Only actions the state allows are kept;
+# keyed by id and holding the workflow, so a reused id never finds another's.
+_MOVES: dict[tuple[int, str, str, bool], tuple[Workflow, Transition, _Step | None]] = {}
+
+
+def _move(
+    workflow: Workflow,
+    task: Task,
+    action: str,
+    actor: Actor,
+    authorizer: Authorizer,
+    at: datetime,
+    was_final: bool,
+) -> tuple[Transition, _Step | None]:
+    """Return the transition `action` takes from the task's state and its step, or refuse it."""
     transition = workflow.transition(action)
     if transition is None:
         reason = (
@@ -310,25 +384,10 @@ def apply(
             raise _not_allowed(workflow, task, actor, action, authorizer, at, reason=reason)
         needs = sorted(transition.sources)
         raise _not_allowed(workflow, task, actor, action, authorizer, at, needs=needs)
-    _check_permission(authorizer, workflow, transition, task, actor, payload)
-    if transition.guard is not None:
-        refused = transition.guard(task, actor)
-        if refused is not None:
-            raise _not_allowed(workflow, task, actor, action, authorizer, at, reason=refused)
-    if transition.time_guard is not None:
-        try:
-            transition.time_guard(task, actor, at)
-        except ActionNotAllowed as refused:  # its own error (a deadline): say what is allowed
-            raise refused.allowing(
-                allowed_actions(workflow, task, actor, authorizer=authorizer, at=at)
-            ) from None
-    _check_payload(transition, task, payload)
-    if transition.check is not None:
-        transition.check(task, payload, actor, at)
-    changes: dict[str, Any] = {}
-    if transition.effect is not None:
-        changes.update(transition.effect(task, payload, actor, at))
-    return _advance(workflow, task, transition, actor, at, payload, changes, cause)
+    step = _step(workflow, transition, task.state, was_final)
+    if len(_MOVES) < _CHANGED_LIMIT:
+        _MOVES[(id(workflow), action, task.state, was_final)] = (workflow, transition, step)
+    return transition, step
 
 
 def _check_permission(
@@ -381,7 +440,8 @@ def _advance(
     at: datetime,
     payload: Any,
     changes: dict[str, Any],
-    cause: Cause | None = None,
+    cause: Cause | None,
+    step: _Step | None,
 ) -> Outcome:
     if not changes.keys() <= _EFFECT_FIELDS:
         bad = [name for name in changes if name not in _EFFECT_FIELDS]
@@ -391,8 +451,6 @@ def _advance(
         )
         raise InvalidWorkflow(msg)
     from_state = task.state
-    was_final = task.resolved_at is not None
-    step = _step(workflow, t, from_state, was_final)
     engine: dict[str, Any] = {}
     if step is not None:
         state, ball, resolves = step

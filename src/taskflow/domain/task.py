@@ -385,7 +385,11 @@ def _carry_derived(task: Task, new: Task, changes: dict[str, Any]) -> None:
                 if not isinstance(value, tuple) or value[: len(old)] != old:
                     return  # not an extension: `new` works out what it needs when asked
                 added[name] = value[len(old) :]
-    _LINEAGE.__set__(new, (len(task.history), len(task.comments)))
+    lineage = (len(task.history), len(task.comments))
+    if lineage[0] < _SHARED_LINEAGE and lineage[1] < _SHARED_LINEAGE:
+        # Every task keeps its lineage: the short ones are shared, not one tuple per task.
+        lineage = _LINEAGES.setdefault(lineage, lineage)
+    _LINEAGE.__set__(new, lineage)
     try:
         known: frozenset[CompanyId] = _PRIVATE.__get__(task)
     except AttributeError:
@@ -394,6 +398,10 @@ def _carry_derived(task: Task, new: Task, changes: dict[str, Any]) -> None:
         more = _private_authors(task, added.get("comments", ()), added.get("history", ()))
         known = known | more if more else known
     _PRIVATE.__set__(new, known)
+
+
+_SHARED_LINEAGE = 64  # lineages of fewer entries and comments each are interned (at most 4096)
+_LINEAGES: dict[tuple[int, int], tuple[int, int]] = {}
 
 
 def seed_private_authors(task: Task) -> None:
