@@ -12,9 +12,11 @@ def _calls(name: str) -> list[str]:
     for function in ast.walk(ast.parse(SOURCE)):
         if not isinstance(function, ast.FunctionDef):
             continue
-        for node in ast.walk(function):
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == name:
-                found.append(function.name)
+        found += [
+            function.name
+            for node in ast.walk(function)
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == name
+        ]
     return found
 
 
