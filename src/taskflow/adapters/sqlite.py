@@ -238,6 +238,10 @@ _INSERT_TASK = (
     f"INSERT INTO tasks (id, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (id) DO NOTHING RETURNING pk"
 )
+# A new task's row at a key the writer chose (a bulk load holding the write lock).
+_INSERT_TASK_AT = (
+    f"INSERT INTO tasks (pk, id, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _UPDATE_TASK = (
     "UPDATE tasks SET kind = ?, state = ?, requester_company = ?, recipient_company = ?, "
     "ball_company = ?, is_open = ?, due_at = ?, created_at = ?, number = ?, version = ?, "
@@ -668,8 +672,8 @@ class SqliteRepository:
         """Store many new tasks in one transaction (a bulk load); return how many were stored.
 
         Each task is written as `add` writes it (its row, history and comment rows, assignees
-        and indexed fields), `chunk` tasks checked and serialized at a time, so `tasks` may be
-        a generator of more tasks than fit in memory. All or nothing: a refused task (an id
+        and indexed fields), `chunk` tasks checked, serialized and written (one statement per
+        table) at a time, so `tasks` may be a generator of more tasks than fit in memory. All or nothing: a refused task (an id
         already stored, a view, a value SQLite cannot store) rolls the whole load back. The
         tasks are not put in the read cache. For an initial import or a benchmark's store.
         """
@@ -690,11 +694,46 @@ class SqliteRepository:
                     part.append(task)
                 if part and (task is None or len(part) == chunk):
                     check_changeset(Changeset(added=tuple(part)))
-                    for one in part:
-                        self._insert_new(conn, one, self._dump(one))
+                    self._insert_chunk(conn, part)
                     stored += len(part)
                     part = []
         return stored
+
+    def _insert_chunk(self, conn: sqlite3.Connection, part: list[Task]) -> None:
+        """Insert new tasks and all their rows, one statement per table (`add_all`).
+
+        The write lock is held, so the keys after the highest stored one are free; the rows
+        are those `_insert_new` writes for each task.
+        """
+        ids = [task.id for task in part]
+        for start in range(0, len(ids), _ROW_BATCH):
+            batch = ids[start : start + _ROW_BATCH]
+            marks = ", ".join("?" * len(batch))
+            taken = conn.execute(
+                f"SELECT id, version FROM tasks WHERE id IN ({marks})", batch
+            ).fetchone()
+            if taken is not None:
+                number = next(task.number for task in part if task.id == taken[0])
+                raise ConcurrencyConflict(number, 0, taken[1], exists=True)
+        (top,) = conn.execute("SELECT COALESCE(MAX(pk), 0) FROM tasks").fetchone()
+        heads: list[tuple[Any, ...]] = []
+        entries: list[tuple[int, int, str]] = []
+        comments: list[tuple[int, int, str]] = []
+        assignees: list[tuple[int, str, str, str | None]] = []
+        fields: list[tuple[Any, ...]] = []
+        for pk, task in enumerate(part, start=top + 1):
+            heads.append((pk, task.id, *_columns(task, self._dump(task))))
+            dump_entry = self._dump_entry(task)
+            entries += [(pk, seq, dump_entry(entry)) for seq, entry in enumerate(task.history)]
+            comments += [(pk, seq, self._dump_comment(c)) for seq, c in enumerate(task.comments)]
+            ball = task.ball_company
+            assignees += [(pk, ref.company, ref.user, ball) for ref in task.assignees]
+            fields += [(*row, pk) for row in self._field_rows(task)]
+        conn.executemany(_INSERT_TASK_AT, heads)
+        conn.executemany(_INSERT_ENTRY, entries)
+        conn.executemany(_INSERT_COMMENT, comments)
+        conn.executemany(_INSERT_ASSIGNEE, assignees)
+        conn.executemany(_INSERT_FIELD, fields)
 
     def _insert_new(self, conn: sqlite3.Connection, task: Task, body: str) -> None:
         """Insert one new task's row and its other rows; an id already stored is a conflict."""
