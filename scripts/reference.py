@@ -16,8 +16,9 @@ import enum
 import importlib
 import inspect
 from collections.abc import Callable, Iterator
-import attrs
 from typing import Any
+
+import attrs
 
 REFERENCE_MARKER = "<!-- generated: scripts/gen_docs.py (scripts/reference.py); do not edit -->"
 
