@@ -194,9 +194,14 @@ def run_due(path: Path, due_at: datetime, queries: int, limit: int) -> dict[str,
         for _ in range(queries):
             found = sla.due_tasks(due_at, limit=limit)
         t3 = time.perf_counter()
-    probe = sqlite3.connect(path)
-    service_plan = _service_plan(probe, due_at, limit)
-    probe.close()
+        service_plan = repository.query_plan(
+            tf.TaskQuery(
+                kind="crm_task",
+                open=True,
+                limit=limit,
+                where={"sla_next_event": tf.Between(None, due_at)},
+            )
+        )
     assert len(found) == len(raw), (len(found), len(raw))
     return {
         "found": len(found),
@@ -205,18 +210,6 @@ def run_due(path: Path, due_at: datetime, queries: int, limit: int) -> dict[str,
         "raw_plan": plan,
         "service_plan": service_plan,
     }
-
-
-def _service_plan(conn: sqlite3.Connection, due_at: datetime, limit: int) -> list[str]:
-    from taskflow.adapters.sqlite import _select
-
-    query = tf.TaskQuery(
-        kind="crm_task", open=True, limit=limit, where={"sla_next_event": tf.Between(None, due_at)}
-    )
-    selected = _select(query, limit)
-    assert selected is not None
-    sql, params = selected
-    return [row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -16,13 +16,14 @@ import enum
 import importlib
 import inspect
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
+
+import attrs
 
 REFERENCE_MARKER = "<!-- generated: scripts/gen_docs.py (scripts/reference.py); do not edit -->"
 
 
-@dataclass(frozen=True)
+@attrs.frozen
 class Section:
     """One class of the reference: where it lives, and what the page says about it first."""
 
@@ -274,7 +275,7 @@ RAISES: dict[str, tuple[str, ...]] = {
 # --- reading the code ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@attrs.frozen
 class Call:
     """One public call of a section: its qualified name, signature text, docstring and errors."""
 

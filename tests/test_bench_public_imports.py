@@ -6,18 +6,9 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = sorted((Path(__file__).resolve().parent.parent / "benchmarks").glob("*.py"))
-# Known debt: bench_sla asks SQLite for the plan of the repository's own due query through the
-# private `taskflow.adapters.sqlite._select` (left while sqlite.py is being restructured).
-KNOWN = {"bench_sla.py"}
-CASES = [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="known private import"))
-    if p.name in KNOWN
-    else p
-    for p in BENCHMARKS
-]
 
 
-@pytest.mark.parametrize("path", CASES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", BENCHMARKS, ids=lambda p: p.name)
 def test_a_benchmark_imports_no_private_taskflow_name(path):
     private = [
         f"{node.module}.{alias.name} (line {node.lineno})"

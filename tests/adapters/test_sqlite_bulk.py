@@ -84,3 +84,15 @@ def test_an_empty_load_stores_nothing(db: Path) -> None:
     with SqliteRepository(db, REGISTRY) as repository:
         assert repository.add_all(iter(())) == 0
         assert repository.next_number(tf.CompanyId("acme")) == 1
+
+
+def test_loads_and_single_adds_interleave_on_fresh_keys(db: Path) -> None:
+    with SqliteRepository(db, REGISTRY) as repository:
+        repository.add(next(_tasks(1, start=100)))
+        assert repository.add_all(_tasks(5), chunk=2) == 5
+        repository.add(next(_tasks(1, start=101)))
+        assert repository.add_all(_tasks(3, start=10)) == 3
+        assert repository.check() == []
+    with SqliteRepository(db, REGISTRY) as again:
+        assert len(again.query(TaskQuery())) == 10
+        assert again.check() == []
