@@ -241,6 +241,14 @@ _QUEUE_AND_NOTIFY = (
     f"WITH queued AS ({_INSERT_MESSAGES}) "
     "SELECT queued.id FROM queued, (SELECT pg_notify(%s, '')) AS woken"
 )
+_INSERT_ONE_MESSAGE = (
+    "INSERT INTO {s}.outbox (topic, key, task_id, task_version, not_before, body) "
+    "VALUES (%s, %s, %s, %s, %s, %s::jsonb) RETURNING id"
+)
+_QUEUE_ONE_AND_NOTIFY = (
+    f"WITH queued AS ({_INSERT_ONE_MESSAGE}) "
+    "SELECT queued.id FROM queued, (SELECT pg_notify(%s, '')) AS woken"
+)
 _COMPLETE = (
     "DELETE FROM {s}.outbox o USING unnest(%s::bigint[], %s::text[], %s::integer[]) "
     "AS d (id, worker, attempts) WHERE o.id = d.id "
@@ -378,6 +386,8 @@ def _open_due(is_open: bool | None, due_before: datetime | None) -> tuple[list[s
 
 
 def _any_of(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    if len(values) == 1:  # the common case (a claim of one commit's message): no array to dump
+        return f"{column} = %s", [values[0]]
     return f"{column} = ANY(%s)", [list(values)]
 
 
@@ -719,8 +729,11 @@ class PostgresRepository(SqlStore):
         done = [(e.id, e.claimed_by, e.attempts) for e in entries]
         if not done:
             return
-        ids, workers, attempts = (list(column) for column in zip(*done, strict=True))
         with self._connection("complete outbox messages") as conn:
+            if len(done) == 1:  # one message (one commit's): no arrays to dump
+                conn.execute(self._q(f"DELETE FROM {{s}}.outbox WHERE {_DIALECT.held}"), done[0])
+                return
+            ids, workers, attempts = (list(column) for column in zip(*done, strict=True))
             conn.execute(self._q(_COMPLETE), (ids, workers, attempts))
 
     def revive(self, ids: Iterable[int], *, now: datetime) -> int:
@@ -911,6 +924,14 @@ class PostgresRepository(SqlStore):
         """
         if not messages:
             return tuple
+        if len(messages) == 1:  # one message: plain parameters, no arrays to dump
+            m, body = messages[0]
+            row = (m.topic, m.key, m.task_id, m.task_version, m.not_before, body)
+            if self._notify:
+                one = conn.execute(self._q(_QUEUE_ONE_AND_NOTIFY), (*row, self._channel_name))
+            else:
+                one = conn.execute(self._q(_INSERT_ONE_MESSAGE), row)
+            return lambda: tuple(int(r[0]) for r in one.fetchall())
         columns: list[list[Any]] = [[], [], [], [], [], []]
         for m, body in messages:
             for column, value in zip(
