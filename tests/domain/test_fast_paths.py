@@ -264,3 +264,18 @@ def test_tasks_of_the_same_short_lineage_share_one_lineage_tuple() -> None:
     first, second = (t._lineage for t in commented)
     assert first == (1, 0)
     assert first is second
+
+
+def test_the_evolver_copies_as_attrs_evolve_does_and_checks_only_what_changed() -> None:
+    from taskflow.domain._fast import evolver
+    from taskflow.kinds.document import DocumentRequest
+
+    evolve = evolver(DocumentRequest)
+    data = DocumentRequest("ISO", requires_expiry=True)
+    changed = evolve(data, reject_reason="blurred", expires_on=date(2030, 1, 1))
+    assert changed == attrs.evolve(data, reject_reason="blurred", expires_on=date(2030, 1, 1))
+    with pytest.raises(InvalidPayload) as raised:
+        evolve(data, expires_on="2030-01-01")
+    assert raised.value.field == "expires_on"
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        evolve(data, colour="red")

@@ -56,23 +56,25 @@ def evolver(cls: type) -> Callable[..., Any]:
     the `TypeError` attrs' own `__init__` would.
     """
     copy = copier(cls)
-    fields = {a.name: a for a in attrs.fields(cls)}
-    setters = {name: cls.__dict__[name].__set__ for name in fields}
+    # Per field: its slot setter, converter, validator and attribute, looked up once.
+    plan = {
+        a.name: (cls.__dict__[a.name].__set__, a.converter, a.validator, a)
+        for a in attrs.fields(cls)
+    }
 
     def evolve(obj: Any, **changes: Any) -> Any:
         new = copy(obj)
         for name, value in changes.items():
-            field = fields.get(name)
-            if field is None:
+            known = plan.get(name)
+            if known is None:
                 msg = f"{cls.__name__}.__init__() got an unexpected keyword argument '{name}'"
                 raise TypeError(msg)
-            if field.converter is not None:
-                value = field.converter(value)
-            setters[name](new, value)
+            converter = known[1]
+            known[0](new, value if converter is None else converter(value))
         for name in changes:
-            field = fields[name]
-            if field.validator is not None:
-                field.validator(new, field, getattr(new, name))
+            _, _, validator, field = plan[name]
+            if validator is not None:
+                validator(new, field, getattr(new, name))
         return new
 
     return evolve

@@ -156,7 +156,7 @@ class DefaultAuthorizer:
                 f"'{t.name}' on task {task.number} is taken by the system only; {actor} is a user"
             )
         sides = task.sides_of(actor.company)
-        if not t.by & sides:
+        if t.by.isdisjoint(sides):
             wanted = " or ".join(f"the {s.value} ({task.company_of(s)})" for s in sorted(t.by))
             have = " and ".join(s.value for s in sorted(sides))
             who = f"is the {have}" if have else "is not a party to it"

@@ -81,6 +81,9 @@ _outcome_of = positional_builder(Outcome)
 _task = positional_builder(Task)
 _copy_task = copier(Task)
 _TASK = {a.name: a for a in attrs.fields(Task)}
+# Each field's slot setter: how the engine sets the fields of a copy it has not shared yet.
+_SET: dict[str, Callable[[Task, Any], None]] = {n: Task.__dict__[n].__set__ for n in _TASK}
+_set_version = _SET["version"]
 # The fields `open_task` takes from its caller rather than from a checked draft.
 _OPEN_CHECKED = ("id", "number", "kind", "created_at", "workflow_version")
 
@@ -470,9 +473,9 @@ def _advance(
     except (TypeError, ValueError) as exc:
         msg = f"'{t.name}' on task {task.number} would leave it invalid: {exc}"
         raise InvalidPayload(msg, action=t.name) from exc
-    for name, value in engine.items():
-        object.__setattr__(new, name, value)
     if engine:
+        for name, value in engine.items():
+            _SET[name](new, value)
         changes.update(engine)
     # Compared as converted, so the entry names exactly the fields whose value moved.
     key = tuple(changes)
@@ -498,7 +501,7 @@ def _advance(
     )
     # `new` is not shared yet; its entry needed its converted values, so these come last.
     append_entry(task, new, entry)
-    object.__setattr__(new, "version", version)
+    _set_version(new, version)
     task_id, number, kind, name = task.id, task.number, task.kind, t.name
     events = tuple(
         [

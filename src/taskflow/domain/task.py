@@ -350,8 +350,11 @@ def replace_fields(task: Task, changes: dict[str, Any]) -> Task:
             value = field.converter(value)  # type: ignore[operator]
         if field.validator is not None:
             field.validator(new, field, value)
-        object.__setattr__(new, name, value)
+        _SETTERS[name](new, value)
     return new
+
+
+_SETTERS: dict[str, Any] = {name: Task.__dict__[name].__set__ for name in _FIELDS}
 
 
 # The slot in which `Task.private_authors` is cached once computed (attrs makes it a slot).
