@@ -37,7 +37,14 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from taskflow.adapters._common import check_changeset, check_claim, check_text
+from taskflow.adapters._common import (
+    check_arguments,
+    check_changeset,
+    check_claim,
+    check_entries,
+    check_ids,
+    check_text,
+)
 from taskflow.domain.outbox import DeadLetter, OutboxEntry, OutboxMessage
 from taskflow.domain.query import (
     Between,
@@ -751,6 +758,7 @@ class PostgresRepository:
         One statement (one snapshot, one round trip): the history and comment rows come along
         unless the stored version is the one already in the cache.
         """
+        check_arguments("get", task_id=task_id)
         cached = self._newest.get(task_id, 0)
         with self._connection(f"read task '{task_id}'") as conn:
             row = conn.execute(self._q(_GET), (cached, cached, task_id)).fetchone()
@@ -833,20 +841,24 @@ class PostgresRepository:
 
     def marked(self, mark: str) -> bool:
         """Tell whether a commit stored `mark`."""
+        check_arguments("marked", mark=mark)
         with self._connection("read a mark") as conn:
             row = conn.execute(self._q("SELECT 1 FROM {s}.marks WHERE key = %s"), (mark,))
             return row.fetchone() is not None
 
     def add(self, task: Task) -> None:
         """Store one new task; raise `ConcurrencyConflict` if its id is taken (the stored task stays)."""
+        check_arguments("add", task=task)
         self.commit(Changeset(added=(task,)))
 
     def save(self, task: Task, expected_version: int) -> None:
         """Replace the stored task if its version is still `expected_version` (one conditional UPDATE)."""
+        check_arguments("save", task=task, expected_version=expected_version)
         self.commit(Changeset(saved=((task, expected_version),)))
 
     def query(self, query: TaskQuery) -> list[Task]:
         """Return the tasks that match, ordered by creation time then id; rows that do not load are skipped."""
+        check_arguments("query", query=query)
         check_indexed(query, self._registry, repr(self))
         found: list[Task] = []
         broken: list[DeserializationError] = []
@@ -868,6 +880,7 @@ class PostgresRepository:
 
     def count(self, query: TaskQuery) -> dict[tuple[str, str], int]:
         """Return how many matching tasks there are per (kind, state), from the columns alone."""
+        check_arguments("count", query=query)
         check_indexed(query, self._registry, repr(self))
         found = _where(query)
         if found is None:
@@ -879,6 +892,7 @@ class PostgresRepository:
 
     def next_number(self, company: CompanyId) -> int:
         """Return the next task number of `company`; one atomic statement, so no two writers share one."""
+        check_arguments("next_number", company=company)
         with self._connection(f"take a task number of {company}") as conn:
             row = conn.execute(self._q(_NEXT_NUMBER), (company,)).fetchone()
         assert row is not None
@@ -945,6 +959,7 @@ class PostgresRepository:
 
     def complete(self, entries: Iterable[OutboxEntry]) -> None:
         """Remove delivered messages whose claim is still the one given (same worker and attempt)."""
+        entries = check_entries("complete", entries)
         done = [(e.id, e.claimed_by, e.attempts) for e in entries]
         if not done:
             return
@@ -954,6 +969,7 @@ class PostgresRepository:
 
     def retry(self, entry: OutboxEntry, *, not_before: datetime, error: str) -> None:
         """Give a claimed message back, ready again from `not_before`, with the error recorded."""
+        check_arguments("retry", entry=entry, not_before=not_before, error=error)
         with self._connection("retry an outbox message") as conn:
             conn.execute(
                 self._q(
@@ -971,6 +987,7 @@ class PostgresRepository:
 
     def bury(self, entry: OutboxEntry, *, reason: str, at: datetime) -> None:
         """Move a claimed message to the dead letters with `reason`."""
+        check_arguments("bury", entry=entry, reason=reason, at=at)
         with self._transaction("bury an outbox message") as conn:
             held = conn.execute(
                 self._q(f"SELECT 1 FROM {{s}}.outbox WHERE {_HELD} FOR UPDATE"),
@@ -983,6 +1000,7 @@ class PostgresRepository:
 
     def pending(self, limit: int | None = None) -> list[OutboxEntry]:
         """Return up to `limit` messages not delivered nor buried, oldest first, leased or not."""
+        check_arguments("pending", limit=limit)
         text = f"SELECT {_OUTBOX_ROW}, claimed_by, lease_until FROM {{s}}.outbox ORDER BY id"
         params: tuple[Any, ...] = ()
         if limit is not None:
@@ -999,6 +1017,7 @@ class PostgresRepository:
 
     def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
         """Return up to `limit` dead letters, oldest first."""
+        check_arguments("dead_letters", limit=limit)
         text = (
             "SELECT id, topic, key, body, reason, attempts, buried_at, task_id, task_version "
             "FROM {s}.dead_letters ORDER BY id"
@@ -1016,6 +1035,8 @@ class PostgresRepository:
 
     def revive(self, ids: Iterable[int], *, now: datetime) -> int:
         """Put dead letters back in the outbox as new messages ready at `now`; return how many."""
+        ids = check_ids("revive", ids)
+        check_arguments("revive", now=now)
         chosen = sorted(set(ids))
         if not chosen:
             return 0
@@ -1044,6 +1065,7 @@ class PostgresRepository:
 
     def drop_dead_letters(self, ids: Iterable[int]) -> int:
         """Delete dead letters for good; return how many there were."""
+        ids = check_ids("drop_dead_letters", ids)
         chosen = sorted(set(ids))
         if not chosen:
             return 0

@@ -28,7 +28,14 @@ from typing import Any
 
 import attrs
 
-from taskflow.adapters._common import check_changeset, check_claim, check_text
+from taskflow.adapters._common import (
+    check_arguments,
+    check_changeset,
+    check_claim,
+    check_entries,
+    check_ids,
+    check_text,
+)
 from taskflow.domain.outbox import DeadLetter, OutboxEntry, OutboxMessage
 from taskflow.domain.query import (
     Between,
@@ -583,6 +590,7 @@ class SqliteRepository:
 
     def get(self, task_id: TaskId) -> Task:
         """Return the stored task, or raise `TaskNotFound`; a row that does not load raises `DeserializationError`."""
+        check_arguments("get", task_id=task_id)
         with self._reading(f"read task '{task_id}'") as conn:
             row = conn.execute(f"SELECT {_HEAD} FROM tasks WHERE id = ?", (task_id,)).fetchone()
             if row is None:
@@ -662,19 +670,23 @@ class SqliteRepository:
 
     def marked(self, mark: str) -> bool:
         """Tell whether a commit stored `mark`."""
+        check_arguments("marked", mark=mark)
         with self._reading("read a mark") as conn:
             return conn.execute("SELECT 1 FROM marks WHERE key = ?", (mark,)).fetchone() is not None
 
     def add(self, task: Task) -> None:
         """Store one new task; raise `ConcurrencyConflict` if its id is taken (the stored task stays)."""
+        check_arguments("add", task=task)
         self.commit(Changeset(added=(task,)))
 
     def save(self, task: Task, expected_version: int) -> None:
         """Replace the stored task if its version is still `expected_version` (one conditional UPDATE)."""
+        check_arguments("save", task=task, expected_version=expected_version)
         self.commit(Changeset(saved=((task, expected_version),)))
 
     def query(self, query: TaskQuery) -> list[Task]:
         """Return the tasks that match, ordered by creation time then id; rows that do not load are skipped."""
+        check_arguments("query", query=query)
         check_indexed(query, self._registry, repr(self))
         found: list[Task] = []
         skipped = 0
@@ -696,6 +708,7 @@ class SqliteRepository:
 
     def count(self, query: TaskQuery) -> dict[tuple[str, str], int]:
         """Return how many matching tasks there are per (kind, state), from the columns alone."""
+        check_arguments("count", query=query)
         check_indexed(query, self._registry, repr(self))
         select = _counting(query)
         if select is None:
@@ -706,6 +719,7 @@ class SqliteRepository:
 
     def next_number(self, company: CompanyId) -> int:
         """Return the next task number of `company`; one atomic statement, so no two writers share one."""
+        check_arguments("next_number", company=company)
         with self._statements(f"take a task number of {company}") as conn:
             (number,) = conn.execute(_NEXT_NUMBER, (company,)).fetchone()
         return int(number)
@@ -765,6 +779,7 @@ class SqliteRepository:
 
     def complete(self, entries: Iterable[OutboxEntry]) -> None:
         """Remove delivered messages whose claim is still the one given (same worker and attempt)."""
+        entries = check_entries("complete", entries)
         done = [(e.id, e.claimed_by, e.attempts) for e in entries]
         if not done:
             return
@@ -775,6 +790,7 @@ class SqliteRepository:
 
     def retry(self, entry: OutboxEntry, *, not_before: datetime, error: str) -> None:
         """Give a claimed message back, ready again from `not_before`, with the error recorded."""
+        check_arguments("retry", entry=entry, not_before=not_before, error=error)
         with self._writing("retry an outbox message") as conn:
             conn.execute(
                 "UPDATE outbox SET claimed_by = NULL, lease_until = 0, not_before = ?, "
@@ -784,6 +800,7 @@ class SqliteRepository:
 
     def bury(self, entry: OutboxEntry, *, reason: str, at: datetime) -> None:
         """Move a claimed message to the dead letters with `reason`."""
+        check_arguments("bury", entry=entry, reason=reason, at=at)
         with self._writing("bury an outbox message") as conn:
             held = conn.execute(
                 "SELECT 1 FROM outbox WHERE id = ? AND claimed_by IS ? AND attempts = ?",
@@ -796,6 +813,7 @@ class SqliteRepository:
 
     def pending(self, limit: int | None = None) -> list[OutboxEntry]:
         """Return up to `limit` messages not delivered nor buried, oldest first, leased or not."""
+        check_arguments("pending", limit=limit)
         sql = (
             "SELECT id, topic, key, task_id, task_version, not_before, attempts, last_error, "
             "body, claimed_by, lease_until FROM outbox ORDER BY id"
@@ -816,6 +834,7 @@ class SqliteRepository:
 
     def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
         """Return up to `limit` dead letters, oldest first."""
+        check_arguments("dead_letters", limit=limit)
         sql = (
             "SELECT id, topic, key, body, reason, attempts, buried_at, task_id, task_version "
             "FROM dead_letters ORDER BY id"
@@ -833,6 +852,8 @@ class SqliteRepository:
 
     def revive(self, ids: Iterable[int], *, now: datetime) -> int:
         """Put dead letters back in the outbox as new messages ready at `now`; return how many."""
+        ids = check_ids("revive", ids)
+        check_arguments("revive", now=now)
         chosen = sorted(set(ids))
         if not chosen:
             return 0
@@ -849,6 +870,7 @@ class SqliteRepository:
 
     def drop_dead_letters(self, ids: Iterable[int]) -> int:
         """Delete dead letters for good; return how many there were."""
+        ids = check_ids("drop_dead_letters", ids)
         chosen = sorted(set(ids))
         if not chosen:
             return 0
