@@ -30,6 +30,15 @@ __all__ = [
 ]
 
 
+_SHOWN = 60  # characters of a caller's value a message quotes at most
+
+
+def _short(value: object) -> str:
+    """Return `value` as text of at most `_SHOWN` characters (a 10 MB id is never echoed whole)."""
+    shown = value if isinstance(value, str) else f"<{type(value).__name__}>"
+    return shown if len(shown) <= _SHOWN else shown[: _SHOWN - 3] + "..."
+
+
 def _names(items: Iterable[str]) -> str:
     listed = ", ".join(f"'{item}'" for item in items)
     return listed or "(none)"
@@ -68,7 +77,7 @@ class ActionNotAllowed(TaskflowError):
         elif self.needs:
             why = f"'{self.action}' needs {' or '.join(repr(s) for s in self.needs)}"
         else:
-            why = f"'{self.action}' is not an action of this task"
+            why = f"'{_short(self.action)}' is not an action of this task"
         final = self.final
         now = _names(self.allowed) if self.allowed else ("(none, final)" if final else "(none)")
         return f"task {self.task} is '{self.state}'; {why}; allowed now: {now}"
@@ -161,7 +170,8 @@ class TaskNotFound(TaskflowError, LookupError):
 
     def __init__(self, task_id: str) -> None:
         self.task_id = task_id
-        msg = f"no task with id '{task_id}' is visible here"
+        self.field = "task_id"
+        msg = f"no task with id '{_short(task_id)}' is visible here"
         super().__init__(msg)
 
 
@@ -220,7 +230,8 @@ class UnknownKind(TaskflowError, LookupError):
     def __init__(self, kind: str, known: Iterable[str]) -> None:
         self.kind = kind
         self.known = tuple(sorted(known))
-        msg = f"unknown task kind '{kind}'; registered kinds: {_names(self.known)}"
+        self.field = "kind"
+        msg = f"unknown task kind '{_short(kind)}'; registered kinds: {_names(self.known)}"
         super().__init__(msg)
 
 

@@ -12,7 +12,9 @@ from taskflow.domain.notifications import Notification
 from taskflow.domain.outbox import DeadLetter, OutboxEntry, OutboxMessage
 from taskflow.domain.query import TaskQuery
 from taskflow.domain.task import Task
+from taskflow.domain.validators import excerpt, tuple_of, typed_fields
 from taskflow.domain.values import CompanyId, TaskId
+from taskflow.errors import InvalidPayload
 
 __all__ = [
     "Changeset",
@@ -26,22 +28,29 @@ __all__ = [
 
 
 def _tasks(value: Iterable[Task]) -> tuple[Task, ...]:
-    return tuple(value)
+    return tuple_of(Task, value, "Changeset.added")
 
 
 def _saves(value: Iterable[tuple[Task, int]]) -> tuple[tuple[Task, int], ...]:
-    return tuple((task, expected) for task, expected in value)
+    pairs = tuple_of(tuple, value, "Changeset.saved")
+    for i, pair in enumerate(pairs):
+        if len(pair) != 2 or not isinstance(pair[0], Task):
+            msg = (
+                f"Changeset.saved[{i}] must be a (Task, expected version) pair, got {excerpt(pair)}"
+            )
+            raise InvalidPayload(msg, field=f"saved[{i}]")
+    return pairs
 
 
 def _marks(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value)
+    return tuple_of(str, value, "Changeset.marks")
 
 
 def _messages(value: Iterable[OutboxMessage]) -> tuple[OutboxMessage, ...]:
-    return tuple(value)
+    return tuple_of(OutboxMessage, value, "Changeset.messages")
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Changeset:
     """What one unit of work writes at once: new tasks, changed tasks, and outbox messages.
 

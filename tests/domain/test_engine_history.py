@@ -172,7 +172,7 @@ def test_a_tuple_replaced_by_another_records_the_whole_new_value():
             {"facts": ()},
             r"facts of 'submit' must be a tuple of one value for each of \('state', 'ball'\), got 0 values",
         ),
-        ({"facts": ["review", R]}, "got a list"),
+        ({"facts": ["review", R]}, "got list"),
         (
             {"appended": ("state",)},
             r"may name only recorded tuple fields \(\[\]\), got \('state',\)",

@@ -32,7 +32,7 @@ def test_cause_of_an_outside_request_has_no_event_and_depth_zero():
 @pytest.mark.parametrize(
     ("fields", "words"),
     [
-        ({"correlation_id": " "}, "correlation_id must be a non-blank string"),
+        ({"correlation_id": " "}, "correlation_id must be a non-blank"),
         ({"correlation_id": "r", "depth": -1}, "depth must be a whole number >= 0"),
         ({"correlation_id": "r", "depth": True}, "depth must be a whole number >= 0"),
     ],

@@ -7,13 +7,19 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from taskflow.domain.outbox import DeadLetter, OutboxMessage
+from taskflow.domain.outbox import DeadLetter, OutboxEntry, OutboxMessage
+from taskflow.domain.query import TaskQuery
+from taskflow.domain.task import Task
+from taskflow.domain.validators import check_aware, check_id, check_instance, excerpt
 from taskflow.errors import InvalidPayload, ViewNotSaveable
 from taskflow.ports import Changeset
 
 __all__ = [
+    "check_arguments",
     "check_changeset",
     "check_claim",
+    "check_entries",
+    "check_ids",
     "check_marks_query",
     "check_text",
     "dropped_marks",
@@ -21,6 +27,74 @@ __all__ = [
     "prefix_end",
     "revived_message",
 ]
+
+
+def _limit(call: str, field: str, value: Any) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        msg = f"{call}: {field} must be None or a whole number >= 0, got {excerpt(value)}"
+        raise InvalidPayload(msg, field=field)
+
+
+def _version(call: str, field: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        msg = f"{call}: {field} must be a whole number, got {excerpt(value)}"
+        raise InvalidPayload(msg, field=field)
+
+
+def _text(call: str, field: str, value: Any) -> None:
+    check_instance(call, field, value, str)
+
+
+# How each argument of a repository call is checked, by its name: one table for every adapter.
+_CHECKS = {
+    "task_id": lambda call, field, value: check_instance(call, field, value, str),
+    "task": lambda call, field, value: check_instance(call, field, value, Task),
+    "expected_version": lambda call, field, value: _version(call, field, value),
+    "query": lambda call, field, value: check_instance(call, field, value, TaskQuery),
+    "mark": _text,
+    "company": lambda call, field, value: check_id(call, field, value),
+    "entry": lambda call, field, value: check_instance(call, field, value, OutboxEntry),
+    "limit": _limit,
+    "now": check_aware,
+    "at": check_aware,
+    "not_before": check_aware,
+    "error": _text,
+    "reason": _text,
+}
+
+
+def check_arguments(call: str, **arguments: Any) -> None:
+    """Refuse a repository call's argument of the wrong type with `InvalidPayload` naming it.
+
+    Every adapter calls it at the entry of its public methods, so each refuses the same
+    arguments the same way (`check_arguments("get", task_id=task_id)`).
+    """
+    for field, value in arguments.items():
+        _CHECKS[field](call, field, value)
+
+
+def check_entries(call: str, entries: Any) -> tuple[OutboxEntry, ...]:
+    """Return `entries` as a tuple of `OutboxEntry`; refuse anything else, naming `entries`."""
+    if isinstance(entries, str | bytes) or not isinstance(entries, Iterable):
+        msg = f"{call}: entries must be a collection of OutboxEntry, got {excerpt(entries)}"
+        raise InvalidPayload(msg, field="entries")
+    chosen = tuple(entries)
+    for each in chosen:
+        check_instance(call, "entries", each, OutboxEntry)
+    return chosen
+
+
+def check_ids(call: str, ids: Any) -> tuple[int, ...]:
+    """Return `ids` (dead letter or message ids) as a tuple of ints; refuse anything else, naming `ids`."""
+    if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
+        msg = f"{call}: ids must be a collection of whole numbers, got {excerpt(ids)}"
+        raise InvalidPayload(msg, field="ids")
+    chosen = tuple(ids)
+    for each in chosen:
+        if not isinstance(each, int) or isinstance(each, bool):
+            msg = f"{call}: ids must be whole numbers, got {excerpt(each)}"
+            raise InvalidPayload(msg, field="ids")
+    return chosen
 
 
 def check_changeset(changes: Changeset) -> None:
@@ -53,18 +127,19 @@ def check_changeset(changes: Changeset) -> None:
 
 
 def check_claim(worker: str, now: datetime, lease: timedelta, limit: int) -> None:
-    """Refuse a claim with a blank worker, a naive time, a lease that is not positive, a bad limit."""
+    """Refuse a claim with a malformed worker name, a naive time, a lease that is not positive, a bad limit."""
     if not isinstance(worker, str) or not worker.strip():
-        msg = f"claim needs a non-blank worker name, got {worker!r}"
+        msg = f"claim needs a non-blank worker name, got {excerpt(worker)}"
         raise InvalidPayload(msg, field="worker")
+    check_id("claim", "worker", worker)  # trimmed, short, no control characters
     if not isinstance(now, datetime) or now.utcoffset() is None:
-        msg = f"claim needs a timezone-aware `now`, got {now!r}"
+        msg = f"claim needs a timezone-aware `now`, got {excerpt(now)}"
         raise InvalidPayload(msg, field="now")
     if not isinstance(lease, timedelta) or lease <= timedelta(0):
-        msg = f"claim needs a positive lease (a timedelta), got {lease!r}"
+        msg = f"claim needs a positive lease (a timedelta), got {excerpt(lease)}"
         raise InvalidPayload(msg, field="lease")
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-        msg = f"claim needs a limit that is a whole number >= 0, got {limit!r}"
+        msg = f"claim needs a limit that is a whole number >= 0, got {excerpt(limit)}"
         raise InvalidPayload(msg, field="limit")
 
 
@@ -102,7 +177,7 @@ def check_marks_query(prefix: object, after: object, limit: object) -> None:
         msg = f"marks(after=...) must be a mark (a str) or None, got {type(after).__name__}"
         raise InvalidPayload(msg, field="after")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
-        msg = f"marks(limit=...) must be a whole number of 0 or more, or None, got {limit!r}"
+        msg = f"marks(limit=...) must be a whole number of 0 or more, or None, got {excerpt(limit)}"
         raise InvalidPayload(msg, field="limit")
 
 
@@ -110,6 +185,9 @@ def dropped_marks(marks: Iterable[str]) -> list[str]:
     """Return the distinct marks to drop, sorted; refuse a str (one mark is `[mark]`) or a non-str member."""
     if isinstance(marks, str):
         msg = f"drop_marks needs a collection of marks, got the str {marks!r:.60}; pass [mark]"
+        raise InvalidPayload(msg, field="marks")
+    if not isinstance(marks, Iterable):
+        msg = f"drop_marks needs a collection of marks (str), got {excerpt(marks)}"
         raise InvalidPayload(msg, field="marks")
     chosen = list(marks)
     for mark in chosen:

@@ -22,8 +22,10 @@ from typing import Any, Self
 import attrs
 
 from taskflow.adapters._common import (
+    check_arguments,
     check_changeset,
     check_claim,
+    check_ids,
     check_marks_query,
     check_text,
     dropped_marks,
@@ -314,6 +316,7 @@ class SqlStore:
 
     def marked(self, mark: str) -> bool:
         """Tell whether a commit stored `mark`."""
+        check_arguments("marked", mark=mark)
         with self._single("read a mark") as conn:
             found = conn.execute(self._q("SELECT 1 FROM {s}.marks WHERE key = %s"), (mark,))
             return found.fetchone() is not None
@@ -342,14 +345,17 @@ class SqlStore:
 
     def add(self, task: Task) -> None:
         """Store one new task; raise `ConcurrencyConflict` if its id is taken (the stored task stays)."""
+        check_arguments("add", task=task)
         self.commit(Changeset(added=(task,)))
 
     def save(self, task: Task, expected_version: int) -> None:
         """Replace the stored task if its version is still `expected_version` (one conditional UPDATE)."""
+        check_arguments("save", task=task, expected_version=expected_version)
         self.commit(Changeset(saved=((task, expected_version),)))
 
     def count(self, query: TaskQuery) -> dict[tuple[str, str], int]:
         """Return how many matching tasks there are per (kind, state), from the columns alone."""
+        check_arguments("count", query=query)
         check_indexed(query, self._registry, repr(self))
         found = counting(query, self._dialect)
         if found is None:
@@ -360,6 +366,7 @@ class SqlStore:
 
     def next_number(self, company: CompanyId) -> int:
         """Return the next task number of `company`; one atomic statement, so no two writers share one."""
+        check_arguments("next_number", company=company)
         text = (
             "INSERT INTO {s}.task_numbers AS n (company, last) VALUES (%s, 1) "
             "ON CONFLICT (company) DO UPDATE SET last = n.last + 1 RETURNING last"
@@ -637,6 +644,7 @@ class SqlStore:
 
     def query(self, query: TaskQuery) -> list[Task]:
         """Return the tasks that match, ordered by creation time then id; rows that do not load are skipped."""
+        check_arguments("query", query=query)
         check_indexed(query, self._registry, repr(self))
         found: list[Task] = []
         broken: list[DeserializationError] = []
@@ -951,6 +959,7 @@ class SqlStore:
 
     def retry(self, entry: OutboxEntry, *, not_before: datetime, error: str) -> None:
         """Give a claimed message back, ready again from `not_before`, with the error recorded."""
+        check_arguments("retry", entry=entry, not_before=not_before, error=error)
         d = self._dialect
         text = (
             f"UPDATE {{s}}.outbox SET claimed_by = NULL, lease_until = {d.unleased}, "
@@ -962,6 +971,7 @@ class SqlStore:
 
     def bury(self, entry: OutboxEntry, *, reason: str, at: datetime) -> None:
         """Move a claimed message to the dead letters with `reason`."""
+        check_arguments("bury", entry=entry, reason=reason, at=at)
         d, q = self._dialect, self._q
         with self._writing("bury an outbox message") as conn:
             held = conn.execute(
@@ -986,6 +996,7 @@ class SqlStore:
 
     def pending(self, limit: int | None = None) -> list[OutboxEntry]:
         """Return up to `limit` messages not delivered nor buried, oldest first, leased or not."""
+        check_arguments("pending", limit=limit)
         d = self._dialect
         text = (
             f"SELECT {OUTBOX_COLUMNS}, {d.body}, claimed_by, lease_until FROM {{s}}.outbox "
@@ -1006,6 +1017,7 @@ class SqlStore:
 
     def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
         """Return up to `limit` dead letters, oldest first."""
+        check_arguments("dead_letters", limit=limit)
         d = self._dialect
         text = (
             "SELECT id, topic, key, body, reason, attempts, buried_at, task_id, task_version "
@@ -1030,6 +1042,7 @@ class SqlStore:
 
     def drop_dead_letters(self, ids: Iterable[int]) -> int:
         """Delete dead letters for good; return how many there were."""
+        ids = check_ids("drop_dead_letters", ids)
         chosen = sorted(set(ids))
         if not chosen:
             return 0

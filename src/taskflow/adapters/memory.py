@@ -13,8 +13,11 @@ from typing import Any
 import attrs
 
 from taskflow.adapters._common import (
+    check_arguments,
     check_changeset,
     check_claim,
+    check_entries,
+    check_ids,
     check_marks_query,
     dropped_marks,
     revived_message,
@@ -85,6 +88,7 @@ class InMemoryRepository:
 
     def get(self, task_id: TaskId) -> Task:
         """Return the stored task, or raise `TaskNotFound`."""
+        check_arguments("get", task_id=task_id)
         try:
             return self._tasks[task_id]
         except KeyError:
@@ -131,6 +135,7 @@ class InMemoryRepository:
 
     def marked(self, mark: str) -> bool:
         """Tell whether a commit stored `mark`."""
+        check_arguments("marked", mark=mark)
         with self._lock:
             return mark in self._marks
 
@@ -164,10 +169,12 @@ class InMemoryRepository:
 
     def add(self, task: Task) -> None:
         """Store one new task; raise `ConcurrencyConflict` if its id is taken."""
+        check_arguments("add", task=task)
         self.commit(Changeset(added=(task,)))
 
     def save(self, task: Task, expected_version: int) -> None:
         """Replace the stored task if its version is still `expected_version`, else raise."""
+        check_arguments("save", task=task, expected_version=expected_version)
         self.commit(Changeset(saved=((task, expected_version),)))
 
     # --- the outbox ------------------------------------------------------------------------
@@ -207,6 +214,7 @@ class InMemoryRepository:
 
     def complete(self, entries: Iterable[OutboxEntry]) -> None:
         """Remove delivered messages whose claim is still the one given."""
+        entries = check_entries("complete", entries)
         with self._lock:
             for entry in entries:
                 row = self._outbox.get(entry.id)
@@ -215,6 +223,7 @@ class InMemoryRepository:
 
     def retry(self, entry: OutboxEntry, *, not_before: datetime, error: str) -> None:
         """Give a claimed message back, ready again from `not_before`."""
+        check_arguments("retry", entry=entry, not_before=not_before, error=error)
         with self._lock:
             row = self._outbox.get(entry.id)
             if row is not None and row.holds(entry):
@@ -225,6 +234,7 @@ class InMemoryRepository:
 
     def bury(self, entry: OutboxEntry, *, reason: str, at: datetime) -> None:
         """Move a message to the dead letters with `reason`."""
+        check_arguments("bury", entry=entry, reason=reason, at=at)
         with self._lock:
             row = self._outbox.get(entry.id)
             if row is None or not row.holds(entry):
@@ -245,18 +255,22 @@ class InMemoryRepository:
 
     def pending(self, limit: int | None = None) -> list[OutboxEntry]:
         """Return up to `limit` messages not delivered nor buried, oldest first."""
+        check_arguments("pending", limit=limit)
         with self._lock:
             rows = list(self._outbox.values())
         return [row.entry() for row in (rows if limit is None else rows[: max(limit, 0)])]
 
     def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
         """Return up to `limit` dead letters, oldest first."""
+        check_arguments("dead_letters", limit=limit)
         with self._lock:
             dead = list(self._dead.values())
         return dead if limit is None else dead[: max(limit, 0)]
 
     def revive(self, ids: Iterable[int], *, now: datetime) -> int:
         """Queue dead letters again as new messages ready at `now`; return how many."""
+        ids = check_ids("revive", ids)
+        check_arguments("revive", now=now)
         with self._lock:
             revived = 0
             for dead_id in sorted(set(ids)):
@@ -271,17 +285,20 @@ class InMemoryRepository:
 
     def drop_dead_letters(self, ids: Iterable[int]) -> int:
         """Delete dead letters for good; return how many there were."""
+        ids = check_ids("drop_dead_letters", ids)
         with self._lock:
             return sum(self._dead.pop(i, None) is not None for i in set(ids))
 
     def query(self, query: TaskQuery) -> list[Task]:
         """Return the tasks that match, ordered by creation time then id."""
+        check_arguments("query", query=query)
         check_indexed(query, self._registry, "InMemoryRepository")
         with self._lock:
             return self._matching(query, query.limit)
 
     def count(self, query: TaskQuery) -> dict[tuple[str, str], int]:
         """Return how many matching tasks there are per (kind, state); the limit is ignored."""
+        check_arguments("count", query=query)
         check_indexed(query, self._registry, "InMemoryRepository")
         with self._lock:
             counts = Counter((t.kind, t.state) for t in self._matching(query, None))
@@ -289,6 +306,7 @@ class InMemoryRepository:
 
     def next_number(self, company: CompanyId) -> int:
         """Return the next task number of `company`: 1, 2, 3, ... never the same twice."""
+        check_arguments("next_number", company=company)
         with self._lock:
             self._numbers[company] += 1
             return self._numbers[company]

@@ -36,6 +36,7 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import datetime
 from typing import Any
 
+from taskflow.adapters._common import check_arguments, check_entries, check_ids
 from taskflow.adapters._sql import Dialect, SqlStore, describe_commit, select
 from taskflow.domain.outbox import OutboxEntry, OutboxMessage
 from taskflow.domain.query import (
@@ -702,6 +703,7 @@ class PostgresRepository(SqlStore):
         One statement (one snapshot, one round trip): the history and comment rows come along
         unless the stored version is the one already in the cache.
         """
+        check_arguments("get", task_id=task_id)
         cached = self._newest.get(task_id, 0)
         with self._connection(f"read task '{task_id}'") as conn:
             row = conn.execute(self._q(_GET), (cached, cached, task_id)).fetchone()
@@ -726,6 +728,7 @@ class PostgresRepository(SqlStore):
 
     def complete(self, entries: Iterable[OutboxEntry]) -> None:
         """Remove delivered messages whose claim is still the one given (same worker and attempt)."""
+        entries = check_entries("complete", entries)
         done = [(e.id, e.claimed_by, e.attempts) for e in entries]
         if not done:
             return
@@ -738,6 +741,8 @@ class PostgresRepository(SqlStore):
 
     def revive(self, ids: Iterable[int], *, now: datetime) -> int:
         """Put dead letters back in the outbox as new messages ready at `now`; return how many."""
+        ids = check_ids("revive", ids)
+        check_arguments("revive", now=now)
         chosen = sorted(set(ids))
         if not chosen:
             return 0

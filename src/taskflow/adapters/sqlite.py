@@ -25,6 +25,7 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from taskflow.adapters._common import check_arguments, check_entries, check_ids
 from taskflow.adapters._sql import Dialect, SqlStore, counting, select
 from taskflow.domain.outbox import OutboxEntry, OutboxMessage
 from taskflow.domain.query import (
@@ -463,6 +464,7 @@ class SqliteRepository(SqlStore):
 
     def get(self, task_id: TaskId) -> Task:
         """Return the stored task, or raise `TaskNotFound`; a row that does not load raises `DeserializationError`."""
+        check_arguments("get", task_id=task_id)
         with self._reading(f"read task '{task_id}'") as conn:
             head = self._dialect.head
             row = conn.execute(f"SELECT {head} FROM tasks WHERE id = ?", (task_id,)).fetchone()
@@ -477,6 +479,7 @@ class SqliteRepository(SqlStore):
 
     def complete(self, entries: Iterable[OutboxEntry]) -> None:
         """Remove delivered messages whose claim is still the one given (same worker and attempt)."""
+        entries = check_entries("complete", entries)
         done = [(e.id, e.claimed_by, e.attempts) for e in entries]
         if not done:
             return
@@ -485,6 +488,8 @@ class SqliteRepository(SqlStore):
 
     def revive(self, ids: Iterable[int], *, now: datetime) -> int:
         """Put dead letters back in the outbox as new messages ready at `now`; return how many."""
+        ids = check_ids("revive", ids)
+        check_arguments("revive", now=now)
         chosen = sorted(set(ids))
         if not chosen:
             return 0

@@ -51,8 +51,10 @@ from taskflow.domain.task import Cause, DomainEvent, NewTask, Task
 from taskflow.domain.validators import (
     check_actor,
     check_aware,
+    check_id,
     check_instance,
     check_version,
+    excerpt,
 )
 from taskflow.domain.values import Actor, CompanyId, TaskId, UserRef, Visibility
 from taskflow.errors import (
@@ -152,15 +154,17 @@ class TaskService:
             raise InvalidPayload(msg, field="retry")
         self.retry = retry if retry is not None else RetryPolicy()
         if not isinstance(lease, timedelta) or lease <= timedelta(0):
-            msg = f"TaskService: lease must be a positive timedelta, got {lease!r}"
+            msg = f"TaskService: lease must be a positive timedelta, got {excerpt(lease)}"
             raise InvalidPayload(msg, field="lease")
         self.lease = lease
         if not isinstance(worker, str) or not worker.strip():
-            msg = f"TaskService: worker must be a non-blank name, got {worker!r}"
+            msg = f"TaskService: worker must be a non-blank name, got {excerpt(worker)}"
             raise InvalidPayload(msg, field="worker")
         self.worker = worker
         if not isinstance(depth_limit, int) or isinstance(depth_limit, bool) or depth_limit < 0:
-            msg = f"TaskService: depth_limit must be a whole number >= 0, got {depth_limit!r}"
+            msg = (
+                f"TaskService: depth_limit must be a whole number >= 0, got {excerpt(depth_limit)}"
+            )
             raise InvalidPayload(msg, field="depth_limit")
         self.depth_limit = depth_limit
         if not isinstance(limits, Limits):
@@ -168,7 +172,7 @@ class TaskService:
             raise InvalidPayload(msg, field="limits")
         self.limits = limits
         if isinstance(erasure_roles, str):
-            msg = f"TaskService: erasure_roles must be a collection of role names, got {erasure_roles!r:.80}"
+            msg = f"TaskService: erasure_roles must be a collection of role names, got {excerpt(erasure_roles)}"
             raise InvalidPayload(msg, field="erasure_roles")
         self.erasure = erasure_transition(erasure_roles)
         self._subscriptions: dict[str, Subscription] = {}
@@ -226,7 +230,7 @@ class TaskService:
 
     def assign(self, actor: Actor, task_id: TaskId, users: Iterable[UserRef]) -> Outcome:
         """Make `users` (of the actor's company) the company's assignees on a task."""
-        return self.act(actor, task_id, ASSIGN, Assign(tuple(users)))
+        return self.act(actor, task_id, ASSIGN, Assign(users))
 
     def claim(self, actor: Actor, task_id: TaskId) -> Outcome:
         """Take a task from the Teambox: the actor becomes the company's only assignee."""
@@ -248,7 +252,7 @@ class TaskService:
         (through the authorizer); a task the actor may not see is not found.
         """
         if isinstance(task_ids, str) or not isinstance(task_ids, Iterable):
-            msg = f"erase_personal_data: task_ids must be a collection of task ids, got {task_ids!r:.80}"
+            msg = f"erase_personal_data: task_ids must be a collection of task ids, got {excerpt(task_ids)}"
             raise InvalidPayload(msg, field="task_ids", action=ERASE_PERSONAL_DATA)
         with self.unit_of_work() as uow:
             outcomes = [uow.erase(actor, task_id, person, reason) for task_id in task_ids]
@@ -345,6 +349,8 @@ class TaskService:
         Asked of every task a read returns, whatever the repository's indexes said (defence in
         depth: a tampered index column never shows a stranger's task).
         """
+        check_actor("may_see", actor)
+        check_instance("may_see", "task", task, Task)
         return task.is_party(actor.company) and bool(self.authorizer.may_see(task, actor))
 
     # --- handlers and outbox delivery ------------------------------------------------------
@@ -370,8 +376,9 @@ class TaskService:
         if not isinstance(subscription, Subscription):
             msg = f"handlers must be Subscriptions, got {type(subscription).__name__}"
             raise InvalidWorkflow(msg)
-        if not subscription.name or not subscription.name.strip():
-            msg = "a handler needs a non-blank name (pass name=...)"
+        _check_name("subscribe", "name", subscription.name)  # pass name=...
+        if not callable(subscription.handler):
+            msg = f"a handler must be callable (event, unit of work), got {excerpt(subscription.handler)}"
             raise InvalidWorkflow(msg)
         known = self._subscriptions.get(subscription.name)
         if known is not None:
@@ -389,15 +396,15 @@ class TaskService:
 
     def add_sender(self, topic: str, sender: Sender) -> None:
         """Deliver outbox messages of `topic` with `sender` (a host's tracker, webhook, ...)."""
-        if (
-            not isinstance(topic, str)
-            or topic in (NOTIFICATION_TOPIC, EVENT_TOPIC)
-            or not topic.strip()
-        ):
+        _check_name("add_sender", "topic", topic)
+        if topic in (NOTIFICATION_TOPIC, EVENT_TOPIC):
             msg = (
-                f"cannot register a sender for topic {topic!r}: '{NOTIFICATION_TOPIC}' and "
+                f"cannot register a sender for topic {excerpt(topic)}: '{NOTIFICATION_TOPIC}' and "
                 f"'{EVENT_TOPIC}' are taskflow's own; choose another non-blank name"
             )
+            raise InvalidWorkflow(msg)
+        if not callable(sender):
+            msg = f"the sender for topic '{topic}' must be callable (it takes an OutboxEntry), got {excerpt(sender)}"
             raise InvalidWorkflow(msg)
         self._senders[topic] = sender
 
@@ -416,7 +423,7 @@ class TaskService:
         if limit is not None and (
             not isinstance(limit, int) or isinstance(limit, bool) or limit < 0
         ):
-            msg = f"deliver: limit must be None or a whole number >= 0, got {limit!r}"
+            msg = f"deliver: limit must be None or a whole number >= 0, got {excerpt(limit)}"
             raise InvalidPayload(msg, field="limit")
         report = DeliveryReport()
         while limit is None or report.delivered < limit:
@@ -561,9 +568,9 @@ class TaskService:
         if not decision:
             raise PermissionDenied(decision.reason, task=task.number, action=ERASE_PERSONAL_DATA)
         if not isinstance(reason, str) or not reason.strip():
-            msg = f"erase_personal_data needs a non-blank reason (who asked, and why), got {reason!r:.80}"
+            msg = f"erase_personal_data needs a non-blank reason (who asked, and why), got {excerpt(reason)}"
             raise InvalidPayload(msg, field="reason", action=ERASE_PERSONAL_DATA)
-        self.limits.check_payload(ERASE_PERSONAL_DATA, reason)
+        self.limits.check_payload(ERASE_PERSONAL_DATA, {"reason": reason})
         return erase_personal_data(
             task,
             person,
@@ -678,7 +685,7 @@ class TaskService:
         name = payload.get("handler") if isinstance(payload, Mapping) else None
         subscription = self._subscriptions.get(name) if isinstance(name, str) else None
         if subscription is None:
-            reason = f"no handler named {name!r} is registered with this service"
+            reason = f"no handler named {excerpt(name)} is registered with this service"
             self._bury(entry, reason)
             return DeliveryReport(buried=(entry.id,), errors=(reason,))
         if event is None:
@@ -739,7 +746,7 @@ def retry_on_conflict(fn: Callable[[], _T], *, attempts: int = 3) -> _T:
     raised when every attempt met one; any other error is raised at once.
     """
     if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
-        msg = f"retry_on_conflict: attempts must be a whole number >= 1, got {attempts!r}"
+        msg = f"retry_on_conflict: attempts must be a whole number >= 1, got {excerpt(attempts)}"
         raise InvalidPayload(msg, field="attempts")
     for attempt in range(1, attempts + 1):
         try:
@@ -762,6 +769,14 @@ def _committed_note(committed: Committed) -> str:
 _DELIVERED_ONE = DeliveryReport(delivered=1)
 
 
+def _check_name(call: str, field: str, value: Any) -> None:
+    """Refuse a handler or topic name that is no well-formed id, as a definition error (`InvalidWorkflow`)."""
+    try:
+        check_id(call, field, value)  # a str, trimmed, short, no control characters
+    except InvalidPayload as exc:
+        raise InvalidWorkflow(str(exc)) from None
+
+
 def _check_call(call: str, actor: Any, task_id: Any) -> None:
     check_actor(call, actor)
     check_instance(call, "task_id", task_id, str)
@@ -769,20 +784,18 @@ def _check_call(call: str, actor: Any, task_id: Any) -> None:
 
 def _check_limit(call: str, limit: Any) -> None:
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
-        msg = f"{call}: limit must be None or a whole number >= 0, got {limit!r:.80}"
+        msg = f"{call}: limit must be None or a whole number >= 0, got {excerpt(limit)}"
         raise InvalidPayload(msg, field="limit")
 
 
 def _message_ids(call: str, ids: Any) -> tuple[int, ...]:
     if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
-        msg = (
-            f"{call}: ids must be a collection of dead letter ids (whole numbers), got {ids!r:.80}"
-        )
+        msg = f"{call}: ids must be a collection of dead letter ids (whole numbers), got {excerpt(ids)}"
         raise InvalidPayload(msg, field="ids")
     chosen = tuple(ids)
     bad = [i for i in chosen if not isinstance(i, int) or isinstance(i, bool)]
     if bad:
-        msg = f"{call}: dead letter ids are whole numbers, got {bad[0]!r:.80}"
+        msg = f"{call}: dead letter ids are whole numbers, got {excerpt(bad[0])}"
         raise InvalidPayload(msg, field="ids")
     return chosen
 

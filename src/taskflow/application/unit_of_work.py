@@ -27,6 +27,7 @@ from taskflow.domain.notifications import Notification
 from taskflow.domain.outbox import DIGEST_TOPIC, NOTIFICATION_TOPIC, OutboxMessage
 from taskflow.domain.registry import Registry, TaskKind
 from taskflow.domain.task import Cause, DomainEvent, NewTask, Task
+from taskflow.domain.validators import check_actor, check_id, check_instance, excerpt, frozenset_of
 from taskflow.domain.values import Actor, CompanyId, TaskId, UserRef
 from taskflow.errors import ConcurrencyConflict, InvalidPayload, TaskNotFound
 from taskflow.ports import Changeset, Clock, IdFactory, TaskRepository
@@ -49,12 +50,22 @@ Handler = Callable[[DomainEvent, "UnitOfWork"], None]
 """Reacts to one committed event; its changes go in the unit of work it is given (committed after it returns)."""
 
 
-def _names(value: Iterable[str] | None) -> frozenset[str] | None:
+def _names(value: Iterable[str] | None, where: str) -> frozenset[str] | None:
     if value is None:
         return None
-    if isinstance(value, str):
-        return frozenset({value})
-    return frozenset(value)
+    # One name alone is a set of one (kinds="question"); a str is never split into letters.
+    names = frozenset({value}) if isinstance(value, str) else frozenset_of(str, value, where)
+    for name in names:
+        check_id(where, where.rsplit(".", 1)[-1], name)  # trimmed, short, no control characters
+    return names
+
+
+def _kinds(value: Iterable[str] | None) -> frozenset[str] | None:
+    return _names(value, "Subscription.kinds")
+
+
+def _events(value: Iterable[str] | None) -> frozenset[str] | None:
+    return _names(value, "Subscription.events")
 
 
 @attrs.frozen
@@ -63,8 +74,8 @@ class Subscription:
 
     name: str
     handler: Handler = attrs.field(eq=False)
-    kinds: frozenset[str] | None = attrs.field(default=None, converter=_names)
-    events: frozenset[str] | None = attrs.field(default=None, converter=_names)
+    kinds: frozenset[str] | None = attrs.field(default=None, converter=_kinds)
+    events: frozenset[str] | None = attrs.field(default=None, converter=_events)
 
     def wants(self, event: DomainEvent) -> bool:
         """Tell whether this handler is for `event`."""
@@ -312,6 +323,10 @@ class UnitOfWork:
         handler (handlers react to workflow actions).
         """
         self._check_open()
+        call = "erase_personal_data"
+        check_actor(call, actor)
+        check_instance(call, "task_id", task_id, str)
+        check_instance(call, "person", person, DataSubject)
         task = self._checked(actor, task_id)
         cause = self._cause_for(task_id, task.version + 1)
         erased, event = self._service.run_erasure(task, actor, person, reason, cause)
@@ -334,7 +349,7 @@ class UnitOfWork:
         """Store `key` once for good with this commit; if a commit stored it before, the commit raises `MarkTaken`."""
         self._check_open()
         if not isinstance(key, str) or not key.strip():
-            msg = f"a mark must be a non-blank string, got {key!r}"
+            msg = f"a mark must be a non-blank string, got {excerpt(key)}"
             raise InvalidPayload(msg, field="mark")
         self._marks[key] = None
 
@@ -355,7 +370,7 @@ class UnitOfWork:
             added=[self._tasks[i] for i in self._new],
             saved=[(self._tasks[i], self._loaded[i]) for i in self._changed],
             messages=self._messages,
-            marks=self._marks,
+            marks=tuple(self._marks),
         )
         ids = () if changes.empty else self._service.repository.commit(changes)
         tasks = (*changes.added, *(task for task, _ in changes.saved))

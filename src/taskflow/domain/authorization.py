@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import attrs
 
 from taskflow.domain.task import Task
+from taskflow.domain.validators import excerpt
 from taskflow.domain.values import Actor
 from taskflow.domain.workflow import Operation, Transition, Workflow
 from taskflow.errors import InvalidPayload, InvalidWorkflow
@@ -57,7 +58,7 @@ def is_system_actor(actor: Actor) -> bool:
 
 def _reason(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
     if not isinstance(value, str) or (not instance.allowed and not value.strip()):
-        msg = f"a refusing Decision must say why in a non-blank sentence, got {value!r}"
+        msg = f"a refusing Decision must say why in a non-blank sentence, got {excerpt(value)}"
         raise InvalidPayload(msg, field="reason")
 
 
@@ -187,7 +188,7 @@ DEFAULT_AUTHORIZER: Authorizer = DefaultAuthorizer()
 def _operation_names(where: str, value: Any, problems: list[str]) -> frozenset[Operation] | None:
     given = (value,) if isinstance(value, str) else value
     if not isinstance(given, Iterable):
-        problems.append(f"{where}: operations must be a set of names, got {value!r}")
+        problems.append(f"{where}: operations must be a set of names, got {excerpt(value)}")
         return None
     names = tuple(given)
     unknown = [n for n in names if not (isinstance(n, str) and n in _OPERATION_NAMES)]
@@ -206,17 +207,17 @@ def _entries(value: Any) -> Mapping[str, Mapping[str, frozenset[Operation]]]:
     entries: dict[str, Mapping[str, frozenset[Operation]]] = {}
     for kind, row in value.items():
         if not isinstance(kind, str) or not kind.strip():
-            problems.append(f"kind name {kind!r} must be non-blank text (or '{ANY_KIND}')")
+            problems.append(f"kind name {excerpt(kind)} must be non-blank text (or '{ANY_KIND}')")
             continue
         if not isinstance(row, Mapping) or not row:
             problems.append(
-                f"'{kind}' must map at least one role name to its operations, got {row!r}"
+                f"'{kind}' must map at least one role name to its operations, got {excerpt(row)}"
             )
             continue
         rights: dict[str, frozenset[Operation]] = {}
         for role, operations in row.items():
             if not isinstance(role, str) or not role.strip():
-                problems.append(f"'{kind}': role name {role!r} must be non-blank text")
+                problems.append(f"'{kind}': role name {excerpt(role)} must be non-blank text")
                 continue
             granted = _operation_names(f"'{kind}' -> '{role}'", operations, problems)
             if granted is not None:

@@ -25,6 +25,7 @@ from taskflow.domain.task import (
     replace_fields,
     seed_private_authors,
 )
+from taskflow.domain.validators import excerpt
 from taskflow.domain.values import Actor, TaskId
 from taskflow.domain.workflow import Transition, Workflow
 from taskflow.errors import ActionNotAllowed, InvalidPayload, InvalidWorkflow, PermissionDenied
@@ -91,7 +92,7 @@ _OPEN_CHECKED = ("id", "number", "kind", "created_at", "workflow_version")
 def _check_time(at: Any, action: str) -> None:
     """Refuse a time that is not a timezone-aware datetime (the entry and events record it)."""
     if not isinstance(at, datetime) or at.utcoffset() is None:
-        msg = f"the time of '{action}' must be a timezone-aware datetime, got {at!r:.80}"
+        msg = f"the time of '{action}' must be a timezone-aware datetime, got {excerpt(at)}"
         raise InvalidPayload(msg, field="at", action=action)
 
 
@@ -377,7 +378,7 @@ def _move(
     transition = workflow.transition(action)
     if transition is None:
         reason = (
-            f"'{action}' is not an action of workflow '{workflow.name}' "
+            f"{excerpt(action)} is not an action of workflow '{workflow.name}' "
             f"(its actions: {', '.join(workflow.action_names)})"
         )
         raise _not_allowed(workflow, task, actor, action, authorizer, at, reason=reason)

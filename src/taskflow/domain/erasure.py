@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 
 from taskflow.domain.task import OPEN, Cause, DomainEvent, HistoryEntry, NewTask, Task
+from taskflow.domain.validators import excerpt, frozenset_of, typed_fields
 from taskflow.domain.values import Actor, Comment, Side, UserRef, not_blank
 from taskflow.domain.workflow import ANY_STATE, Operation, Transition
 from taskflow.errors import InvalidPayload
@@ -58,10 +59,12 @@ def _identifiers(value: Any) -> frozenset[str]:
             f"phone numbers), got {type(value).__name__}"
         )
         raise InvalidPayload(msg, field="identifiers")
-    items = frozenset(value)
-    bad = [i for i in items if not isinstance(i, str) or len(i.strip()) < 3]
+    items = frozenset_of(str, value, "DataSubject.identifiers")
+    bad = [i for i in items if len(i.strip()) < 3]
     if bad:
-        msg = f"DataSubject.identifiers must be texts of 3 or more characters, got {bad[0]!r:.40}"
+        msg = (
+            f"DataSubject.identifiers must be texts of 3 or more characters, got {excerpt(bad[0])}"
+        )
         raise InvalidPayload(msg, field="identifiers")
     return items
 
@@ -72,7 +75,7 @@ def _user(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         raise InvalidPayload(msg, field="user")
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class DataSubject:
     """The person whose data is erased: their user (if they have one) and what they are known by.
 
@@ -89,7 +92,7 @@ class DataSubject:
             raise InvalidPayload(msg, field="user")
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class ErasePersonalData:
     """Payload of the `erase_personal_data` entry: whose data (their user id, if any), why, how many values."""
 

@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from taskflow.domain.task import NewTask, Task
+from taskflow.domain.validators import excerpt, typed_fields
 from taskflow.errors import InvalidPayload, LimitExceeded
 
 __all__ = ["DEFAULT_LIMITS", "Limits"]
@@ -22,7 +23,7 @@ __all__ = ["DEFAULT_LIMITS", "Limits"]
 
 def _positive(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        msg = f"Limits.{attribute.name} must be a whole number >= 1, got {value!r:.80}"
+        msg = f"Limits.{attribute.name} must be a whole number >= 1, got {excerpt(value)}"
         raise InvalidPayload(msg, field=attribute.name)
 
 
@@ -32,7 +33,7 @@ _COMMENT_FIELDS = frozenset({"text"})
 _TASK_TEXT = {"subject": "subject", "body": "body"}
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Limits:
     """The largest texts, counts and nesting a task may hold; defaults a real portal would choose.
 

@@ -32,6 +32,7 @@ from taskflow.domain.notifications import (
     recipients_of,
 )
 from taskflow.domain.task import DomainEvent, Task
+from taskflow.domain.validators import excerpt
 from taskflow.domain.values import UserRef
 from taskflow.domain.workflow import Workflow
 from taskflow.errors import InvalidPayload, InvalidWorkflow
@@ -61,7 +62,7 @@ def _recipients(value: Iterable[str]) -> frozenset[Recipient]:
         return frozenset(Recipient(v) for v in value)
     except ValueError:
         allowed = ", ".join(repr(r.value) for r in Recipient)
-        msg = f"MatrixEntry.to must name recipients among {allowed}, got {value!r}"
+        msg = f"MatrixEntry.to must name recipients among {allowed}, got {excerpt(value)}"
         raise InvalidWorkflow(msg) from None
 
 
@@ -111,7 +112,7 @@ class InMemoryPreferences:
             self._digest.pop(user, None)
             return
         if not isinstance(period, timedelta) or period <= timedelta(0):
-            msg = f"a digest period must be a positive timedelta, got {period!r}"
+            msg = f"a digest period must be a positive timedelta, got {excerpt(period)}"
             raise InvalidPayload(msg, field="period")
         self._digest[user] = period
 
@@ -128,7 +129,7 @@ class InMemoryPreferences:
 def digest_window(at: datetime, period: timedelta) -> tuple[datetime, datetime]:
     """Return the digest period `at` falls in: periods of `period` counted from a Monday 00:00 UTC."""
     if at.utcoffset() is None:
-        msg = f"digest_window needs a timezone-aware time, got {at!r}"
+        msg = f"digest_window needs a timezone-aware time, got {excerpt(at)}"
         raise InvalidPayload(msg, field="at")
     steps = (at - _EPOCH) // period
     start = _EPOCH + steps * period

@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from taskflow.domain.validators import excerpt, typed_fields
 from taskflow.domain.values import TaskId, aware, not_blank
 from taskflow.errors import InvalidPayload
 
@@ -57,25 +58,30 @@ def check_payload(payload: Any, where: str) -> str:
     except (TypeError, ValueError) as exc:
         msg = (
             f"{where}: an outbox payload must hold only dicts, lists, str, int, float, bool and "
-            f"None: {exc}"
+            f"None: {excerpt(str(exc), 120)}"
         )
         raise InvalidPayload(msg, field="payload") from exc
+    except RecursionError:  # json's own recursion: the payload nests too deep to store
+        msg = f"{where}: an outbox payload nests too deep to be stored as JSON"
+        raise InvalidPayload(msg, field="payload") from None
 
 
 def _topic(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     not_blank(instance, attribute, value)
     if value != value.strip() or len(value) > 200:
-        msg = f"OutboxMessage.topic must be a trimmed name of at most 200 characters, got {value!r}"
+        msg = f"OutboxMessage.topic must be a trimmed name of at most 200 characters, got {excerpt(value)}"
         raise InvalidPayload(msg, field="topic")
 
 
 def _optional_version(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        msg = f"OutboxMessage.task_version must be None or a whole number >= 1, got {value!r}"
+        msg = (
+            f"OutboxMessage.task_version must be None or a whole number >= 1, got {excerpt(value)}"
+        )
         raise InvalidPayload(msg, field="task_version")
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class OutboxMessage:
     """One message to deliver after the commit: topic, duplicate key, payload, not-before time."""
 
@@ -93,10 +99,10 @@ class OutboxMessage:
     @functools.cached_property
     def body(self) -> str:
         """Return the payload as the compact JSON text repositories store (made once)."""
-        return check_payload(self.payload, f"OutboxMessage {self.key!r}")
+        return check_payload(self.payload, f"OutboxMessage {excerpt(self.key)}")
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class OutboxEntry:
     """A stored message as a worker sees it: its id, the message, and how often it was claimed."""
 
@@ -113,7 +119,7 @@ class OutboxEntry:
         return self.message.topic
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class DeadLetter:
     """A message moved aside: it kept failing, could not be read, or stopped a handler chain."""
 
@@ -130,17 +136,17 @@ class DeadLetter:
 
 def _positive(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, timedelta) or value <= timedelta(0):
-        msg = f"RetryPolicy.{attribute.name} must be a positive timedelta, got {value!r}"
+        msg = f"RetryPolicy.{attribute.name} must be a positive timedelta, got {excerpt(value)}"
         raise InvalidPayload(msg, field=attribute.name)
 
 
 def _attempts(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        msg = f"RetryPolicy.attempts must be a whole number >= 1, got {value!r}"
+        msg = f"RetryPolicy.attempts must be a whole number >= 1, got {excerpt(value)}"
         raise InvalidPayload(msg, field="attempts")
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class RetryPolicy:
     """How a failed delivery is tried again: doubling waits from `first` up to `longest`, `attempts` in all."""
 

@@ -16,6 +16,7 @@ import attrs
 
 from taskflow.domain._frozen import FrozenMap
 from taskflow.domain.task import Task
+from taskflow.domain.validators import excerpt, one_of, tuple_of, typed_fields
 from taskflow.domain.values import CompanyId, Side, TaskId, UserRef, aware, not_blank
 from taskflow.domain.workflow import Workflow
 from taskflow.errors import InvalidPayload, InvalidWorkflow, TaskflowError
@@ -121,7 +122,7 @@ def index_values(kind: IndexedKind, task: Task) -> dict[str, IndexValue]:
         if index_tag(value) is None:
             msg = (
                 f"task kind '{kind.name}': indexed field '{name}' of task {task.number} is "
-                f"{value!r} ({type(value).__name__}); an index value is {_ALLOWED}, or None "
+                f"{excerpt(value)} ({type(value).__name__}); an index value is {_ALLOWED}, or None "
                 "for a task that has none"
             )
             raise InvalidPayload(msg, field=name)
@@ -157,7 +158,7 @@ class Between:
         )
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class Cursor:
     """Where a page ended: the creation time and id of its last task; the next page starts after it."""
 
@@ -180,18 +181,25 @@ class Cursor:
 def _optional_names(value: Any) -> frozenset[str] | None:
     if isinstance(value, str):
         return frozenset({value})
-    return None if value is None else frozenset(value)
+    if value is None:
+        return None
+    items = tuple_of(object, value, "TaskQuery.states")  # a collection (a str is one name)
+    wrong = [i for i in items if not isinstance(i, str)]
+    if wrong:
+        msg = f"TaskQuery.states must be state names (strings), got {excerpt(wrong[0])}"
+        raise InvalidPayload(msg, field="states")
+    return frozenset(items)
 
 
 def _limit(instance: Any, attribute: attrs.Attribute[Any], value: int | None) -> None:
     if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-        msg = f"TaskQuery.limit must be None or a whole number >= 0, got {value!r}"
+        msg = f"TaskQuery.limit must be None or a whole number >= 0, got {excerpt(value)}"
         raise InvalidPayload(msg, field="limit")
 
 
 def _name(instance: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
     if value is not None and (not isinstance(value, str) or not value.strip()):
-        msg = f"TaskQuery.{attribute.name} must be None or a non-blank string, got {value!r}"
+        msg = f"TaskQuery.{attribute.name} must be None or a non-blank string, got {excerpt(value)}"
         raise InvalidPayload(msg, field=attribute.name)
 
 
@@ -203,19 +211,13 @@ def _states(instance: Any, attribute: attrs.Attribute[Any], value: frozenset[Any
 
 
 def _side(value: Any) -> Side | None:
-    if value is None or isinstance(value, Side):
-        return value
-    try:
-        return Side(value)
-    except ValueError:
-        msg = f"TaskQuery.side must be None or one of {[s.value for s in Side]}, got {value!r}"
-        raise InvalidPayload(msg, field="side") from None
+    return None if value is None else one_of(Side, value, "TaskQuery.side")
 
 
 def _instance(kind: type, what: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
     def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if value is not None and not isinstance(value, kind):
-            msg = f"TaskQuery.{attribute.name} must be None or {what}, got {value!r}"
+            msg = f"TaskQuery.{attribute.name} must be None or {what}, got {excerpt(value)}"
             raise InvalidPayload(msg, field=attribute.name)
 
     return check
@@ -226,7 +228,7 @@ def _condition(name: str, condition: Any) -> IndexValue | Between:
     if isinstance(condition, Between):
         tags = {index_tag(end) for end in (condition.low, condition.high) if end is not None}
         if not tags or None in tags:
-            got = "no end" if not tags else f"{condition!r}"
+            got = "no end" if not tags else f"{excerpt(condition)}"
             msg = (
                 f"TaskQuery.where['{name}']: a Between needs at least one end, each {_ALLOWED}; "
                 f"got {got}"
@@ -234,20 +236,20 @@ def _condition(name: str, condition: Any) -> IndexValue | Between:
             raise InvalidPayload(msg, field=field)
         if len(tags) > 1:
             msg = (
-                f"TaskQuery.where['{name}']: both ends of {condition!r} must be of one type "
+                f"TaskQuery.where['{name}']: both ends of {excerpt(condition)} must be of one type "
                 f"(got {' and '.join(sorted(str(t) for t in tags))})"
             )
             raise InvalidPayload(msg, field=field)
         low, high = _plain(condition.low), _plain(condition.high)
         if low is not None and high is not None and low > high:
-            msg = f"TaskQuery.where['{name}']: the low end {low!r} is above the high end {high!r}"
+            msg = f"TaskQuery.where['{name}']: the low end {excerpt(low)} is above the high end {excerpt(high)}"
             raise InvalidPayload(msg, field=field)
         return Between(low, high)
     if index_tag(condition) is None:
         what = (
             "None matches nothing: a task without the value is not indexed"
             if condition is None
-            else f"got {condition!r}"
+            else f"got {excerpt(condition)}"
         )
         msg = (
             f"TaskQuery.where['{name}'] must be an index value ({_ALLOWED}) or a Between of "
@@ -262,13 +264,13 @@ def _where(value: Mapping[str, IndexValue | Between] | None) -> Mapping[str, Ind
     if value is None:
         return FrozenMap()
     if not isinstance(value, Mapping):
-        msg = f"TaskQuery.where must be a mapping of indexed field names to values, got {value!r}"
+        msg = f"TaskQuery.where must be a mapping of indexed field names to values, got {excerpt(value)}"
         raise InvalidPayload(msg, field="where")
     conditions: dict[str, IndexValue | Between] = {}
     for name, condition in value.items():
         if not isinstance(name, str) or not name.isidentifier() or name in QUERY_FIELDS:
             msg = (
-                f"TaskQuery.where: {name!r} is not an indexed field name; names are "
+                f"TaskQuery.where: {excerpt(name)} is not an indexed field name; names are "
                 f"identifiers other than TaskQuery's own fields ({', '.join(sorted(QUERY_FIELDS))})"
             )
             raise InvalidPayload(msg, field="where")
@@ -276,7 +278,7 @@ def _where(value: Mapping[str, IndexValue | Between] | None) -> Mapping[str, Ind
     return FrozenMap(conditions)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=typed_fields)
 class TaskQuery:
     """A filter over stored tasks; every field left None (or empty) matches everything.
 
@@ -482,7 +484,7 @@ def check_time_range(
     """
     for name, value in zip(names, (start, end), strict=True):
         if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
-            msg = f"{name} must be a timezone-aware datetime, got {value!r}"
+            msg = f"{name} must be a timezone-aware datetime, got {excerpt(value)}"
             raise InvalidPayload(msg, field=name)
     if start is not None and end is not None and start > end:
         msg = f"{names[0]} {start.isoformat()} is after {names[1]} {end.isoformat()}"

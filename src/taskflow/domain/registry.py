@@ -12,6 +12,7 @@ from taskflow.domain._frozen import FrozenMap
 from taskflow.domain.matrix import MatrixEntry, kind_rows
 from taskflow.domain.notifications import NotificationPolicy
 from taskflow.domain.query import QUERY_FIELDS, IndexedField
+from taskflow.domain.validators import excerpt
 from taskflow.domain.values import not_blank
 from taskflow.domain.workflow import Workflow
 from taskflow.errors import InvalidWorkflow, UnknownKind
@@ -38,13 +39,13 @@ def _indexed(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None
     if not isinstance(value, Mapping):
         msg = (
             f"task kind '{instance.name}': indexed must map field names to functions of the "
-            f"task, got {value!r}"
+            f"task, got {excerpt(value)}"
         )
         raise InvalidWorkflow(msg)
     for name, compute in value.items():
         if not isinstance(name, str) or not name.isidentifier() or name in QUERY_FIELDS:
             msg = (
-                f"task kind '{instance.name}': indexed field name {name!r} is not allowed; a "
+                f"task kind '{instance.name}': indexed field name {excerpt(name)} is not allowed; a "
                 "name is an identifier other than TaskQuery's own fields "
                 f"({', '.join(sorted(QUERY_FIELDS))})"
             )

@@ -10,6 +10,7 @@ import attrs
 
 from taskflow.domain._fast import copier
 from taskflow.domain.validators import (
+    excerpt,
     frozenset_of,
     identifier,
     one_of,
@@ -83,11 +84,13 @@ def _tags(value: Any) -> frozenset[str]:
     return frozenset_of(str, value, "Task.tags")
 
 
-def _refs(value: Any) -> tuple[UserRef, ...]:
+def _assignees(value: Any) -> tuple[UserRef, ...]:
     # Keep the first occurrence of each user, in the order given.
-    if isinstance(value, str):
-        return tuple_of(UserRef, value, "Task.users")
-    return tuple(dict.fromkeys(value))
+    return tuple_of(UserRef, value, "Task.assignees", unique=True)
+
+
+def _watchers(value: Any) -> tuple[UserRef, ...]:
+    return tuple_of(UserRef, value, "Task.watchers", unique=True)
 
 
 def _draft_tags(value: Any) -> frozenset[str]:
@@ -110,9 +113,15 @@ def _draft_priority(value: Any) -> Priority:
     return one_of(Priority, value, "NewTask.priority")
 
 
+def _history(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if type(value) is not tuple:
+        msg = f"Task.history must be a tuple of HistoryEntry, got {type(value).__name__}"
+        raise InvalidPayload(msg, field="history")
+
+
 def _version(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        msg = f"Task.{attribute.name} must be a whole number >= 1, got {value!r}"
+        msg = f"Task.{attribute.name} must be a whole number >= 1, got {excerpt(value)}"
         raise InvalidPayload(msg, field=attribute.name)
 
 
@@ -122,16 +131,16 @@ def _facts(instance: HistoryEntry, attribute: attrs.Attribute[Any], value: Any) 
     fields = OPEN_FACTS if instance.action == OPEN else instance.changed
     if type(instance.facts) is not tuple or len(instance.facts) != len(fields):
         msg = (
-            f"HistoryEntry.facts of '{instance.action}' must be a tuple of one value for each "
+            f"HistoryEntry.facts of {excerpt(instance.action)} must be a tuple of one value for each "
             f"of {fields}, got {_count(instance.facts)}"
         )
         raise InvalidPayload(msg, field="facts")
-    if value and (
-        not isinstance(value, tuple) or not set(value) <= APPENDABLE_FIELDS & set(fields)
+    if not isinstance(value, tuple) or (
+        value and not set(value) <= APPENDABLE_FIELDS & set(fields)
     ):
         msg = (
-            f"HistoryEntry.appended of '{instance.action}' may name only recorded tuple fields "
-            f"({sorted(APPENDABLE_FIELDS & set(fields))}), got {value!r}"
+            f"HistoryEntry.appended of {excerpt(instance.action)} may name only recorded tuple fields "
+            f"({sorted(APPENDABLE_FIELDS & set(fields))}), got {excerpt(value)}"
         )
         raise InvalidPayload(msg, field="appended")
 
@@ -142,19 +151,19 @@ def _count(values: Any) -> str:
     return f"{len(values)} value{'' if len(values) == 1 else 's'}"
 
 
-@attrs.frozen(weakref_slot=False)
+@attrs.frozen(weakref_slot=False, field_transformer=typed_fields)
 class Cause:
     """Why a change was made: the request it belongs to, and the event whose handler made it."""
 
     # Shared by every change one outside request led to.
-    correlation_id: str = attrs.field(validator=not_blank)
+    correlation_id: str = attrs.field(validator=identifier)
     # The `DomainEvent.id` whose handler made this change; None for a request from outside.
     event_id: str | None = None
     # 0 for a request from outside, one more per handler hop.
     depth: int = attrs.field(default=0, validator=whole_number)
 
 
-@attrs.frozen(weakref_slot=False)
+@attrs.frozen(weakref_slot=False, field_transformer=typed_fields)
 class HistoryEntry:
     """One accepted action: who took it, when, with what payload, and the values it set.
 
@@ -222,7 +231,7 @@ class NewTask:
     due_at: datetime | None = attrs.field(default=None, validator=aware)
 
 
-@attrs.frozen(weakref_slot=False)
+@attrs.frozen(weakref_slot=False, field_transformer=typed_fields)
 class Task:
     """A task: immutable; every change is an action that returns a new `Task`."""
 
@@ -239,15 +248,17 @@ class Task:
     category: str = attrs.field(default="General Inquiry", validator=not_blank)
     priority: Priority = Priority.NORMAL
     tags: frozenset[str] = attrs.field(default=frozenset(), converter=_tags)
-    assignees: tuple[UserRef, ...] = attrs.field(default=(), converter=_refs)
-    watchers: tuple[UserRef, ...] = attrs.field(default=(), converter=_refs)
+    assignees: tuple[UserRef, ...] = attrs.field(default=(), converter=_assignees)
+    watchers: tuple[UserRef, ...] = attrs.field(default=(), converter=_watchers)
     links: tuple[Link, ...] = ()
     due_at: datetime | None = attrs.field(default=None, validator=aware)
     resolved_at: datetime | None = attrs.field(default=None, validator=aware)
     comments: tuple[Comment, ...] = ()
     files: tuple[FileRef, ...] = ()
     ball: Side | None = Side.RECIPIENT
-    history: tuple[HistoryEntry, ...] = ()
+    # A tuple, checked by its type only: entries check themselves, and the loader of schema-1
+    # rows passes its own entries through a Task while it upgrades them.
+    history: tuple[HistoryEntry, ...] = attrs.field(default=(), validator=_history)
     version: int = attrs.field(default=1, validator=_version)
     workflow_version: int = attrs.field(default=1, validator=_version)
     # Set on a copy `visible_to` filtered for a company: a view, which no repository saves
@@ -344,7 +355,7 @@ def replace_fields(task: Task, changes: dict[str, Any]) -> Task:
     for name, value in changes.items():
         field = _FIELDS.get(name)
         if field is None:
-            msg = f"Task has no field {name!r}"
+            msg = f"Task has no field {excerpt(name)}"
             raise TypeError(msg)
         if field.converter is not None:
             value = field.converter(value)  # type: ignore[operator]

@@ -37,6 +37,7 @@ __all__ = [
     "identifier",
     "instance_of",
     "max_length",
+    "member_or_value",
     "not_blank",
     "one_of",
     "optional_text",
@@ -211,12 +212,34 @@ def one_of(enum_type: type[_E], value: Any, where: str) -> _E:
     """
     if isinstance(value, enum_type):
         return value
-    try:
-        return enum_type(value)
-    except (ValueError, TypeError):
-        allowed = ", ".join(repr(m.value) for m in enum_type)
-        msg = f"{where} must be one of {allowed}, got {_got(value)}"
-        raise InvalidPayload(msg, field=_split(where)) from None
+    # Only a str or an int can be a member's value: anything else (a list, a deep value whose
+    # repr would recurse) is refused here, before the enum's own message quotes it whole.
+    member = _member(enum_type, value)
+    if member is not None:
+        return member
+    allowed = ", ".join(repr(m.value) for m in enum_type)
+    msg = f"{where} must be one of {allowed}, got {_got(value)}"
+    raise InvalidPayload(msg, field=_split(where))
+
+
+def member_or_value(enum_type: type[_E], value: Any) -> Any:
+    """Attrs converter helper: the member of `enum_type` whose value `value` is, else `value` as given.
+
+    For a field whose validator refuses a non-member listing the allowed values; unlike calling
+    the enum, it never quotes (or recurses into) a value that cannot be a member's.
+    """
+    member = _member(enum_type, value)
+    return value if member is None else member
+
+
+def _member(enum_type: type[_E], value: Any) -> _E | None:
+    # A dict look-up, not `enum_type(value)`: the enum's own error quotes the value whole (slow
+    # for a 10 MB text) or recurses into a deep one; only a str or an int can be a value.
+    if isinstance(value, enum_type):
+        return value
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return typing.cast("_E | None", enum_type._value2member_map_.get(value))
+    return None
 
 
 def _items(value: Any, item: type | tuple[type, ...], where: str) -> list[Any]:
@@ -471,7 +494,8 @@ def typed_fields(cls: type, fields: list[attrs.Attribute[Any]]) -> list[attrs.At
     """Attrs field transformer: check every field with no validator/converter by its annotation.
 
     Use it as `@attrs.frozen(field_transformer=typed_fields)`; a field with a validator or a
-    converter of its own keeps it alone (which must refuse a value of the wrong type itself).
+    converter of its own keeps it alone (which must refuse a value of the wrong type itself,
+    quoting it with `excerpt`).
     """
     return [
         f if f.validator is not None or f.converter is not None else f.evolve(validator=_typed())

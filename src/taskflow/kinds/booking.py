@@ -21,7 +21,7 @@ from taskflow.domain.common import common_actions
 from taskflow.domain.notifications import Notification
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import OPEN, DomainEvent, NewTask, Task
-from taskflow.domain.validators import typed_fields
+from taskflow.domain.validators import excerpt, member_or_value, typed_fields
 from taskflow.domain.values import (
     Actor,
     CompanyId,
@@ -95,32 +95,24 @@ BOOKING_ROLES: Mapping[str, frozenset[Operation]] = {
 
 def _action(value: Any) -> Any:
     # Refused by `_is_action` below with a message naming the field and the actions.
-    try:
-        return BookingAction(value)
-    except ValueError:
-        return value
+    return member_or_value(BookingAction, value)
 
 
 def _is_action(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, BookingAction):
         allowed = ", ".join(repr(a.value) for a in BookingAction)
-        msg = f"{type(instance).__name__}.{attribute.name} must be one of {allowed}, got {value!r}"
+        msg = f"{type(instance).__name__}.{attribute.name} must be one of {allowed}, got {excerpt(value)}"
         raise InvalidPayload(msg, field=attribute.name)
 
 
 def _optional_resolution(value: Any) -> Any:
-    if value is None or isinstance(value, Resolution):
-        return value
-    try:
-        return Resolution(value)
-    except ValueError:
-        return value
+    return member_or_value(Resolution, value)
 
 
 def _is_resolution(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is not None and not isinstance(value, Resolution):
         allowed = ", ".join(repr(r.value) for r in Resolution)
-        msg = f"BookingTask.resolution must be None or one of {allowed}, got {value!r}"
+        msg = f"BookingTask.resolution must be None or one of {allowed}, got {excerpt(value)}"
         raise InvalidPayload(msg, field=attribute.name)
 
 

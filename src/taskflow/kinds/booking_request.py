@@ -22,7 +22,7 @@ from taskflow.domain.common import common_actions
 from taskflow.domain.notifications import Notification, default_policy
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import OPEN, DomainEvent, NewTask, Task
-from taskflow.domain.validators import typed_fields
+from taskflow.domain.validators import excerpt, tuple_of, typed_fields
 from taskflow.domain.values import (
     Actor,
     CompanyId,
@@ -82,21 +82,21 @@ EXPIRE = "expire"
 
 def _number(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        msg = f"{type(instance).__name__}.{attribute.name} must be a finite number, got {value!r}"
+        msg = f"{type(instance).__name__}.{attribute.name} must be a finite number, got {excerpt(value)}"
         raise InvalidPayload(msg, field=attribute.name)
 
 
 def _latitude(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     _number(instance, attribute, value)
     if not -90 <= value <= 90:
-        msg = f"{type(instance).__name__}.{attribute.name} must be from -90 to 90, got {value!r}"
+        msg = f"{type(instance).__name__}.{attribute.name} must be from -90 to 90, got {excerpt(value)}"
         raise InvalidPayload(msg, field=attribute.name)
 
 
 def _longitude(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     _number(instance, attribute, value)
     if not -180 <= value <= 180:
-        msg = f"{type(instance).__name__}.{attribute.name} must be from -180 to 180, got {value!r}"
+        msg = f"{type(instance).__name__}.{attribute.name} must be from -180 to 180, got {excerpt(value)}"
         raise InvalidPayload(msg, field=attribute.name)
 
 
@@ -112,7 +112,7 @@ class Place:
 def _window_order(instance: TimeWindow, attribute: attrs.Attribute[Any], value: datetime) -> None:
     aware(instance, attribute, value)
     if value is None or not value > instance.start:
-        msg = f"TimeWindow.end must be after TimeWindow.start ({instance.start!r}), got {value!r}"
+        msg = f"TimeWindow.end must be after TimeWindow.start ({excerpt(instance.start)}), got {excerpt(value)}"
         raise InvalidPayload(msg, field="end")
 
 
@@ -137,28 +137,26 @@ class TimeWindow:
 def _services(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
-    try:
-        return tuple(dict.fromkeys(value))
-    except TypeError:
-        return value  # type: ignore[no-any-return]
+    # Each service is checked by `_some_services`, naming the bad one.
+    return tuple_of(str, value, "services", unique=True)
 
 
 def _some_services(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, tuple) or not value:
-        msg = f"{type(instance).__name__}.{attribute.name} must name at least one service, got {value!r}"
+        msg = f"{type(instance).__name__}.{attribute.name} must name at least one service, got {excerpt(value)}"
         raise InvalidPayload(msg, field=attribute.name)
     for i, service in enumerate(value):
         if not isinstance(service, str) or not service.strip():
-            msg = f"{type(instance).__name__}.{attribute.name}[{i}] must be a non-blank name, got {service!r}"
+            msg = f"{type(instance).__name__}.{attribute.name}[{i}] must be a non-blank name, got {excerpt(service)}"
             raise InvalidPayload(msg, field=f"{attribute.name}[{i}]")
 
 
 def _windows(value: Any) -> tuple[TimeWindow, ...]:
-    return tuple(value)
+    return tuple_of(TimeWindow, value, "Provider.availability")
 
 
 def _refs(value: Any) -> tuple[UserRef, ...]:
-    return tuple(value)
+    return tuple_of(UserRef, value, "Provider.contacts")
 
 
 def _optional_rating(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -166,14 +164,14 @@ def _optional_rating(instance: Any, attribute: attrs.Attribute[Any], value: Any)
         return
     _number(instance, attribute, value)
     if not 1 <= value <= 5:
-        msg = f"Provider.rating must be from 1 to 5 or None, got {value!r}"
+        msg = f"Provider.rating must be from 1 to 5 or None, got {excerpt(value)}"
         raise InvalidPayload(msg, field=attribute.name)
 
 
 def _radius(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     _number(instance, attribute, value)
     if value <= 0:
-        msg = f"Provider.radius_km must be above 0, got {value!r}"
+        msg = f"Provider.radius_km must be above 0, got {excerpt(value)}"
         raise InvalidPayload(msg, field=attribute.name)
 
 
@@ -313,12 +311,12 @@ def _optional_stars(instance: Any, attribute: attrs.Attribute[Any], value: Any) 
 
 def _stars(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
-        msg = f"{type(instance).__name__}.{attribute.name} must be a whole number from 1 to 5, got {value!r}"
+        msg = f"{type(instance).__name__}.{attribute.name} must be a whole number from 1 to 5, got {excerpt(value)}"
         raise InvalidPayload(msg, field=attribute.name)
 
 
 def _ids(value: Any) -> tuple[TaskId, ...]:
-    return tuple(value)
+    return tuple_of(str, value, "offer_ids")
 
 
 @attrs.frozen(kw_only=True, field_transformer=typed_fields)
@@ -347,16 +345,23 @@ class BookingRequest:
     rating_comment: str | None = attrs.field(default=None, validator=optional_text)
 
 
+def _outcome(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value not in _OUTCOMES:
+        msg = f"Confirm.outcome must be one of {', '.join(map(repr, _OUTCOMES))}, got {excerpt(value)}"
+        raise InvalidPayload(msg, field="outcome")
+
+
+_OUTCOMES = ("match", "alternative")
+
+
 @attrs.frozen(field_transformer=typed_fields)
 class Confirm:
     """Payload of `confirm`: the provider chosen, its score, and whether it was a 100 % match."""
 
     provider_id: str = attrs.field(validator=not_blank)
     provider_company: CompanyId = attrs.field(validator=not_blank)
-    score: int = attrs.field(validator=attrs.validators.instance_of(int))
-    outcome: str = attrs.field(
-        default="alternative", validator=attrs.validators.in_(("match", "alternative"))
-    )
+    score: int
+    outcome: str = attrs.field(default="alternative", validator=_outcome)
 
 
 def _future(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:

@@ -11,7 +11,7 @@ import attrs
 from taskflow.domain.common import common_actions
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import OPEN, NewTask, Task
-from taskflow.domain.validators import typed_fields
+from taskflow.domain.validators import excerpt, typed_fields
 from taskflow.domain.values import Actor, Side, not_blank
 from taskflow.domain.workflow import Audience, State, Transition, Workflow
 from taskflow.errors import InvalidPayload
@@ -44,17 +44,22 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE = re.compile(r"\+?[0-9 ()./-]+")
 _MIN_PHONE_DIGITS = 3
 _MAX_PHONE_DIGITS = 20
+# Checked before the patterns, so a huge text is refused at once (RFC 5321 caps an address
+# at 254 characters; 20 digits with separators fit in 40).
+_MAX_EMAIL_LENGTH = 254
+_MAX_PHONE_LENGTH = 40
 
 
 def is_email_address(text: str) -> bool:
     """Tell whether `text` looks like an email address (name@example.com), loosely."""
-    return _EMAIL.fullmatch(text) is not None
+    return len(text) <= _MAX_EMAIL_LENGTH and _EMAIL.fullmatch(text) is not None
 
 
 def is_phone_number(text: str) -> bool:
     """Tell whether `text` looks like a phone number: digits, spaces, + ( ) . / - only."""
-    digits = sum(ch.isdigit() for ch in text)
-    return _PHONE.fullmatch(text) is not None and _MIN_PHONE_DIGITS <= digits <= _MAX_PHONE_DIGITS
+    if len(text) > _MAX_PHONE_LENGTH or _PHONE.fullmatch(text) is None:
+        return False
+    return _MIN_PHONE_DIGITS <= sum(ch.isdigit() for ch in text) <= _MAX_PHONE_DIGITS
 
 
 def _stripped(value: Any) -> Any:
@@ -64,7 +69,7 @@ def _stripped(value: Any) -> Any:
 def _filled(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, str) or not value:
         msg = (
-            f"Contact.{attribute.name} must not be blank, got {value!r}; "
+            f"Contact.{attribute.name} must not be blank, got {excerpt(value)}; "
             f"write '{NOT_APPLICABLE}' where it does not apply"
         )
         raise InvalidPayload(msg, field=attribute.name)
@@ -75,7 +80,7 @@ def _email(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value != NOT_APPLICABLE and not is_email_address(value):
         msg = (
             f"Contact.email must look like an email address (name@example.com) "
-            f"or be '{NOT_APPLICABLE}', got {value!r}"
+            f"or be '{NOT_APPLICABLE}', got {excerpt(value)}"
         )
         raise InvalidPayload(msg, field=attribute.name)
 
@@ -85,7 +90,7 @@ def _phone(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value != NOT_APPLICABLE and not is_phone_number(value):
         msg = (
             f"Contact.phone must be a phone number ({_MIN_PHONE_DIGITS} to {_MAX_PHONE_DIGITS} "
-            f"digits with spaces, + ( ) . / -) or be '{NOT_APPLICABLE}', got {value!r}"
+            f"digits with spaces, + ( ) . / -) or be '{NOT_APPLICABLE}', got {excerpt(value)}"
         )
         raise InvalidPayload(msg, field=attribute.name)
 
@@ -109,7 +114,7 @@ class Contact:
         if (first == NOT_APPLICABLE) != (last == NOT_APPLICABLE):
             dash, other = ("first_name", last) if first == NOT_APPLICABLE else ("last_name", first)
             msg = (
-                f"Contact.{dash} is '{NOT_APPLICABLE}' but the other name is {other!r}: "
+                f"Contact.{dash} is '{NOT_APPLICABLE}' but the other name is {excerpt(other)}: "
                 f"name a person with first and last name, or write '{NOT_APPLICABLE}' in both "
                 "where no person can be named (a hotline)"
             )

@@ -25,7 +25,7 @@ from taskflow.domain.matrix import MatrixEntry
 from taskflow.domain.notifications import Notification
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import EDITABLE_FIELDS, OPEN, DomainEvent, NewTask, Task
-from taskflow.domain.validators import typed_fields
+from taskflow.domain.validators import excerpt, frozenset_of, one_of, tuple_of, typed_fields
 from taskflow.domain.values import (
     DEFAULT_CATEGORIES,
     Actor,
@@ -110,11 +110,23 @@ class RegardingType(enum.StrEnum):
     USER = "user"
 
 
+def _regarding_type(value: Any) -> RegardingType:
+    return one_of(RegardingType, value, "Regarding.type")
+
+
+def _work_type(value: Any) -> WorkType:
+    return one_of(WorkType, value, "CrmTask.work_type")
+
+
+def _status_category(value: Any) -> StatusCategory:
+    return one_of(StatusCategory, value, "CrmStatus.category")
+
+
 @attrs.frozen(field_transformer=typed_fields)
 class Regarding:
     """What the task is regarding: an account/lead or a user, by the host's id."""
 
-    type: RegardingType = attrs.field(converter=RegardingType)
+    type: RegardingType = attrs.field(converter=_regarding_type)
     id: str = attrs.field(validator=not_blank)
 
     @classmethod
@@ -130,7 +142,7 @@ class Regarding:
 
 def _optional_date(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is not None and (not isinstance(value, date) or isinstance(value, datetime)):
-        msg = f"{type(instance).__name__}.{attribute.name} must be a date or None, got {value!r}"
+        msg = f"{type(instance).__name__}.{attribute.name} must be a date or None, got {excerpt(value)}"
         raise InvalidPayload(msg, field=attribute.name)
 
 
@@ -163,7 +175,7 @@ def _decimal(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None
     if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
         msg = (
             f"{type(instance).__name__}.{attribute.name} must be a Decimal >= 0 (for example "
-            f"Decimal('12.50')) or None, got {value!r}"
+            f"Decimal('12.50')) or None, got {excerpt(value)}"
         )
         raise InvalidPayload(msg, field=attribute.name)
 
@@ -172,13 +184,13 @@ def _percent(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None
     if value is None and type(instance) is not CrmTask:
         return
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
-        msg = f"{type(instance).__name__}.percent_complete must be a whole number from 0 to 100, got {value!r}"
+        msg = f"{type(instance).__name__}.percent_complete must be a whole number from 0 to 100, got {excerpt(value)}"
         raise InvalidPayload(msg, field="percent_complete")
 
 
 def _flag(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, bool) and not (value is None and type(instance) is not CrmTask):
-        msg = f"{type(instance).__name__}.{attribute.name} must be True or False, got {value!r}"
+        msg = f"{type(instance).__name__}.{attribute.name} must be True or False, got {excerpt(value)}"
         raise InvalidPayload(msg, field=attribute.name)
 
 
@@ -198,7 +210,7 @@ def _planned_end(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> 
 
 
 def _documents(value: Iterable[Document]) -> tuple[Document, ...]:
-    return tuple(value)
+    return tuple_of(Document, value, "CrmTask.documents")
 
 
 def _task_rules(instance: CrmTask, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -231,7 +243,7 @@ class CrmTask:
     """
 
     regarding: Regarding
-    work_type: WorkType = attrs.field(default=WorkType.TASK, converter=WorkType)
+    work_type: WorkType = attrs.field(default=WorkType.TASK, converter=_work_type)
     start: date | None = attrs.field(default=None, validator=_optional_date)
     completed_at: datetime | None = attrs.field(default=None, validator=aware)
     percent_complete: int = attrs.field(default=0, validator=_percent)
@@ -296,15 +308,15 @@ PORTAL_EDITABLE: frozenset[str] = frozenset(
 
 
 def _optional_priority(value: Any) -> Priority | None:
-    return None if value is None else Priority(value)
+    return None if value is None else one_of(Priority, value, "CrmEdit.priority")
 
 
 def _optional_set(value: Any) -> frozenset[str] | None:
-    return None if value is None else frozenset(value)
+    return None if value is None else frozenset_of(str, value, "CrmEdit.tags")
 
 
 def _optional_refs(value: Any) -> tuple[UserRef, ...] | None:
-    return None if value is None else tuple(dict.fromkeys(value))
+    return None if value is None else tuple_of(UserRef, value, "CrmEdit.watchers", unique=True)
 
 
 @attrs.frozen(kw_only=True, field_transformer=typed_fields)
@@ -363,7 +375,9 @@ class TrackerLinked:
 
 def _status_name(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, str) or not value.isidentifier():
-        msg = f"CrmStatus.name must be a Python identifier (letters, digits, _), got {value!r}"
+        msg = (
+            f"CrmStatus.name must be a Python identifier (letters, digits, _), got {excerpt(value)}"
+        )
         raise InvalidWorkflow(msg)
 
 
@@ -372,7 +386,7 @@ class CrmStatus:
     """A host's status: its name (the workflow state), its CS4 category and its label."""
 
     name: str = attrs.field(validator=_status_name)
-    category: StatusCategory = attrs.field(converter=StatusCategory)
+    category: StatusCategory = attrs.field(converter=_status_category)
     label: str = ""
 
 
@@ -387,7 +401,15 @@ DEFAULT_STATUSES: tuple[CrmStatus, ...] = (
 
 
 def _statuses(value: Iterable[CrmStatus]) -> tuple[CrmStatus, ...]:
-    return tuple(value)
+    return tuple_of(CrmStatus, value, "CrmConfig.statuses")
+
+
+def _categories(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple_of(str, value, "CrmConfig.categories")
+
+
+def _portal_editable(value: Iterable[str]) -> frozenset[str]:
+    return frozenset_of(str, value, "CrmConfig.portal_editable")
 
 
 def _check_config(instance: CrmConfig, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -413,7 +435,7 @@ def _check_config(instance: CrmConfig, attribute: attrs.Attribute[Any], value: A
             f"{sorted(CRM_EDIT_FIELDS)}"
         )
     if problems:
-        msg = f"CRM task configuration '{instance.kind}' is invalid: " + "; ".join(problems)
+        msg = f"CRM task configuration {excerpt(instance.kind)} is invalid: " + "; ".join(problems)
         raise InvalidWorkflow(msg)
 
 
@@ -422,8 +444,10 @@ class CrmConfig:
     """What a host configures of CRM tasks: statuses, categories, portal rights and SLA policies."""
 
     statuses: tuple[CrmStatus, ...] = attrs.field(default=DEFAULT_STATUSES, converter=_statuses)
-    categories: tuple[str, ...] = attrs.field(default=DEFAULT_CATEGORIES, converter=tuple)
-    portal_editable: frozenset[str] = attrs.field(default=PORTAL_EDITABLE, converter=frozenset)
+    categories: tuple[str, ...] = attrs.field(default=DEFAULT_CATEGORIES, converter=_categories)
+    portal_editable: frozenset[str] = attrs.field(
+        default=PORTAL_EDITABLE, converter=_portal_editable
+    )
     sla: SlaPolicies | None = None
     kind: str = "crm_task"
     _checked: None = attrs.field(default=None, init=False, validator=_check_config)
@@ -453,7 +477,7 @@ def status_action(config: CrmConfig, status: CrmStatus) -> str:
 def _check_category(categories: Sequence[str], category: str | None, action: str) -> None:
     if category is not None and category not in categories:
         msg = (
-            f"category {category!r} is not one of the CRM task categories; choose from "
+            f"category {excerpt(category)} is not one of the CRM task categories; choose from "
             f"{', '.join(categories)}"
         )
         raise InvalidPayload(msg, field="category", action=action)

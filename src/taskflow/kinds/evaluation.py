@@ -9,7 +9,7 @@ import attrs
 
 from taskflow.domain.common import common_actions
 from taskflow.domain.registry import TaskKind
-from taskflow.domain.validators import typed_fields
+from taskflow.domain.validators import excerpt, typed_fields
 from taskflow.domain.values import Side, not_blank
 from taskflow.domain.workflow import State, Transition, Workflow
 from taskflow.errors import InvalidPayload
@@ -28,14 +28,14 @@ ACKNOWLEDGE = "acknowledge"
 def _number(value: Any, where: str) -> float:
     field = where.rpartition(".")[2]
     if isinstance(value, bool) or not isinstance(value, int | float):
-        msg = f"{where} must be a number, got {value!r}"
+        msg = f"{where} must be a number, got {excerpt(value)}"
         raise InvalidPayload(msg, field=field)
     try:
         number = float(value)
     except OverflowError:
         number = math.inf
     if not math.isfinite(number):
-        msg = f"{where} must be a finite number, got {value!r}"
+        msg = f"{where} must be a finite number, got {excerpt(value)}"
         raise InvalidPayload(msg, field=field)
     return number
 
@@ -69,7 +69,7 @@ class Criterion:
 
 def _criteria(value: Any) -> tuple[Criterion, ...]:
     if isinstance(value, str | Criterion):
-        msg = f"Evaluation.criteria must be a tuple of Criterion, got {value!r}"
+        msg = f"Evaluation.criteria must be a tuple of Criterion, got {excerpt(value)}"
         raise InvalidPayload(msg, field="criteria")
     try:
         items = tuple(value)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 
-from taskflow.domain.validators import typed_fields
+from taskflow.domain.validators import excerpt, typed_fields
 from taskflow.domain.values import FileRef, not_blank
 from taskflow.errors import InvalidPayload
 
@@ -17,13 +18,12 @@ def _file_tuple(value: Any) -> tuple[Any, ...]:
     if isinstance(value, FileRef):
         return (value,)
     if isinstance(value, str):
-        msg = f"AddFiles.files must be FileRefs, got the string {value!r}"
+        msg = f"AddFiles.files must be FileRefs, got the string {excerpt(value)}"
         raise InvalidPayload(msg, field="files")
-    try:
-        return tuple(value)
-    except TypeError:
+    if isinstance(value, bytes | bytearray | Mapping) or not isinstance(value, Iterable):
         msg = f"AddFiles.files must be a tuple of FileRefs, got {type(value).__name__}"
-        raise InvalidPayload(msg, field="files") from None
+        raise InvalidPayload(msg, field="files")
+    return tuple(value)
 
 
 def _some_distinct_files(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:

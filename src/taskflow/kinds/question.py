@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -19,7 +19,7 @@ import attrs
 from taskflow.domain.common import common_actions
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import NewTask, Task
-from taskflow.domain.validators import typed_fields
+from taskflow.domain.validators import excerpt, one_of, typed_fields
 from taskflow.domain.values import Actor, CompanyId, FileRef, Side, UserRef, not_blank
 from taskflow.domain.workflow import Audience, State, Transition, Workflow
 from taskflow.errors import InvalidPayload, InvalidQuestionnaire
@@ -92,7 +92,7 @@ _NO = frozenset({"no", "false"})
 
 def _not_a_number(value: Any) -> InvalidPayload:
     msg = (
-        f"{value!r} is not a number; write digits with an optional sign and decimal point, "
+        f"{excerpt(value)} is not a number; write digits with an optional sign and decimal point, "
         "like '1250' or '-3.5' (no thousands separators)"
     )
     return InvalidPayload(msg, field="number")
@@ -127,7 +127,7 @@ def _number_text(value: Any) -> str | None:
     number = number.normalize()
     if len(number.as_tuple().digits) > _MAX_DIGITS or abs(number.adjusted()) > _MAX_EXPONENT:
         msg = (
-            f"{value!r} is out of range: a number answer has at most {_MAX_DIGITS} digits "
+            f"{excerpt(value)} is out of range: a number answer has at most {_MAX_DIGITS} digits "
             f"and lies between 1e-{_MAX_EXPONENT} and 1e{_MAX_EXPONENT}"
         )
         raise InvalidPayload(msg, field="number")
@@ -139,7 +139,7 @@ def _day(value: Any) -> date | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        msg = f"{value!r} is a date and time; a date answer takes a date only, like '2024-05-01'"
+        msg = f"{excerpt(value)} is a date and time; a date answer takes a date only, like '2024-05-01'"
         raise InvalidPayload(msg, field="day")
     if isinstance(value, date):
         return value
@@ -148,7 +148,7 @@ def _day(value: Any) -> date | None:
             return date.fromisoformat(value.strip())
         except ValueError:
             pass
-    msg = f"{value!r} is not a date; write it as YYYY-MM-DD, like '2024-05-01'"
+    msg = f"{excerpt(value)} is not a date; write it as YYYY-MM-DD, like '2024-05-01'"
     raise InvalidPayload(msg, field="day")
 
 
@@ -160,7 +160,7 @@ def _yes_no(value: Any) -> bool | None:
         word = value.strip().casefold()
         if word in _YES or word in _NO:
             return word in _YES
-    msg = f"{value!r} is not yes or no; give True or False, or the words 'yes' or 'no'"
+    msg = f"{excerpt(value)} is not yes or no; give True or False, or the words 'yes' or 'no'"
     raise InvalidPayload(msg, field="yes_no")
 
 
@@ -181,17 +181,17 @@ def _choices(value: Any) -> tuple[str, ...]:
     items: tuple[Any, ...] = (value,) if isinstance(value, str) else _tuple(value, "choices")
     for item in items:
         if not isinstance(item, str) or not item.strip():
-            msg = f"each choice must be a non-blank string, got {item!r}"
+            msg = f"each choice must be a non-blank string, got {excerpt(item)}"
             raise InvalidPayload(msg, field="choices")
     return items
 
 
 def _tuple(value: Any, field: str) -> tuple[Any, ...]:
-    try:
-        return tuple(value)
-    except TypeError:
-        msg = f"{field} must be a sequence, got {type(value).__name__}"
-        raise InvalidPayload(msg, field=field) from None
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        what = " (a str is not one)" if isinstance(value, str) else ""
+        msg = f"{field} must be a sequence{what}, got {type(value).__name__}"
+        raise InvalidPayload(msg, field=field)
+    return tuple(value)
 
 
 def _file(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -264,17 +264,12 @@ _FIELD_OF: dict[QuestionType, str] = {
 
 
 def _question_type(value: Any) -> QuestionType:
-    try:
-        return QuestionType(value)
-    except ValueError:
-        allowed = ", ".join(repr(t.value) for t in QuestionType)
-        msg = f"Question.type must be one of {allowed}, got {value!r}"
-        raise InvalidPayload(msg, field="type") from None
+    return one_of(QuestionType, value, "Question.type")
 
 
 def _options(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
-        msg = f"Question.options must be a sequence of strings, got the string {value!r}"
+        msg = f"Question.options must be a sequence of strings, got the string {excerpt(value)}"
         raise InvalidPayload(msg, field="options")
     return _tuple(value, "options")
 
@@ -287,7 +282,7 @@ def _text_field(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> N
 
 def _bool_field(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, bool):
-        msg = f"Question.{attribute.name} must be True or False, got {value!r}"
+        msg = f"Question.{attribute.name} must be True or False, got {excerpt(value)}"
         raise InvalidPayload(msg, field=attribute.name)
 
 
@@ -345,7 +340,9 @@ class Question:
         seen: dict[str, int] = {}
         for i, option in enumerate(self.options):
             if not isinstance(option, str) or not option.strip():
-                found.append((f"options[{i}]", f"an option must be non-blank text, got {option!r}"))
+                found.append(
+                    (f"options[{i}]", f"an option must be non-blank text, got {excerpt(option)}")
+                )
                 continue
             key = _key(option)
             if key in seen:
@@ -432,7 +429,10 @@ class Question:
             return ("choices", f"choose exactly one of {_listed(self.options)}, got {len(choices)}")
         for choice in choices:
             if choice not in self.options:
-                return ("choices", f"{choice!r} is not one of the options {_listed(self.options)}")
+                return (
+                    "choices",
+                    f"{excerpt(choice)} is not one of the options {_listed(self.options)}",
+                )
         twice = sorted({c for c in choices if choices.count(c) > 1})
         if twice:
             return ("choices", f"{_listed(twice)} chosen twice; choose each option at most once")

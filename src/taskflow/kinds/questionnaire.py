@@ -17,7 +17,7 @@ import attrs
 from taskflow.domain.common import common_actions
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import NewTask, Task
-from taskflow.domain.validators import typed_fields
+from taskflow.domain.validators import excerpt, tuple_of, typed_fields
 from taskflow.domain.values import Actor, Side, TaskId, not_blank
 from taskflow.domain.workflow import Audience, Guard, State, Transition, Workflow
 from taskflow.errors import InvalidPayload
@@ -77,11 +77,11 @@ RECIPIENT = Side.RECIPIENT
 
 
 def _ids(value: Any) -> tuple[TaskId, ...]:
-    return _tuple(value, "question_ids")
+    return tuple_of(str, _tuple(value, "question_ids"), "question_ids")
 
 
 def _states(value: Any) -> tuple[str, ...]:
-    return _tuple(value, "question_states")
+    return tuple_of(str, _tuple(value, "question_states"), "question_states")
 
 
 def _questions(value: Any) -> tuple[Question, ...]:
@@ -272,9 +272,9 @@ def _check_attach(task: Task, payload: AttachQuestions, actor: Actor, at: dateti
     twice = sorted({i for i in ids if ids.count(i) > 1 and i not in bad})
     if bad or twice or task.id in ids:
         why = (
-            f"blank or non-text ids {bad!r}"
+            f"blank or non-text ids {excerpt(bad)}"
             if bad
-            else f"ids named twice {twice!r}"
+            else f"ids named twice {excerpt(twice)}"
             if twice
             else "the questionnaire's own id"
         )
@@ -292,12 +292,12 @@ def _open_questionnaire(draft: NewTask, actor: Actor, at: datetime) -> None:
     data: Questionnaire = draft.data
     if data.question_ids:
         msg = (
-            f"questionnaire {data.title!r} is sent without question task ids; "
+            f"questionnaire {excerpt(data.title)} is sent without question task ids; "
             f"'{ATTACH_QUESTIONS}' records them"
         )
         raise InvalidPayload(msg, field="question_ids", action="open")
     if not data.questions:
-        msg = f"questionnaire {data.title!r} has no questions; send at least one"
+        msg = f"questionnaire {excerpt(data.title)} has no questions; send at least one"
         raise InvalidPayload(msg, field="questions", action="open")
     check_questions(data.questions, where=f"questionnaire {_clip(data.title)!r}")
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from taskflow.domain.validators import typed_fields
+from taskflow.domain.validators import excerpt, member_or_value, tuple_of, typed_fields
 from taskflow.domain.values import aware
 from taskflow.errors import InvalidPayload, MissingExtra
 
@@ -31,16 +31,13 @@ class Frequency(enum.StrEnum):
 
 
 def _frequency(value: Any) -> Any:
-    try:
-        return Frequency(value)
-    except ValueError:
-        return value
+    return member_or_value(Frequency, value)
 
 
 def _is_frequency(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, Frequency):
         allowed = ", ".join(repr(f.value) for f in Frequency)
-        msg = f"Recurrence.frequency must be one of {allowed}, got {value!r}"
+        msg = f"Recurrence.frequency must be one of {allowed}, got {excerpt(value)}"
         raise InvalidPayload(msg, field="frequency")
 
 
@@ -48,23 +45,24 @@ def _positive(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> Non
     if value is None and attribute.name == "count":
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        msg = f"Recurrence.{attribute.name} must be a whole number >= 1, got {value!r}"
+        msg = f"Recurrence.{attribute.name} must be a whole number >= 1, got {excerpt(value)}"
         raise InvalidPayload(msg, field=attribute.name)
 
 
 def _weekdays(value: Any) -> tuple[int, ...]:
-    return tuple(sorted(set(value)))
+    days = tuple_of(int, value, "Recurrence.weekdays", unique=True)
+    return tuple(sorted(days))
 
 
 def _check_weekdays(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     wrong = [d for d in value if isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= 6]
     if wrong:
-        msg = f"Recurrence.weekdays are 0 (Monday) to 6 (Sunday), got {wrong!r}"
+        msg = f"Recurrence.weekdays are 0 (Monday) to 6 (Sunday), got {excerpt(wrong)}"
         raise InvalidPayload(msg, field="weekdays")
 
 
 def _times(value: Any) -> tuple[datetime, ...]:
-    return tuple(value)
+    return tuple_of(datetime, value, "Recurrence.exceptions")
 
 
 def _aware_all(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:

@@ -14,7 +14,7 @@ from taskflow.domain.erasure import ERASED_EMAIL, TOMBSTONE
 from taskflow.domain.intake import INTAKE_INDEXED
 from taskflow.domain.registry import TaskKind
 from taskflow.domain.task import OPEN, NewTask, Task
-from taskflow.domain.validators import typed_fields
+from taskflow.domain.validators import excerpt, member_or_value, typed_fields
 from taskflow.domain.values import (
     Actor,
     Side,
@@ -70,16 +70,13 @@ class Severity(enum.StrEnum):
 
 def _to_severity(value: Any) -> Any:
     # Refused by `_severity` below, so that fields are checked in form order.
-    try:
-        return Severity(value)
-    except ValueError:
-        return value
+    return member_or_value(Severity, value)
 
 
 def _severity(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, Severity):
         allowed = ", ".join(repr(s.value) for s in Severity)
-        msg = f"ComplaintTicket.severity must be one of {allowed}, got {value!r}"
+        msg = f"ComplaintTicket.severity must be one of {allowed}, got {excerpt(value)}"
         raise InvalidPayload(msg, field=attribute.name)
 
 
@@ -87,7 +84,7 @@ def _email(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, str) or not is_email_address(value):
         msg = (
             f"{type(instance).__name__}.email must look like an email address "
-            f"(name@example.com), got {value!r}"
+            f"(name@example.com), got {excerpt(value)}"
         )
         raise InvalidPayload(msg, field=attribute.name)
 
@@ -96,7 +93,7 @@ def _optional_phone(instance: Any, attribute: attrs.Attribute[Any], value: Any) 
     if value is not None and (not isinstance(value, str) or not is_phone_number(value)):
         msg = (
             f"{type(instance).__name__}.phone must be a phone number (digits with spaces, "
-            f"+ ( ) . / -) or left empty, got {value!r}"
+            f"+ ( ) . / -) or left empty, got {excerpt(value)}"
         )
         raise InvalidPayload(msg, field=attribute.name)
 
