@@ -113,10 +113,13 @@ def _draft_priority(value: Any) -> Priority:
     return one_of(Priority, value, "NewTask.priority")
 
 
-def _history(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if type(value) is not tuple:
+def _history(value: Any) -> tuple[Any, ...]:
+    if type(value) is tuple:
+        return value
+    if not isinstance(value, list):
         msg = f"Task.history must be a tuple of HistoryEntry, got {type(value).__name__}"
         raise InvalidPayload(msg, field="history")
+    return tuple(value)
 
 
 def _version(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
@@ -258,7 +261,7 @@ class Task:
     ball: Side | None = Side.RECIPIENT
     # A tuple, checked by its type only: entries check themselves, and the loader of schema-1
     # rows passes its own entries through a Task while it upgrades them.
-    history: tuple[HistoryEntry, ...] = attrs.field(default=(), validator=_history)
+    history: tuple[HistoryEntry, ...] = attrs.field(default=(), converter=_history)
     version: int = attrs.field(default=1, validator=_version)
     workflow_version: int = attrs.field(default=1, validator=_version)
     # Set on a copy `visible_to` filtered for a company: a view, which no repository saves
