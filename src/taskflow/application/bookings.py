@@ -243,6 +243,12 @@ class Bookings:
         query = TaskQuery(kind=BOOKING_TASK.name, open=is_open, where=where)
         return self.service.find(actor, query)
 
+    def booking_tasks(self, actor: Actor, booking_ref: str) -> list[Task]:
+        """Return every task of one booking (its detail page), oldest first: open, parked or resolved."""
+        check_instance("booking_tasks", "booking_ref", booking_ref, str)
+        query = TaskQuery(kind=BOOKING_TASK.name, where={"booking_ref": booking_ref})
+        return self.service.find(actor, query)
+
     # --- booking requests: matching and confirmation (seed 002) -------------------------------
 
     def request_booking(self, actor: Actor, draft: NewTask) -> Task:
