@@ -493,7 +493,7 @@ class Bookings:
         self,
         actor: Actor,
         template: NewTask,
-        rule: Recurrence,
+        rule: Recurrence | None = None,
         *,
         series_id: str,
         now: datetime,
@@ -501,8 +501,9 @@ class Bookings:
     ) -> tuple[Task, ...]:
         """Open one booking request per occurrence of `rule` from `now` to `now + horizon`; idempotent.
 
-        `template` is a booking request draft whose window gives each occurrence's length; each
-        request carries `series_id` and its occurrence. An occurrence that has a request already
+        `template` is a booking request draft whose window gives each occurrence's length; `rule`
+        defaults to the template's own `recurrence`. Each request carries `series_id`, its
+        occurrence and the rule (`data.recurrence`). An occurrence that has a request already
         is skipped, so running it again creates nothing new. Each request is committed with the
         once-only mark `OCCURRENCE_MARK + <occurrence key>`, so when two generators run at once
         the storage refuses the second commit of an occurrence (`MarkTaken`) and that
@@ -514,6 +515,11 @@ class Bookings:
         if not isinstance(data, BookingRequest):
             msg = f"generate_series needs a BookingRequest draft, got {type(data).__name__}"
             raise InvalidPayload(msg, field="template")
+        rule = data.recurrence if rule is None else rule
+        if rule is None:
+            msg = "generate_series needs a rule: pass rule=Recurrence(...) or give the template one"
+            raise InvalidPayload(msg, field="rule")
+        check_instance("generate_series", "rule", rule, Recurrence)
         length = data.window.end - data.window.start
         starts = occurrences(rule, now, now + horizon)
         made: list[Task] = []
@@ -527,6 +533,7 @@ class Bookings:
                 window=TimeWindow(start, start + length),
                 series_id=TaskId(series_id),
                 occurrence=start,
+                recurrence=rule,
             )
             draft = attrs.evolve(
                 template,
