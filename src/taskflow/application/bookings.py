@@ -206,17 +206,20 @@ class Bookings:
         """Mark a booking task resolved; an update, cancel or refund is checked with the lookup first.
 
         Raises `BookingUnchanged` when the host's lookup says the booking was not changed,
-        cancelled or refunded as the task's action needs (no lookup: not checked).
+        cancelled or refunded as the task's action needs (no lookup: not checked); an actor
+        who may not resolve the task at all gets the service's own refusal first.
         """
         task = self.service.get(actor, task_id)
         _kind(task, BOOKING_TASK.name)
         payload = MarkResolved(answer=answer, booking_ref=booking_ref)
         ref = task.data.booking_ref
         if self.lookup is not None and task.is_open and ref and task.data.action in TIED_ACTIONS:
+            allowed = self.service.allowed_actions(actor, task_id)
             problem = _unchanged(task, self.lookup.booking(ref))
-            if problem is not None:
+            if problem is not None and MARK_RESOLVED in allowed:
                 needed, found = problem
-                raise BookingUnchanged(task.number, task.state, ref, needed, found)
+                refused = BookingUnchanged(task.number, task.state, ref, needed, found)
+                raise refused.allowing(a for a in allowed if a != MARK_RESOLVED)
         return self.service.act(actor, task_id, MARK_RESOLVED, payload)
 
     def tasks_page(
