@@ -64,3 +64,16 @@ def test_the_bookings_detail_refuses_a_reference_that_is_not_text():
     with pytest.raises(InvalidPayload) as refused:
         _bookings().booking_tasks(OFFICE, 7)
     assert refused.value.field == "booking_ref"
+
+
+def test_the_tasks_page_filters_by_a_due_date_range():
+    bookings = _bookings()
+    early = _task(bookings, "refund", "BK-1")  # due START + 1 day
+    draft = booking_task_draft("tours", "refund", START + timedelta(days=5), booking_ref="BK-2")
+    late = bookings.service.open(OFFICE, "booking_task", draft).task
+    day = timedelta(days=1)
+    assert [t.id for t in bookings.tasks_page(OFFICE, due_from=START + 2 * day)] == [late.id]
+    assert [t.id for t in bookings.tasks_page(OFFICE, due_until=START + 2 * day)] == [early.id]
+    window = bookings.tasks_page(OFFICE, due_from=START + day, due_until=START + 5 * day)
+    assert [t.id for t in window] == [early.id, late.id]
+    assert bookings.tasks_page(OFFICE, due_from=START + 2 * day, due_until=START + 4 * day) == []

@@ -231,13 +231,14 @@ class Bookings:
         resolved: bool | None = None,
         parked: bool | None = False,
         booking_ref: str | None = None,
+        due_from: datetime | None = None,
     ) -> list[Task]:
-        """List booking tasks, oldest first: by action, due date, resolved or not, parked, booking."""
+        """List booking tasks, oldest first: by action, due date (from/until, both included), resolved or not, parked, booking."""
         where: dict[str, Any] = {}
         if action is not None:
             where["booking_action"] = str(BookingAction(action))
-        if due_until is not None:
-            where["resolve_by"] = Between(None, due_until)
+        if due_from is not None or due_until is not None:
+            where["resolve_by"] = Between(due_from, due_until)
         if parked is not None:
             where["parked"] = parked
         if booking_ref is not None:
