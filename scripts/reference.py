@@ -202,6 +202,7 @@ RAISES: dict[str, tuple[str, ...]] = {
     "Bookings.booking_made_message": (),
     "Bookings.resolve_task": (*_ACT, "BookingUnchanged"),
     "Bookings.tasks_page": _LIST,
+    "Bookings.booking_tasks": _LIST,
     "Bookings.request_booking": _OPEN,
     "Bookings.find_providers": _READ,
     "Bookings.confirm": _ACT,

@@ -1,17 +1,14 @@
 """Booking requests and offers (BR1, BR2): the values, the scoring function, random walks, a broadcast machine."""
 
-import contextlib
-import threading
 from datetime import UTC, datetime, timedelta
 
 import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 import taskflow as tf
-from taskflow import Actor, AlreadyTaken, Bookings, InMemoryProviders, InvalidPayload, OfferExpired
+from taskflow import Actor, InvalidPayload
 from taskflow.kinds.booking_request import (
     BookingRequest,
     Place,
@@ -22,7 +19,7 @@ from taskflow.kinds.booking_request import (
     rank_providers,
     score_provider,
 )
-from taskflow.testing.bookings import race_providers
+from taskflow.testing.broadcast import broadcast_machine
 from taskflow.testing.stateful import workflow_machine
 
 START = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
@@ -139,105 +136,7 @@ TestBookingOfferWorkflow.settings = settings(
 )
 
 
-# --- broadcasts with concurrent accepts ------------------------------------------------------
+# --- broadcasts with concurrent accepts (the test kit's machine, tests/test_broadcast_machine.py) --
 
-FIELD = race_providers(4)
-OPERATOR = Actor("olga", "homeops")
-
-
-class BroadcastMachine(RuleBasedStateMachine):
-    """Broadcast requests, let providers accept (some at the same moment), decline and expire."""
-
-    requests = Bundle("requests")
-
-    def __init__(self):
-        super().__init__()
-        self.clock = tf.FixedClock(START)
-        self.repository = tf.InMemoryRepository(registry=REGISTRY)
-        self.ids = tf.SequentialIds()
-        self.bookings = self._bookings()
-
-    def _bookings(self):
-        service = tf.TaskService(
-            registry=REGISTRY,
-            repository=self.repository,
-            notifier=tf.RecordingNotifier(),
-            clock=self.clock,
-            ids=self.ids,
-        )
-        return Bookings(service, directory=InMemoryProviders(FIELD))
-
-    @rule(target=requests, n=st.integers(1, 4), hours=st.integers(1, 5))
-    def broadcast(self, n, hours):
-        draft = booking_request_draft("cust", "C-1", ("cleaning",), HOME, WINDOW)
-        request = self.bookings.request_booking(OPERATOR, draft)
-        chosen = [p.id for p in FIELD[:n]]
-        expires = self.clock.now() + timedelta(hours=hours)
-        sent = self.bookings.broadcast(OPERATOR, request.id, chosen, expires_at=expires)
-        return request.id, tuple(o.id for o in sent.offers)
-
-    def _pro(self, offer_id):
-        offer = self.repository.get(offer_id)
-        number = offer.data.provider_id[1:]
-        return Actor(f"pro{number}", offer.recipient)
-
-    @rule(sent=requests, i=st.integers(0, 3))
-    def accept(self, sent, i):
-        _, offers = sent
-        offer_id = offers[i % len(offers)]
-        with contextlib.suppress(AlreadyTaken, OfferExpired, tf.ActionNotAllowed):
-            self.bookings.accept_offer(self._pro(offer_id), offer_id)
-
-    @rule(sent=requests, i=st.integers(0, 3), j=st.integers(0, 3))
-    def accept_at_the_same_moment(self, sent, i, j):
-        _, offers = sent
-        pair = [offers[i % len(offers)], offers[j % len(offers)]]
-        # Two service instances on one repository, as two web workers would be.
-        services = [self._bookings(), self._bookings()]
-        barrier = threading.Barrier(2)
-        won = []
-
-        def go(k):
-            barrier.wait()
-            try:
-                services[k].accept_offer(self._pro(pair[k]), pair[k])
-                won.append(pair[k])
-            except (AlreadyTaken, OfferExpired, tf.ActionNotAllowed):
-                pass
-
-        threads = [threading.Thread(target=go, args=(k,)) for k in (0, 1)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert len(won) <= 1
-
-    @rule(sent=requests, i=st.integers(0, 3))
-    def decline(self, sent, i):
-        _, offers = sent
-        offer_id = offers[i % len(offers)]
-        with contextlib.suppress(tf.ActionNotAllowed):
-            self.bookings.decline_offer(self._pro(offer_id), offer_id)
-
-    @rule(hours=st.integers(1, 4))
-    def time_passes_and_the_scheduler_expires_broadcasts(self, hours):
-        self.clock.advance(timedelta(hours=hours))
-        self.bookings.expire_broadcasts(self.clock.now())
-
-    @invariant()
-    def each_request_has_at_most_one_accepted_offer_and_it_is_the_winner(self):
-        for request in self.repository.query(tf.TaskQuery(kind="booking_request")):
-            offers = [self.repository.get(o) for o in request.data.offer_ids]
-            accepted = [o for o in offers if o.state == "accepted"]
-            assert len(accepted) <= 1
-            if request.state == "confirmed":
-                assert [o.data.provider_id for o in accepted] == [request.data.provider_id]
-                assert all(o.state != "offered" for o in offers)
-            else:
-                assert accepted == []
-            if request.state == "requested":
-                assert all(o.state != "offered" for o in offers)
-
-
-TestBroadcasts = BroadcastMachine.TestCase
+TestBroadcasts = broadcast_machine().TestCase
 TestBroadcasts.settings = settings(max_examples=25, stateful_step_count=12, deadline=None)

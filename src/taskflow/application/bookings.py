@@ -206,17 +206,20 @@ class Bookings:
         """Mark a booking task resolved; an update, cancel or refund is checked with the lookup first.
 
         Raises `BookingUnchanged` when the host's lookup says the booking was not changed,
-        cancelled or refunded as the task's action needs (no lookup: not checked).
+        cancelled or refunded as the task's action needs (no lookup: not checked); an actor
+        who may not resolve the task at all gets the service's own refusal first.
         """
         task = self.service.get(actor, task_id)
         _kind(task, BOOKING_TASK.name)
         payload = MarkResolved(answer=answer, booking_ref=booking_ref)
         ref = task.data.booking_ref
         if self.lookup is not None and task.is_open and ref and task.data.action in TIED_ACTIONS:
+            allowed = self.service.allowed_actions(actor, task_id)
             problem = _unchanged(task, self.lookup.booking(ref))
-            if problem is not None:
+            if problem is not None and MARK_RESOLVED in allowed:
                 needed, found = problem
-                raise BookingUnchanged(task.number, task.state, ref, needed, found)
+                refused = BookingUnchanged(task.number, task.state, ref, needed, found)
+                raise refused.allowing(a for a in allowed if a != MARK_RESOLVED)
         return self.service.act(actor, task_id, MARK_RESOLVED, payload)
 
     def tasks_page(
@@ -228,19 +231,26 @@ class Bookings:
         resolved: bool | None = None,
         parked: bool | None = False,
         booking_ref: str | None = None,
+        due_from: datetime | None = None,
     ) -> list[Task]:
-        """List booking tasks, oldest first: by action, due date, resolved or not, parked, booking."""
+        """List booking tasks, oldest first: by action, due date (from/until, both included), resolved or not, parked, booking."""
         where: dict[str, Any] = {}
         if action is not None:
             where["booking_action"] = str(BookingAction(action))
-        if due_until is not None:
-            where["resolve_by"] = Between(None, due_until)
+        if due_from is not None or due_until is not None:
+            where["resolve_by"] = Between(due_from, due_until)
         if parked is not None:
             where["parked"] = parked
         if booking_ref is not None:
             where["booking_ref"] = booking_ref
         is_open = None if resolved is None else not resolved
         query = TaskQuery(kind=BOOKING_TASK.name, open=is_open, where=where)
+        return self.service.find(actor, query)
+
+    def booking_tasks(self, actor: Actor, booking_ref: str) -> list[Task]:
+        """Return every task of one booking (its detail page), oldest first: open, parked or resolved."""
+        check_instance("booking_tasks", "booking_ref", booking_ref, str)
+        query = TaskQuery(kind=BOOKING_TASK.name, where={"booking_ref": booking_ref})
         return self.service.find(actor, query)
 
     # --- booking requests: matching and confirmation (seed 002) -------------------------------
@@ -487,7 +497,7 @@ class Bookings:
         self,
         actor: Actor,
         template: NewTask,
-        rule: Recurrence,
+        rule: Recurrence | None = None,
         *,
         series_id: str,
         now: datetime,
@@ -495,8 +505,9 @@ class Bookings:
     ) -> tuple[Task, ...]:
         """Open one booking request per occurrence of `rule` from `now` to `now + horizon`; idempotent.
 
-        `template` is a booking request draft whose window gives each occurrence's length; each
-        request carries `series_id` and its occurrence. An occurrence that has a request already
+        `template` is a booking request draft whose window gives each occurrence's length; `rule`
+        defaults to the template's own `recurrence`. Each request carries `series_id`, its
+        occurrence and the rule (`data.recurrence`). An occurrence that has a request already
         is skipped, so running it again creates nothing new. Each request is committed with the
         once-only mark `OCCURRENCE_MARK + <occurrence key>`, so when two generators run at once
         the storage refuses the second commit of an occurrence (`MarkTaken`) and that
@@ -508,6 +519,11 @@ class Bookings:
         if not isinstance(data, BookingRequest):
             msg = f"generate_series needs a BookingRequest draft, got {type(data).__name__}"
             raise InvalidPayload(msg, field="template")
+        rule = data.recurrence if rule is None else rule
+        if rule is None:
+            msg = "generate_series needs a rule: pass rule=Recurrence(...) or give the template one"
+            raise InvalidPayload(msg, field="rule")
+        check_instance("generate_series", "rule", rule, Recurrence)
         length = data.window.end - data.window.start
         starts = occurrences(rule, now, now + horizon)
         made: list[Task] = []
@@ -521,6 +537,7 @@ class Bookings:
                 window=TimeWindow(start, start + length),
                 series_id=TaskId(series_id),
                 occurrence=start,
+                recurrence=rule,
             )
             draft = attrs.evolve(
                 template,

@@ -35,6 +35,7 @@ from taskflow.domain.values import (
 )
 from taskflow.domain.workflow import BOTH_SIDES, Audience, State, Transition, Workflow
 from taskflow.errors import InvalidPayload, OfferExpired
+from taskflow.kinds.recurrence import Recurrence
 
 __all__ = [
     "ACCEPT",
@@ -326,7 +327,8 @@ class BookingRequest:
     `provider_id`, `outcome` ('match', 'alternative' or 'broadcast') and `score` are set on
     confirmation; `offer_ids` and `offers_expire_at` by a broadcast; `rating` (1-5) and
     `rating_comment` by the customer once the booking is done. `series_id` and `occurrence`
-    name the recurring series a request was generated for.
+    name the recurring series a request was generated for, and `recurrence` its rule (BR1);
+    a draft may carry one as the template of `Bookings.generate_series`.
     """
 
     customer_id: str = attrs.field(validator=not_blank)
@@ -335,6 +337,7 @@ class BookingRequest:
     window: TimeWindow
     series_id: TaskId | None = attrs.field(default=None, validator=optional_text)
     occurrence: datetime | None = attrs.field(default=None, validator=aware)
+    recurrence: Recurrence | None = None
     provider_id: str | None = attrs.field(default=None, validator=optional_text)
     provider_company: CompanyId | None = attrs.field(default=None, validator=optional_text)
     outcome: str | None = attrs.field(default=None, validator=optional_text)
@@ -417,9 +420,14 @@ def booking_request_draft(
     body: str = "",
     series_id: TaskId | None = None,
     occurrence: datetime | None = None,
+    recurrence: Recurrence | None = None,
     assignees: Sequence[UserRef] = (),
 ) -> NewTask:
-    """Return the draft of a booking request for a customer; `customers` hear of its confirmation."""
+    """Return the draft of a booking request for a customer; `customers` hear of its confirmation.
+
+    With `recurrence` the draft is the template of a recurring booking: pass it to
+    `Bookings.generate_series`, which opens one request per occurrence, each carrying the rule.
+    """
     data = BookingRequest(
         customer_id=customer_id,
         services=tuple(services),
@@ -427,6 +435,7 @@ def booking_request_draft(
         window=window,
         series_id=series_id,
         occurrence=occurrence,
+        recurrence=recurrence,
     )
     title = subject or f"{', '.join(data.services)} at {place.name}, {window.start:%Y-%m-%d %H:%M}"
     return NewTask(
@@ -459,6 +468,12 @@ def _check_request_open(draft: NewTask, actor: Actor, at: datetime) -> None:
     if data.offer_ids:
         msg = "a new booking request cannot carry offer_ids: a broadcast sets them"
         raise InvalidPayload(msg, field="data.offer_ids", action=OPEN)
+    if data.recurrence is not None and (data.series_id is None or data.occurrence is None):
+        msg = (
+            "a booking request with a recurrence is one occurrence of a series: open the "
+            "template through Bookings.generate_series, which sets series_id and occurrence"
+        )
+        raise InvalidPayload(msg, field="data.recurrence", action=OPEN)
 
 
 def _confirm(task: Task, payload: Confirm, actor: Actor, at: datetime) -> dict[str, Any]:
