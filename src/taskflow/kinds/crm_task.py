@@ -261,6 +261,14 @@ class CrmTask:
     planned_end: datetime | None = attrs.field(default=None, validator=_planned_end)
     _rules: None = attrs.field(default=None, init=False, validator=_task_rules)
 
+    @property
+    def account(self) -> str | None:
+        """Return the id of the account the task is regarding (None: it is regarding a user).
+
+        SLA rules on the account (`SlaRule(accounts=...)`) look at this account.
+        """
+        return self.regarding.id if self.regarding.type is RegardingType.ACCOUNT else None
+
     def start_of(self, task: Task) -> date:
         """Return the task's start date: the one given, else the day it was opened (UTC)."""
         return self.start if self.start is not None else task.created_at.date()
