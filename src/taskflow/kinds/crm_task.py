@@ -420,9 +420,34 @@ def _check_config(instance: CrmConfig, attribute: attrs.Attribute[Any], value: A
             f"portal_editable names {unknown}, which edit cannot change; choose from "
             f"{sorted(CRM_EDIT_FIELDS)}"
         )
+    problems += _pausing_problems(instance)
     if problems:
         msg = f"CRM task configuration '{instance.kind}' is invalid: " + "; ".join(problems)
         raise InvalidWorkflow(msg)
+
+
+def _pausing_problems(config: CrmConfig) -> list[str]:
+    # A policy that pauses in no configured status would never pause (the default names the
+    # CS4 status 'waiting_on_customer', which a host may have renamed): say which to name.
+    if config.sla is None:
+        return []
+    names = {s.name for s in config.statuses}
+    waiting = sorted(
+        s.name for s in config.statuses if s.category is StatusCategory.WAITING_ON_CUSTOMER
+    )
+    problems: list[str] = []
+    for policy in config.sla.policies:
+        if not policy.pausing or policy.pausing & names:
+            continue
+        if waiting:
+            hint = f"give pausing={set(waiting)} (the statuses waiting on the customer)"
+        else:
+            hint = "no status waits on the customer"
+        problems.append(
+            f"SLA policy '{policy.name}' pauses in {sorted(policy.pausing)}, none of which is a "
+            f"status; {hint}, or pausing=frozenset() never to pause"
+        )
+    return problems
 
 
 @attrs.frozen(field_transformer=typed_fields)
