@@ -38,7 +38,14 @@ from taskflow.domain.values import (
     not_blank,
     optional_text,
 )
-from taskflow.domain.workflow import OPEN_STATES, Audience, State, Transition, Workflow
+from taskflow.domain.workflow import (
+    OPEN_STATES,
+    Audience,
+    Operation,
+    State,
+    Transition,
+    Workflow,
+)
 from taskflow.errors import InvalidPayload, InvalidWorkflow
 from taskflow.sla.policy import (
     SLA_ESCALATED,
@@ -51,6 +58,7 @@ from taskflow.sla.policy import (
 
 __all__ = [
     "ADD_DOCUMENT",
+    "BILL",
     "COMPLETE",
     "CRM_EDIT_FIELDS",
     "CRM_TASK",
@@ -59,6 +67,7 @@ __all__ = [
     "PORTAL_EDITABLE",
     "REOPEN",
     "AddDocument",
+    "Bill",
     "CrmConfig",
     "CrmEdit",
     "CrmStatus",
@@ -78,6 +87,7 @@ COMPLETE = "complete"
 REOPEN = "reopen"
 ADD_DOCUMENT = "add_document"
 LINK_TRACKER = "link_tracker"
+BILL = "bill"
 COMPLETED = "task_completed"
 
 
@@ -362,6 +372,18 @@ class AddDocument:
     document: Document
 
 
+@attrs.frozen(kw_only=True, field_transformer=typed_fields)
+class Bill:
+    """Payload of `bill`: accounting marks the task billed (or not) and may record its actual hours.
+
+    Unlike `edit`, `bill` is offered on a complete or cancelled task too: accounting bills the
+    work once it is done (seed 003).
+    """
+
+    billed: bool = attrs.field(default=True, validator=_flag)
+    actual_hours: Decimal | None = attrs.field(default=None, validator=_decimal)
+
+
 @attrs.frozen(field_transformer=typed_fields)
 class TrackerLinked:
     """Payload of `link_tracker`: the item the tracker opened for the task (C16)."""
@@ -556,6 +578,19 @@ def _add_document(task: Task, payload: AddDocument, actor: Actor, at: datetime) 
     return {"data": attrs.evolve(task.data, documents=(*task.data.documents, payload.document))}
 
 
+def _billed_data(task: Task, payload: Bill) -> Any:
+    hours = task.data.actual_hours if payload.actual_hours is None else payload.actual_hours
+    return attrs.evolve(task.data, billed=payload.billed, actual_hours=hours)
+
+
+def _bill_check(task: Task, payload: Bill, actor: Actor, at: datetime) -> None:
+    _billed_data(task, payload)  # the data's rule (billed needs billable) refuses here
+
+
+def _bill(task: Task, payload: Bill, actor: Actor, at: datetime) -> dict[str, Any]:
+    return {"data": _billed_data(task, payload)}
+
+
 def _not_linked(task: Task, actor: Actor) -> str | None:
     if task.data.tracker_link is not None:
         return f"task {task.number} is linked to tracker item {task.data.tracker_link} already"
@@ -648,6 +683,19 @@ def crm_workflow(config: CrmConfig) -> Workflow:
             events=("document_added",),
             notify=Audience.EVERYONE,
             description="Attach a document reference with its metadata",
+        ),
+        Transition(
+            BILL,
+            frozenset({"*"}),
+            None,
+            BUSINESS,
+            payload=Bill,
+            check=_bill_check,
+            effect=_bill,
+            events=("billed",),
+            notify=Audience.EVERYONE,
+            description="Mark the task billed (or not) and record its actual hours, done or not",
+            operation=Operation.MODIFY,
         ),
         Transition(
             LINK_TRACKER,
