@@ -10,6 +10,7 @@ import taskflow as tf
 from taskflow.domain.common import AddComment
 from taskflow.kinds.crm_task import (
     ADD_DOCUMENT,
+    BILL,
     COMPLETE,
     CRM_EDIT_FIELDS,
     CRM_TASK,
@@ -76,7 +77,7 @@ def test_a_portal_task_opens_not_started_in_the_business_inbox():
     assert [t.number for t in service.inbox(AGENT)] == [task.number]
     assert service.allowed_actions(AGENT, task.id) == (
         "set_in_progress", "set_waiting_on_customer", COMPLETE, "set_cancelled",
-        "comment", "assign", "claim", "edit", ADD_DOCUMENT,
+        "comment", "assign", "claim", "edit", ADD_DOCUMENT, BILL,
     )  # fmt: skip
 
 

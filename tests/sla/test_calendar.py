@@ -190,3 +190,24 @@ def test_holidays_from_the_holidays_package():
     assert date(2026, 11, 26) in days  # Thanksgiving
     with pytest.raises(InvalidPayload, match="knows no country"):
         holidays_from("XX", [2026])
+
+
+def test_a_holiday_on_the_only_working_weekday_skips_to_the_week_after():
+    # One working weekday whose date is a holiday leaves almost two weeks without work.
+    thursdays = BusinessCalendar(
+        "America/New_York", {"thu": [("00:00", "00:15")]}, [date(2026, 3, 12)]
+    )
+    friday = datetime(2026, 3, 6, tzinfo=UTC)
+    assert thursdays.business_time_between(friday, friday) == timedelta(0)
+    due = thursdays.add_business_time(friday, timedelta(minutes=5))
+    assert due.astimezone(ZoneInfo("America/New_York")) == datetime(
+        2026, 3, 19, 0, 5, tzinfo=ZoneInfo("America/New_York")
+    )
+    many = BusinessCalendar(
+        "UTC",
+        {"mon": [("09:00", "10:00")]},
+        [date(2026, 12, 7), date(2026, 12, 14), date(2026, 12, 21)],
+    )
+    assert many.add_business_time(
+        datetime(2026, 12, 1, tzinfo=UTC), timedelta(minutes=1)
+    ) == datetime(2026, 12, 28, 9, 1, tzinfo=UTC)

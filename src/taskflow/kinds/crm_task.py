@@ -38,7 +38,14 @@ from taskflow.domain.values import (
     not_blank,
     optional_text,
 )
-from taskflow.domain.workflow import OPEN_STATES, Audience, State, Transition, Workflow
+from taskflow.domain.workflow import (
+    OPEN_STATES,
+    Audience,
+    Operation,
+    State,
+    Transition,
+    Workflow,
+)
 from taskflow.errors import InvalidPayload, InvalidWorkflow
 from taskflow.sla.policy import (
     SLA_ESCALATED,
@@ -51,6 +58,7 @@ from taskflow.sla.policy import (
 
 __all__ = [
     "ADD_DOCUMENT",
+    "BILL",
     "COMPLETE",
     "CRM_EDIT_FIELDS",
     "CRM_TASK",
@@ -59,6 +67,7 @@ __all__ = [
     "PORTAL_EDITABLE",
     "REOPEN",
     "AddDocument",
+    "Bill",
     "CrmConfig",
     "CrmEdit",
     "CrmStatus",
@@ -78,6 +87,7 @@ COMPLETE = "complete"
 REOPEN = "reopen"
 ADD_DOCUMENT = "add_document"
 LINK_TRACKER = "link_tracker"
+BILL = "bill"
 COMPLETED = "task_completed"
 
 
@@ -273,6 +283,14 @@ class CrmTask:
     planned_end: datetime | None = attrs.field(default=None, validator=_planned_end)
     _rules: None = attrs.field(default=None, init=False, validator=_task_rules)
 
+    @property
+    def account(self) -> str | None:
+        """Return the id of the account the task is regarding (None: it is regarding a user).
+
+        SLA rules on the account (`SlaRule(accounts=...)`) look at this account.
+        """
+        return self.regarding.id if self.regarding.type is RegardingType.ACCOUNT else None
+
     def start_of(self, task: Task) -> date:
         """Return the task's start date: the one given, else the day it was opened (UTC)."""
         return self.start if self.start is not None else task.created_at.date()
@@ -366,6 +384,18 @@ class AddDocument:
     document: Document
 
 
+@attrs.frozen(kw_only=True, field_transformer=typed_fields)
+class Bill:
+    """Payload of `bill`: accounting marks the task billed (or not) and may record its actual hours.
+
+    Unlike `edit`, `bill` is offered on a complete or cancelled task too: accounting bills the
+    work once it is done (seed 003).
+    """
+
+    billed: bool = attrs.field(default=True, validator=_flag)
+    actual_hours: Decimal | None = attrs.field(default=None, validator=_decimal)
+
+
 @attrs.frozen(field_transformer=typed_fields)
 class TrackerLinked:
     """Payload of `link_tracker`: the item the tracker opened for the task (C16)."""
@@ -434,9 +464,34 @@ def _check_config(instance: CrmConfig, attribute: attrs.Attribute[Any], value: A
             f"portal_editable names {unknown}, which edit cannot change; choose from "
             f"{sorted(CRM_EDIT_FIELDS)}"
         )
+    problems += _pausing_problems(instance)
     if problems:
         msg = f"CRM task configuration {excerpt(instance.kind)} is invalid: " + "; ".join(problems)
         raise InvalidWorkflow(msg)
+
+
+def _pausing_problems(config: CrmConfig) -> list[str]:
+    # A policy that pauses in no configured status would never pause (the default names the
+    # CS4 status 'waiting_on_customer', which a host may have renamed): say which to name.
+    if config.sla is None:
+        return []
+    names = {s.name for s in config.statuses}
+    waiting = sorted(
+        s.name for s in config.statuses if s.category is StatusCategory.WAITING_ON_CUSTOMER
+    )
+    problems: list[str] = []
+    for policy in config.sla.policies:
+        if not policy.pausing or policy.pausing & names:
+            continue
+        if waiting:
+            hint = f"give pausing={set(waiting)} (the statuses waiting on the customer)"
+        else:
+            hint = "no status waits on the customer"
+        problems.append(
+            f"SLA policy '{policy.name}' pauses in {sorted(policy.pausing)}, none of which is a "
+            f"status; {hint}, or pausing=frozenset() never to pause"
+        )
+    return problems
 
 
 @attrs.frozen(field_transformer=typed_fields)
@@ -547,6 +602,19 @@ def _add_document(task: Task, payload: AddDocument, actor: Actor, at: datetime) 
     return {"data": attrs.evolve(task.data, documents=(*task.data.documents, payload.document))}
 
 
+def _billed_data(task: Task, payload: Bill) -> Any:
+    hours = task.data.actual_hours if payload.actual_hours is None else payload.actual_hours
+    return attrs.evolve(task.data, billed=payload.billed, actual_hours=hours)
+
+
+def _bill_check(task: Task, payload: Bill, actor: Actor, at: datetime) -> None:
+    _billed_data(task, payload)  # the data's rule (billed needs billable) refuses here
+
+
+def _bill(task: Task, payload: Bill, actor: Actor, at: datetime) -> dict[str, Any]:
+    return {"data": _billed_data(task, payload)}
+
+
 def _not_linked(task: Task, actor: Actor) -> str | None:
     if task.data.tracker_link is not None:
         return f"task {task.number} is linked to tracker item {task.data.tracker_link} already"
@@ -639,6 +707,19 @@ def crm_workflow(config: CrmConfig) -> Workflow:
             events=("document_added",),
             notify=Audience.EVERYONE,
             description="Attach a document reference with its metadata",
+        ),
+        Transition(
+            BILL,
+            frozenset({"*"}),
+            None,
+            BUSINESS,
+            payload=Bill,
+            check=_bill_check,
+            effect=_bill,
+            events=("billed",),
+            notify=Audience.EVERYONE,
+            description="Mark the task billed (or not) and record its actual hours, done or not",
+            operation=Operation.MODIFY,
         ),
         Transition(
             LINK_TRACKER,

@@ -24,6 +24,7 @@ from taskflow.sla.policy import (
     next_sla_event,
     sla_state,
     state_of,
+    task_account,
 )
 
 __all__ = [
@@ -55,4 +56,5 @@ __all__ = [
     "sla_governed",
     "sla_state",
     "state_of",
+    "task_account",
 ]

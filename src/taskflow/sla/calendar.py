@@ -257,7 +257,11 @@ class BusinessCalendar:
                     yield max(a, at), b
             day += timedelta(days=1)
             idle = 0 if found else idle + 1
-            if idle > len(self.holidays) + 8:  # pragma: no cover - hours exist on some weekday
+            # Each holiday can take out at most one week's working day (a calendar may work on
+            # one weekday only), so a longer idle run means no working time ever again.
+            if idle > 7 * (
+                len(self.holidays) + 1
+            ):  # pragma: no cover - hours exist on some weekday
                 msg = f"calendar {self.name or self.zone} has no working time after {at}"
                 raise InvalidPayload(msg, field="hours")
 

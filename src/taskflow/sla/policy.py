@@ -53,6 +53,7 @@ __all__ = [
     "next_sla_event",
     "sla_state",
     "state_of",
+    "task_account",
 ]
 
 ESCALATE = "sla_escalate"
@@ -296,8 +297,14 @@ class SlaRule:
         )
 
 
-def _requester_account(task: Task) -> str | None:
-    return task.requester.company
+def task_account(task: Task) -> str | None:
+    """Return the account a task is about: its data's `account` when it names one, else the requester's company.
+
+    A CRM task names the account it is regarding (`CrmTask.account`), so a task an agent logs
+    for a customer's account is that account's, whoever typed it in.
+    """
+    account = getattr(task.data, "account", None)
+    return account if isinstance(account, str) else task.requester.company
 
 
 def _rules(instance: SlaPolicies, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -320,14 +327,15 @@ def _rules(instance: SlaPolicies, attribute: attrs.Attribute[Any], value: Any) -
 class SlaPolicies:
     """The host's SLA policies and the rules choosing one per task (the first rule that matches).
 
-    `account_of` names a task's account for the rules (default: the requester's company).
+    `account_of` names a task's account for the rules (default `task_account`: the account the
+    task's data names, as a CRM task's regarding account, else the requester's company).
     """
 
     policies: tuple[SlaPolicy, ...] = attrs.field(converter=tuple)
     rules: tuple[SlaRule, ...] = attrs.field(default=(), converter=tuple, validator=_rules)
     default: str | None = None
     account_of: Callable[[Task], str | None] = attrs.field(
-        default=_requester_account, kw_only=True, eq=False
+        default=task_account, kw_only=True, eq=False
     )
 
     def policy(self, name: str) -> SlaPolicy:

@@ -59,6 +59,7 @@ from taskflow.kinds.contact import NOT_APPLICABLE, Contact, ContactRequest
 from taskflow.kinds.corrective_action import CorrectiveAction, Reopen, Resolve
 from taskflow.kinds.crm_task import (
     AddDocument,
+    Bill,
     CrmEdit,
     CrmTask,
     Document,
@@ -575,6 +576,7 @@ def builtin_strategies() -> KindStrategies:
                 ),
             ),
             TrackerLinked: st.builds(TrackerLinked, _slugs().map(lambda s: f"BUG-{s}")),
+            Bill: st.builds(Bill, billed=st.booleans(), actual_hours=st.none() | _HOURS),
             BookingTask: _booking_tasks(),
             ChangeAction: st.builds(
                 ChangeAction, st.sampled_from(BookingAction), st.none() | _booking_refs()
