@@ -38,7 +38,7 @@ from taskflow.automation.rules import Notify, PlannedStep, Rule, RuleBook, TakeA
 from taskflow.domain import engine
 from taskflow.domain.engine import Change
 from taskflow.domain.matrix import NotificationMatrix
-from taskflow.domain.notifications import Notification, recipients_of
+from taskflow.domain.notifications import Notification, TeamLookup, recipients_of
 from taskflow.domain.outbox import DeadLetter
 from taskflow.domain.task import OPEN, Cause, DomainEvent, Task
 from taskflow.domain.values import Actor, CompanyId, TaskId, UserRef
@@ -105,6 +105,7 @@ class Automation:
         roles: Iterable[str] = (),
         name: str = "automation",
         due: DueTasks | None = None,
+        team: TeamLookup | None = None,
     ) -> None:
         if not isinstance(service, TaskService):
             msg = f"Automation needs a TaskService, got {type(service).__name__}"
@@ -118,6 +119,10 @@ class Automation:
         self.roles = frozenset(roles)
         self.name = name
         self.due = due
+        if team is not None and not callable(team):
+            msg = f"Automation.team must be a function of the task returning its team's users, got {team!r:.60}"
+            raise InvalidPayload(msg, field="team")
+        self._team = team
         self.warnings: list[AutomationWarning] = []
         self._memo: OrderedDict[tuple[str, TaskId, Cause | str], None] = OrderedDict()
         self._converter: cattrs.Converter | None = None
@@ -128,6 +133,14 @@ class Automation:
     def rules(self) -> tuple[Rule, ...]:
         """Return the rules, in the order they run."""
         return self.book.rules
+
+    @property
+    def team(self) -> TeamLookup | None:
+        """Return the team lookup `Notify(to={"team"})` asks: the one given, else the service matrix's."""
+        if self._team is not None:
+            return self._team
+        policy = self.service.policy
+        return policy.team if isinstance(policy, NotificationMatrix) else None
 
     def actor(self, rule: Rule | str) -> Actor:
         """Return the system actor `rule` acts as."""
@@ -372,9 +385,10 @@ class Automation:
         uow: UnitOfWork,
     ) -> tuple[UserRef, ...]:
         own = self.company
+        team = self.team
         users: dict[UserRef, None] = {}
         for recipient in sorted(action.to):
-            for user in recipients_of(task, recipient, own):
+            for user in recipients_of(task, recipient, own, team):
                 users[user] = None
         for user in action.users:
             users[user] = None
