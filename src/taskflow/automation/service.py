@@ -106,6 +106,7 @@ class Automation:
         name: str = "automation",
         due: DueTasks | None = None,
         team: TeamLookup | None = None,
+        subscribe: bool = True,
     ) -> None:
         if not isinstance(service, TaskService):
             msg = f"Automation needs a TaskService, got {type(service).__name__}"
@@ -127,7 +128,12 @@ class Automation:
         self._memo: OrderedDict[tuple[str, TaskId, Cause | str], None] = OrderedDict()
         self._converter: cattrs.Converter | None = None
         self._probe = Actor.system("automation", self.company, self.roles)
-        service.subscribe(self.handle, name=name)
+        if not isinstance(subscribe, bool):
+            msg = f"Automation.subscribe must be True (run the rules) or False (dry runs only), got {subscribe!r:.60}"
+            raise InvalidPayload(msg, field="subscribe")
+        self.subscribed = subscribe
+        if subscribe:
+            service.subscribe(self.handle, name=name)
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -153,7 +159,12 @@ class Automation:
         self._run(event, uow, record=False)
 
     def dry_run(self, event: DomainEvent) -> tuple[Firing, ...]:
-        """Return which rules `event` would fire and what they would change; nothing is saved."""
+        """Return which rules `event` would fire and what they would change; nothing is saved.
+
+        `event` is a committed event (`Outcome.events`). A rule that already fired for its unit
+        of work would not fire again and is left out. To preview a rule set before making it
+        live, build it with `Automation(..., subscribe=False)`: it runs on no event.
+        """
         depth = 0 if event.cause is None else event.cause.depth
         correlation = event.id if event.cause is None else event.cause.correlation_id
         uow = UnitOfWork(self.service, cause=Cause(correlation, event.id, depth + 1))
