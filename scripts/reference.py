@@ -231,6 +231,7 @@ RAISES: dict[str, tuple[str, ...]] = {
     "Automation.__init__": _SETUP,
     "Automation.rules": (),
     "Automation.actor": (),
+    "Automation.team": (),
     "Automation.handle": _LIST,
     "Automation.dry_run": _READ,
     "Automation.run_due": _LIST,

@@ -38,7 +38,7 @@ from taskflow.automation.rules import Notify, PlannedStep, Rule, RuleBook, TakeA
 from taskflow.domain import engine
 from taskflow.domain.engine import Change
 from taskflow.domain.matrix import NotificationMatrix
-from taskflow.domain.notifications import Notification, recipients_of
+from taskflow.domain.notifications import Notification, TeamLookup, recipients_of
 from taskflow.domain.outbox import DeadLetter
 from taskflow.domain.task import OPEN, Cause, DomainEvent, Task
 from taskflow.domain.values import Actor, CompanyId, TaskId, UserRef
@@ -105,6 +105,8 @@ class Automation:
         roles: Iterable[str] = (),
         name: str = "automation",
         due: DueTasks | None = None,
+        team: TeamLookup | None = None,
+        subscribe: bool = True,
     ) -> None:
         if not isinstance(service, TaskService):
             msg = f"Automation needs a TaskService, got {type(service).__name__}"
@@ -118,16 +120,33 @@ class Automation:
         self.roles = frozenset(roles)
         self.name = name
         self.due = due
+        if team is not None and not callable(team):
+            msg = f"Automation.team must be a function of the task returning its team's users, got {team!r:.60}"
+            raise InvalidPayload(msg, field="team")
+        self._team = team
         self.warnings: list[AutomationWarning] = []
         self._memo: OrderedDict[tuple[str, TaskId, Cause | str], None] = OrderedDict()
         self._converter: cattrs.Converter | None = None
         self._probe = Actor.system("automation", self.company, self.roles)
-        service.subscribe(self.handle, name=name)
+        if not isinstance(subscribe, bool):
+            msg = f"Automation.subscribe must be True (run the rules) or False (dry runs only), got {subscribe!r:.60}"
+            raise InvalidPayload(msg, field="subscribe")
+        self.subscribed = subscribe
+        if subscribe:
+            service.subscribe(self.handle, name=name)
 
     @property
     def rules(self) -> tuple[Rule, ...]:
         """Return the rules, in the order they run."""
         return self.book.rules
+
+    @property
+    def team(self) -> TeamLookup | None:
+        """Return the team lookup `Notify(to={"team"})` asks: the one given, else the service matrix's."""
+        if self._team is not None:
+            return self._team
+        policy = self.service.policy
+        return policy.team if isinstance(policy, NotificationMatrix) else None
 
     def actor(self, rule: Rule | str) -> Actor:
         """Return the system actor `rule` acts as."""
@@ -140,7 +159,12 @@ class Automation:
         self._run(event, uow, record=False)
 
     def dry_run(self, event: DomainEvent) -> tuple[Firing, ...]:
-        """Return which rules `event` would fire and what they would change; nothing is saved."""
+        """Return which rules `event` would fire and what they would change; nothing is saved.
+
+        `event` is a committed event (`Outcome.events`). A rule that already fired for its unit
+        of work would not fire again and is left out. To preview a rule set before making it
+        live, build it with `Automation(..., subscribe=False)`: it runs on no event.
+        """
         depth = 0 if event.cause is None else event.cause.depth
         correlation = event.id if event.cause is None else event.cause.correlation_id
         uow = UnitOfWork(self.service, cause=Cause(correlation, event.id, depth + 1))
@@ -372,9 +396,10 @@ class Automation:
         uow: UnitOfWork,
     ) -> tuple[UserRef, ...]:
         own = self.company
+        team = self.team
         users: dict[UserRef, None] = {}
         for recipient in sorted(action.to):
-            for user in recipients_of(task, recipient, own):
+            for user in recipients_of(task, recipient, own, team):
                 users[user] = None
         for user in action.users:
             users[user] = None

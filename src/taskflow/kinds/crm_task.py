@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import attrs
 
 from taskflow.domain.common import EDIT, common_actions
+from taskflow.domain.intake import INTAKE_INDEXED
 from taskflow.domain.matrix import MatrixEntry
 from taskflow.domain.notifications import Notification
 from taskflow.domain.registry import TaskKind
@@ -790,6 +791,8 @@ def _indexes(config: CrmConfig) -> dict[str, Any]:
     indexed: dict[str, Any] = {
         "regarding": lambda task: f"{task.data.regarding.type.value}:{task.data.regarding.id}",
         "work_type": lambda task: task.data.work_type.value,
+        # Tasks come in through the five channels as tickets do (seed 004): `Intake` needs these.
+        **INTAKE_INDEXED,
     }
     sla = config.sla
     if sla is not None:
