@@ -200,7 +200,7 @@ def _percent(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None
 
 
 def _flag(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, bool) and not (value is None and type(instance) is not CrmTask):
+    if not isinstance(value, bool) and not (value is None and type(instance) not in _NO_NONE):
         msg = f"{type(instance).__name__}.{attribute.name} must be True or False, got {excerpt(value)}"
         raise InvalidPayload(msg, field=attribute.name)
 
@@ -845,3 +845,7 @@ def crm_task_kind(config: CrmConfig | None = None) -> TaskKind:
 
 CRM_TASK = crm_task_kind()
 """The CRM task kind with the CS4 statuses, the seed's categories and no SLA."""
+
+
+# Classes whose flags are never optional (an edit's `None` means "leave it as it is").
+_NO_NONE: tuple[type, ...] = (CrmTask, Bill)
