@@ -283,19 +283,17 @@ class NotificationMatrix:
         return out
 
 
-_SUPPLIER_PORTAL = (
-    "document_request", "product_document_request", "agreement", "audit", "evaluation",
-    "corrective_action", "contact", "general", "question", "questionnaire",
-    "support_ticket", "complaint_ticket",
-)  # fmt: skip
-
 SEED_DEFAULTS: tuple[MatrixEntry, ...] = (
     # Seed 000: creating or updating a booking task notifies nobody.
     MatrixEntry("booking_task", ANY, ()),
-    # Seed 001: the partner hears of responses, public comments and resolutions.
-    *(MatrixEntry(kind, ANY, {Recipient.PARTNER}) for kind in _SUPPLIER_PORTAL),
 )
-"""The seeds' rules as matrix entries (seed 003's are the `crm_task` kind's own rows, `TaskKind.matrix`)."""
+"""The seeds' rules as matrix entries: seed 000's silent booking tasks.
+
+Seed 001 (the partner hears of responses, public comments and resolutions) needs no entry:
+the supplier-portal and ticket workflows tell the other side of exactly those events, so the
+fallback (the default policy) says it, and an internal reassignment still tells the new
+assignee. Seed 003's are the `crm_task` kind's own rows (`TaskKind.matrix`).
+"""
 
 
 def kind_rows(kind: str, value: Iterable[MatrixEntry]) -> tuple[MatrixEntry, ...]:
