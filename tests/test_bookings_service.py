@@ -16,6 +16,7 @@ from taskflow import (
     InvalidPayload,
     OfferExpired,
 )
+from taskflow.application.bookings import BOOKING_MADE_TOPIC
 from taskflow.kinds.booking import BookingAction, ChangeAction, booking_task_draft
 from taskflow.kinds.booking_request import (
     AcceptOffer,
@@ -113,6 +114,23 @@ def test_a_booking_made_message_on_the_bus_resolves_the_task_like_the_call():
     stored = service.get(OFFICE, task.id)
     assert (stored.state, stored.data.booking_ref) == ("resolved", "BK-901")
     assert service.repository.pending() == []
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{}, {"task_id": "task-1"}, {"task_id": 7, "booking_ref": "BK-1"}, {"booking_ref": ""}],
+)
+def test_a_malformed_booking_made_message_is_a_dead_letter_at_once_and_changes_nothing(payload):
+    bookings = _world()
+    service = bookings.service
+    task = _task(bookings, "new_booking", booking_ref=None, customer_name="Jo", subject="Book")
+    with service.unit_of_work() as uow:
+        uow.enqueue(tf.OutboxMessage(BOOKING_MADE_TOPIC, "bad", payload))
+    assert service.repository.pending() == []  # not queued for retries: bad input stays bad
+    (dead,) = service.repository.dead_letters()
+    assert "cannot be read" in dead.reason
+    assert "task_id" in dead.reason or "booking_ref" in dead.reason
+    assert service.get(OFFICE, task.id).state == "open"
 
 
 @pytest.mark.parametrize(

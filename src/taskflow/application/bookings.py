@@ -30,6 +30,7 @@ from taskflow.domain.values import Actor, CompanyId, Link, TaskId
 from taskflow.errors import (
     AlreadyTaken,
     BookingUnchanged,
+    DeserializationError,
     InvalidPayload,
     MarkTaken,
     OfferExpired,
@@ -193,7 +194,16 @@ class Bookings:
 
     def _on_booking_made(self, entry: OutboxEntry) -> None:
         payload: Mapping[str, Any] = entry.message.payload
-        self.booking_made(TaskId(payload["task_id"]), str(payload["booking_ref"]))
+        found = {name: payload.get(name) for name in ("task_id", "booking_ref")}
+        bad = [name for name, value in found.items() if not isinstance(value, str) or not value]
+        if bad:
+            # Bad input never gets better: the delivery moves it to the dead letters at once.
+            msg = (
+                f"a '{BOOKING_MADE_TOPIC}' message needs task_id and booking_ref as non-empty "
+                f"strings; {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} missing or not one"
+            )
+            raise DeserializationError(msg, path=bad[0])
+        self.booking_made(TaskId(str(found["task_id"])), str(found["booking_ref"]))
 
     def resolve_task(
         self,

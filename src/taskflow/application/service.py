@@ -59,6 +59,7 @@ from taskflow.domain.validators import (
 from taskflow.domain.values import Actor, CompanyId, TaskId, UserRef, Visibility
 from taskflow.errors import (
     ConcurrencyConflict,
+    DeserializationError,
     InvalidPayload,
     InvalidWorkflow,
     PermissionDenied,
@@ -666,6 +667,11 @@ class TaskService:
                     self.repository.retry(entry, not_before=self.clock.now(), error="")
                     return DeliveryReport()
                 sender(entry)
+        except DeserializationError as exc:  # the message itself cannot be read: poisoned
+            reason = f"the payload of a '{topic}' message cannot be read: {exc}"
+            _log().error("outbox message %d moved to the dead letters: %s", entry.id, reason)
+            self._bury(entry, reason)
+            return DeliveryReport(buried=(entry.id,), errors=(reason,))
         except Exception as exc:  # any receiver failure: retried later, never the action's
             what = f"outbox message {entry.id} ({topic} {entry.message.key})"
             return self._failed(entry, what, exc)
