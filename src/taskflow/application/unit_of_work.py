@@ -27,7 +27,14 @@ from taskflow.domain.notifications import Notification
 from taskflow.domain.outbox import DIGEST_TOPIC, NOTIFICATION_TOPIC, OutboxMessage
 from taskflow.domain.registry import Registry, TaskKind
 from taskflow.domain.task import Cause, DomainEvent, NewTask, Task
-from taskflow.domain.validators import check_actor, check_id, check_instance, excerpt, frozenset_of
+from taskflow.domain.validators import (
+    check_actor,
+    check_id,
+    check_instance,
+    check_version,
+    excerpt,
+    frozenset_of,
+)
 from taskflow.domain.values import Actor, CompanyId, TaskId, UserRef
 from taskflow.errors import ConcurrencyConflict, InvalidPayload, TaskNotFound
 from taskflow.ports import Changeset, Clock, IdFactory, TaskRepository
@@ -266,6 +273,8 @@ class UnitOfWork:
 
     def get(self, actor: Actor, task_id: TaskId) -> Task:
         """Return a task as `actor` may see it, this unit of work's changes included; strangers get `TaskNotFound`."""
+        check_actor("get", actor)
+        check_instance("get", "task_id", task_id, str)
         return self._checked(actor, task_id).visible_to(actor.company)
 
     def open(self, actor: Actor, kind: str, draft: NewTask) -> Outcome:
@@ -274,6 +283,7 @@ class UnitOfWork:
         The outcome's task is as the actor may see it, like every task a unit of work hands out.
         """
         self._check_open()
+        check_actor("open", actor)
         service = self._service
         task_kind = service.registry[kind]
         at = service.clock.now()
@@ -302,6 +312,10 @@ class UnitOfWork:
     ) -> Outcome:
         """Take `action` on a task in this unit of work; with `expected_version`, only on that version."""
         self._check_open()
+        check_actor("act", actor)
+        check_instance("act", "task_id", task_id, str)
+        check_instance("act", "action", action, str)
+        check_version("act", expected_version)
         task = self._checked(actor, task_id)
         if expected_version is not None and task.version != expected_version:
             raise ConcurrencyConflict(task.number, expected_version, task.version)
