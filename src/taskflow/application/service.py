@@ -53,7 +53,6 @@ from taskflow.domain.validators import (
     check_aware,
     check_id,
     check_instance,
-    check_version,
     excerpt,
 )
 from taskflow.domain.values import Actor, CompanyId, TaskId, UserRef, Visibility
@@ -195,10 +194,7 @@ class TaskService:
 
     def open(self, actor: Actor, kind: str, draft: NewTask) -> Outcome:
         """Open a task of `kind` from `draft`; `actor` becomes its requester."""
-        check_actor("open", actor)
-        check_instance("open", "kind", kind, str)
-        check_instance("open", "draft", draft, NewTask)
-        with self.unit_of_work() as uow:
+        with self.unit_of_work() as uow:  # it checks the arguments before anything is read
             outcome = uow.open(actor, kind, draft)
         return outcome  # as the actor may see it: the unit of work hands out views
 
@@ -212,10 +208,7 @@ class TaskService:
         expected_version: int | None = None,
     ) -> Outcome:
         """Take `action` on a task; with `expected_version`, only if nobody changed it since."""
-        _check_call("act", actor, task_id)
-        check_instance("act", "action", action, str)
-        check_version("act", expected_version)
-        with self.unit_of_work() as uow:
+        with self.unit_of_work() as uow:  # it checks the arguments before anything is read
             outcome = uow.act(actor, task_id, action, payload, expected_version=expected_version)
         return outcome  # as the actor may see it: the unit of work hands out views
 

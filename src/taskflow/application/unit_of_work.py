@@ -284,6 +284,8 @@ class UnitOfWork:
         """
         self._check_open()
         check_actor("open", actor)
+        check_instance("open", "kind", kind, str)
+        check_instance("open", "draft", draft, NewTask)
         service = self._service
         task_kind = service.registry[kind]
         at = service.clock.now()
