@@ -10,7 +10,7 @@ from typing import Any
 from taskflow.domain.outbox import DeadLetter, OutboxEntry, OutboxMessage
 from taskflow.domain.query import TaskQuery
 from taskflow.domain.task import Task
-from taskflow.domain.validators import check_aware, check_id, check_instance, excerpt
+from taskflow.domain.validators import check_aware, check_id, check_instance, check_limit, excerpt
 from taskflow.errors import InvalidPayload, ViewNotSaveable
 from taskflow.ports import Changeset
 
@@ -27,12 +27,6 @@ __all__ = [
     "prefix_end",
     "revived_message",
 ]
-
-
-def _limit(call: str, field: str, value: Any) -> None:
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-        msg = f"{call}: {field} must be None or a whole number >= 0, got {excerpt(value)}"
-        raise InvalidPayload(msg, field=field)
 
 
 def _version(call: str, field: str, value: Any) -> None:
@@ -54,7 +48,7 @@ _CHECKS = {
     "mark": _text,
     "company": lambda call, field, value: check_id(call, field, value),
     "entry": lambda call, field, value: check_instance(call, field, value, OutboxEntry),
-    "limit": _limit,
+    "limit": lambda call, field, value: check_limit(call, value, field=field),
     "now": check_aware,
     "at": check_aware,
     "not_before": check_aware,

@@ -53,6 +53,7 @@ from taskflow.domain.validators import (
     check_aware,
     check_id,
     check_instance,
+    check_limit,
     excerpt,
 )
 from taskflow.domain.values import Actor, CompanyId, TaskId, UserRef, Visibility
@@ -414,11 +415,7 @@ class TaskService:
         and to retry messages that failed. A failing message is retried later with back-off,
         moved to the dead letters after `retry.attempts` tries, and never blocks the others.
         """
-        if limit is not None and (
-            not isinstance(limit, int) or isinstance(limit, bool) or limit < 0
-        ):
-            msg = f"deliver: limit must be None or a whole number >= 0, got {excerpt(limit)}"
-            raise InvalidPayload(msg, field="limit")
+        check_limit("deliver", limit)
         report = DeliveryReport()
         while limit is None or report.delivered < limit:
             size = (
@@ -462,7 +459,7 @@ class TaskService:
 
     def dead_letters(self, *, limit: int | None = None) -> list[DeadLetter]:
         """Return the outbox messages moved aside (unreadable, failing, stopped), oldest first, with their reasons."""
-        _check_limit("dead_letters", limit)
+        check_limit("dead_letters", limit)
         return self.repository.dead_letters(limit)
 
     def retry_dead_letters(self, ids: Iterable[int]) -> int:
@@ -779,12 +776,6 @@ def _check_name(call: str, field: str, value: Any) -> None:
 def _check_call(call: str, actor: Any, task_id: Any) -> None:
     check_actor(call, actor)
     check_instance(call, "task_id", task_id, str)
-
-
-def _check_limit(call: str, limit: Any) -> None:
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
-        msg = f"{call}: limit must be None or a whole number >= 0, got {excerpt(limit)}"
-        raise InvalidPayload(msg, field="limit")
 
 
 def _message_ids(call: str, ids: Any) -> tuple[int, ...]:

@@ -31,6 +31,7 @@ __all__ = [
     "check_aware",
     "check_id",
     "check_instance",
+    "check_limit",
     "check_version",
     "excerpt",
     "frozenset_of",
@@ -548,6 +549,13 @@ def check_id(call: str, field: str, value: Any) -> None:
     problem = _id_problem(value)
     if problem is not None:
         raise InvalidPayload(f"{call}: {field} {problem}", field=field)
+
+
+def check_limit(call: str, value: Any, *, field: str = "limit") -> None:
+    """Raise `InvalidPayload` unless `value` is None or a whole number >= 0 (no bool)."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        msg = f"{call}: {field} must be None or a whole number >= 0, got {excerpt(value)}"
+        raise InvalidPayload(msg, field=field)
 
 
 def check_version(call: str, value: Any, *, field: str = "expected_version") -> None:
